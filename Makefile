@@ -1,0 +1,46 @@
+# Everyday commands. `make dev` and `make test` set everything up on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mana_auth
+
+.PHONY: install dev test lint fmt check-migrations bench schema admin clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+
+# Development server. Uses DATABASE_URL (default: local PostgreSQL, created when missing);
+# `make dev DATABASE_URL=` runs on the embedded PostgreSQL under .data/ instead.
+dev: install
+	@scripts/ensure-db.sh
+	MANA_ENV=development $(BIN)/python manage.py migrate --no-input
+	MANA_ENV=development $(BIN)/python manage.py ensure_dev_admin
+	MANA_ENV=development $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: install
+	@scripts/ensure-db.sh
+	MANA_ENV=test $(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+check-migrations: install
+	MANA_ENV=test $(BIN)/python manage.py makemigrations --check --dry-run
+
+schema: install
+	MANA_ENV=test $(BIN)/python manage.py spectacular --file openapi.yaml --validate
+
+bench: install
+	bench/run.sh
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache

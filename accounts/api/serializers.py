@@ -1,0 +1,166 @@
+"""Input and output shapes of the accounts API (camelCase on the wire)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import Locale, Session, User
+
+
+class UserOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    image = serializers.CharField()
+    locale = serializers.CharField()
+    emailVerified = serializers.BooleanField(source="email_verified")
+    role = serializers.CharField()
+    tier = serializers.CharField(source="access_tier")
+    kind = serializers.CharField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+def user_data(user: User) -> dict[str, Any]:
+    return dict(UserOutputSerializer(user).data)
+
+
+class RegisterInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    locale = serializers.ChoiceField(choices=Locale.values, required=False, default="en")
+
+
+class RegisterOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class SignupStatusOutputSerializer(serializers.Serializer):
+    open = serializers.BooleanField()
+    remainingToday = serializers.IntegerField(allow_null=True)
+    resetsAt = serializers.DateTimeField()
+
+
+class TokenInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=4096)
+
+
+class VerifyEmailQuerySerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=4096)
+    callbackURL = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class VerifiedOutputSerializer(serializers.Serializer):
+    verified = serializers.BooleanField()
+
+
+class EmailInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class AcceptedOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class LoginInputSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=320)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class SignInOutputSerializer(serializers.Serializer):
+    user = UserOutputSerializer()
+    accessToken = serializers.CharField()
+    refreshToken = serializers.CharField()
+    expiresIn = serializers.IntegerField()
+    tokenType = serializers.CharField()
+
+
+class TokenPairOutputSerializer(serializers.Serializer):
+    accessToken = serializers.CharField()
+    refreshToken = serializers.CharField()
+    expiresIn = serializers.IntegerField()
+    tokenType = serializers.CharField()
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refreshToken = serializers.CharField(max_length=4096)
+
+
+class ValidateOutputSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    claims = serializers.DictField(required=False)
+    code = serializers.CharField(required=False)
+
+
+class SessionOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    expiresAt = serializers.DateTimeField(source="expires_at")
+    lastUsedAt = serializers.DateTimeField(source="last_used_at")
+    ipAddress = serializers.IPAddressField(source="ip_address", allow_null=True)
+    userAgent = serializers.CharField(source="user_agent")
+    authMethod = serializers.CharField(source="auth_method")
+
+
+class SessionListItemSerializer(SessionOutputSerializer):
+    current = serializers.BooleanField()
+
+
+def session_data(session: Session, *, current: bool | None = None) -> dict[str, Any]:
+    data = dict(SessionOutputSerializer(session).data)
+    if current is not None:
+        data["current"] = current
+    return data
+
+
+class SessionInfoOutputSerializer(serializers.Serializer):
+    user = UserOutputSerializer()
+    session = SessionOutputSerializer()
+
+
+class SessionListOutputSerializer(serializers.Serializer):
+    items = SessionListItemSerializer(many=True)
+
+
+class RevokedOutputSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField()
+
+
+class ResetPasswordInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=4096)
+    newPassword = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class OkOutputSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+
+
+class ProfileInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    locale = serializers.ChoiceField(choices=Locale.values, required=False)
+    image = serializers.URLField(max_length=2000, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field cannot be changed here."] for name in sorted(unknown)}
+            )
+        return attrs
+
+
+class ChangeEmailInputSerializer(serializers.Serializer):
+    newEmail = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class ChangePasswordInputSerializer(serializers.Serializer):
+    currentPassword = serializers.CharField(max_length=4096, trim_whitespace=False)
+    newPassword = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class PasswordInputSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)

@@ -1,0 +1,37 @@
+from django.urls import path
+
+from accounts.api import views
+
+urlpatterns = [
+    path("auth/register", views.RegisterView.as_view(), name="auth-register"),
+    path("auth/signup-status", views.SignupStatusView.as_view(), name="auth-signup-status"),
+    path("auth/verify-email", views.VerifyEmailView.as_view(), name="auth-verify-email"),
+    path(
+        "auth/resend-verification",
+        views.ResendVerificationView.as_view(),
+        name="auth-resend-verification",
+    ),
+    path("auth/login", views.LoginView.as_view(), name="auth-login"),
+    path("auth/refresh", views.RefreshView.as_view(), name="auth-refresh"),
+    path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
+    path("auth/validate", views.ValidateView.as_view(), name="auth-validate"),
+    path("auth/session", views.SessionView.as_view(), name="auth-session"),
+    path("auth/session-to-token", views.SessionToTokenView.as_view(), name="auth-session-to-token"),
+    path("auth/sessions", views.SessionsView.as_view(), name="auth-sessions"),
+    path(
+        "auth/sessions/revoke-others",
+        views.SessionsRevokeOthersView.as_view(),
+        name="auth-sessions-revoke-others",
+    ),
+    path(
+        "auth/sessions/<str:session_id>",
+        views.SessionRevokeView.as_view(),
+        name="auth-session-revoke",
+    ),
+    path("auth/forgot-password", views.ForgotPasswordView.as_view(), name="auth-forgot-password"),
+    path("auth/reset-password", views.ResetPasswordView.as_view(), name="auth-reset-password"),
+    path("auth/profile", views.ProfileView.as_view(), name="auth-profile"),
+    path("auth/change-email", views.ChangeEmailView.as_view(), name="auth-change-email"),
+    path("auth/change-password", views.ChangePasswordView.as_view(), name="auth-change-password"),
+    path("auth/account", views.AccountDeleteView.as_view(), name="auth-account"),
+]

@@ -1,0 +1,370 @@
+"""Accounts API views: thin — parse, call one service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+)
+from django.views import View
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import selectors, services, signing_keys
+from accounts.api import serializers as s
+from accounts.authentication import (
+    AuthContext,
+    BearerTokenAuthentication,
+    SessionCookieAuthentication,
+)
+from accounts.emails import normalize_email
+from mana_auth.api import AuthenticatedView, ErrorSerializer, PublicView, meta, parse
+from mana_auth.errors import AuthError
+from mana_auth.origins import safe_redirect
+from security import ratelimit
+
+ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 409, 429, 503)}
+
+
+class JwksView(View):
+    """Public keys, pre-serialised; cacheable, with an ETag."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        body, etag = signing_keys.jwks_document()
+        if request.headers.get("If-None-Match") == etag:
+            response: HttpResponse = HttpResponseNotModified()
+        else:
+            response = HttpResponse(body, content_type="application/jwk-set+json")
+        response["ETag"] = etag
+        response["Cache-Control"] = "public, max-age=300, stale-while-revalidate=60"
+        return response
+
+
+# --- Cookies ----------------------------------------------------------------------------------
+
+
+def _set_session_cookie(response: Response, value: str) -> None:
+    response.set_cookie(
+        settings.SSO_COOKIE_NAME,
+        value,
+        max_age=settings.SESSION_ABSOLUTE_TTL_DAYS * 86400,
+        domain=settings.COOKIE_DOMAIN or None,
+        secure=settings.SSO_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def _clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(
+        settings.SSO_COOKIE_NAME, domain=settings.COOKIE_DOMAIN or None, path="/", samesite="Lax"
+    )
+
+
+def sign_in_response(sign_in: services.SignIn) -> Response:
+    """What every successful sign-in answers: user, token pair, SSO (and device) cookie."""
+    response = Response(
+        {
+            "user": s.user_data(sign_in.user),
+            "accessToken": sign_in.tokens.access_token,
+            "refreshToken": sign_in.tokens.refresh_token,
+            "expiresIn": sign_in.tokens.expires_in,
+            "tokenType": "Bearer",
+        }
+    )
+    _set_session_cookie(response, sign_in.cookie_value)
+    if sign_in.device_cookie:
+        from security.lockout import DEVICE_COOKIE_MAX_AGE
+
+        response.set_cookie(
+            settings.DEVICE_COOKIE_NAME,
+            sign_in.device_cookie,
+            max_age=DEVICE_COOKIE_MAX_AGE,
+            secure=settings.SSO_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+            path="/api/v1/auth/",
+        )
+    return response
+
+
+def token_pair_body(pair: services.TokenPair) -> dict[str, Any]:
+    return {
+        "accessToken": pair.access_token,
+        "refreshToken": pair.refresh_token,
+        "expiresIn": pair.expires_in,
+        "tokenType": "Bearer",
+    }
+
+
+def auth_context(request: Request) -> AuthContext:
+    assert isinstance(request.auth, AuthContext)
+    return request.auth
+
+
+# --- Registration and verification ------------------------------------------------------------
+
+
+class RegisterView(PublicView):
+    @extend_schema(
+        request=s.RegisterInputSerializer,
+        responses={201: s.RegisterOutputSerializer, **ERRORS},
+        summary="Sign up (enumeration-safe)",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.RegisterInputSerializer, request.data)
+        request_meta = meta(request)
+        ratelimit.hit(ratelimit.REGISTER_IP, request_meta.ip)
+        services.user_register(
+            email=data["email"],
+            password=data["password"],
+            name=data["name"],
+            locale=data["locale"],
+            meta=request_meta,
+        )
+        return Response(
+            {"status": "verification_sent", "email": normalize_email(data["email"])},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class SignupStatusView(PublicView):
+    @extend_schema(responses={200: s.SignupStatusOutputSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(s.SignupStatusOutputSerializer(services.signup_status()).data)
+
+
+class VerifyEmailView(PublicView):
+    @extend_schema(
+        parameters=[s.VerifyEmailQuerySerializer],
+        responses={302: None, **ERRORS},
+        summary="Verify from the mail link, then redirect (trusted origins only)",
+    )
+    def get(self, request: Request) -> HttpResponse:
+        callback = request.query_params.get("callbackURL", "")
+        default = settings.DEFAULT_REDIRECT_URL
+        target = safe_redirect(callback, settings.TRUSTED_ORIGINS, default)
+        try:
+            outcome, _ = services.verify_token_any(
+                token=request.query_params.get("token", ""), meta=meta(request)
+            )
+        except AuthError as exc:
+            if exc.code != "VERIFICATION_TOKEN_INVALID":
+                raise
+            outcome = "invalid"
+        separator = "&" if "?" in target else "?"
+        return HttpResponseRedirect(f"{target}{separator}status={outcome}")
+
+    @extend_schema(
+        request=s.TokenInputSerializer, responses={200: s.VerifiedOutputSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.TokenInputSerializer, request.data)
+        services.verify_token_any(token=data["token"], meta=meta(request))
+        return Response({"verified": True})
+
+
+class ResendVerificationView(PublicView):
+    @extend_schema(
+        request=s.EmailInputSerializer, responses={202: s.AcceptedOutputSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.EmailInputSerializer, request.data)
+        services.verification_resend(email=data["email"], meta=meta(request))
+        return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Sign-in and tokens -----------------------------------------------------------------------
+
+
+class LoginView(PublicView):
+    @extend_schema(
+        request=s.LoginInputSerializer,
+        responses={200: s.SignInOutputSerializer, **ERRORS},
+        summary="Sign in with email and password",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.LoginInputSerializer, request.data)
+        sign_in = services.password_login(
+            email=data["email"],
+            password=data["password"],
+            meta=meta(request),
+            device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
+        )
+        return sign_in_response(sign_in)
+
+
+class RefreshView(PublicView):
+    @extend_schema(
+        request=s.RefreshInputSerializer, responses={200: s.TokenPairOutputSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.RefreshInputSerializer, request.data)
+        _, pair = services.session_refresh(refresh_token=data["refreshToken"], meta=meta(request))
+        return Response(token_pair_body(pair))
+
+
+class ValidateView(PublicView):
+    @extend_schema(request=s.TokenInputSerializer, responses={200: s.ValidateOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = parse(s.TokenInputSerializer, request.data)
+        try:
+            claims = selectors.access_token_claims(data["token"])
+            selectors.live_session_for_claims(claims)
+        except AuthError as exc:
+            if exc.code not in ("TOKEN_INVALID", "TOKEN_EXPIRED", "SESSION_REVOKED"):
+                raise
+            return Response({"valid": False, "code": exc.code})
+        return Response({"valid": True, "claims": claims})
+
+
+class CookieOrBearerView(AuthenticatedView):
+    authentication_classes = [BearerTokenAuthentication, SessionCookieAuthentication]
+
+
+class LogoutView(CookieOrBearerView):
+    @extend_schema(request=None, responses={204: None, **ERRORS})
+    def post(self, request: Request) -> Response:
+        context = auth_context(request)
+        services.session_revoke(user=request.user, session=context.session, meta=meta(request))
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        _clear_session_cookie(response)
+        return response
+
+
+class SessionView(CookieOrBearerView):
+    @extend_schema(responses={200: s.SessionInfoOutputSerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        context = auth_context(request)
+        return Response(
+            {"user": s.user_data(request.user), "session": s.session_data(context.session)}
+        )
+
+
+class SessionToTokenView(AuthenticatedView):
+    authentication_classes = [SessionCookieAuthentication]
+
+    @extend_schema(request=None, responses={200: s.TokenPairOutputSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        pair = services.session_to_token(session=auth_context(request).session)
+        return Response(token_pair_body(pair))
+
+
+class SessionsView(AuthenticatedView):
+    @extend_schema(responses={200: s.SessionListOutputSerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        current = auth_context(request).session.id
+        sessions = selectors.sessions_live_for_user(user=request.user)
+        return Response(
+            {"items": [s.session_data(item, current=item.id == current) for item in sessions]}
+        )
+
+
+class SessionRevokeView(AuthenticatedView):
+    @extend_schema(responses={204: None, **ERRORS})
+    def delete(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+        services.session_revoke(
+            user=request.user, session=session, meta=meta(request), reason="revoked_by_user"
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionsRevokeOthersView(AuthenticatedView):
+    @extend_schema(request=None, responses={200: s.RevokedOutputSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        count = services.sessions_revoke_all(
+            user=request.user,
+            meta=meta(request),
+            reason="revoked_by_user",
+            keep=auth_context(request).session,
+        )
+        return Response({"revoked": count})
+
+
+# --- Password and profile ---------------------------------------------------------------------
+
+
+class ForgotPasswordView(PublicView):
+    @extend_schema(
+        request=s.EmailInputSerializer, responses={202: s.AcceptedOutputSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.EmailInputSerializer, request.data)
+        services.password_forgot(email=data["email"], meta=meta(request))
+        return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
+
+
+class ResetPasswordView(PublicView):
+    @extend_schema(
+        request=s.ResetPasswordInputSerializer, responses={200: s.OkOutputSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.ResetPasswordInputSerializer, request.data)
+        services.password_reset(
+            token=data["token"], new_password=data["newPassword"], meta=meta(request)
+        )
+        return Response({"ok": True})
+
+
+class ProfileView(AuthenticatedView):
+    @extend_schema(responses={200: s.UserOutputSerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        return Response(s.user_data(request.user))
+
+    @extend_schema(
+        request=s.ProfileInputSerializer, responses={200: s.UserOutputSerializer, **ERRORS}
+    )
+    def patch(self, request: Request) -> Response:
+        data = parse(s.ProfileInputSerializer, request.data)
+        user = services.profile_update(user=request.user, data=data, meta=meta(request))
+        return Response(s.user_data(user))
+
+
+class ChangeEmailView(AuthenticatedView):
+    @extend_schema(
+        request=s.ChangeEmailInputSerializer, responses={202: s.AcceptedOutputSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.ChangeEmailInputSerializer, request.data)
+        services.email_change_request(
+            user=request.user,
+            new_email=data["newEmail"],
+            password=data["password"],
+            meta=meta(request),
+        )
+        return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
+
+
+class ChangePasswordView(AuthenticatedView):
+    @extend_schema(
+        request=s.ChangePasswordInputSerializer, responses={200: s.OkOutputSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.ChangePasswordInputSerializer, request.data)
+        services.password_change(
+            user=request.user,
+            session=auth_context(request).session,
+            current_password=data["currentPassword"],
+            new_password=data["newPassword"],
+            meta=meta(request),
+        )
+        return Response({"ok": True})
+
+
+class AccountDeleteView(AuthenticatedView):
+    @extend_schema(request=s.PasswordInputSerializer, responses={204: None, **ERRORS})
+    def delete(self, request: Request) -> Response:
+        data = parse(s.PasswordInputSerializer, request.data)
+        services.account_delete(user=request.user, password=data["password"], meta=meta(request))
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        _clear_session_cookie(response)
+        return response

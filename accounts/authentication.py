@@ -1,0 +1,63 @@
+"""DRF authentication: EdDSA bearer tokens bound to a live server-side session, and the SSO
+cookie for browser pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from accounts import selectors
+from accounts.models import Session, User
+from mana_auth.errors import AuthError
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """What ``request.auth`` carries: the session and, for bearer tokens, the claims."""
+
+    session: Session
+    claims: dict[str, Any] | None = None
+    via: str = "bearer"
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[User, AuthContext] | None:
+        token = bearer_token(request)
+        if token is None:
+            if request.META.get("HTTP_AUTHORIZATION"):
+                raise AuthError(code="TOKEN_INVALID")
+            return None
+        if token.startswith("sk_live_"):
+            return None  # API keys are accepted only where an endpoint declares a scope
+        claims = selectors.access_token_claims(token)
+        session = selectors.live_session_for_claims(claims)
+        return session.user, AuthContext(session=session, claims=claims)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="mana"'
+
+
+class SessionCookieAuthentication(BaseAuthentication):
+    """The SSO cookie (``mana.session_token``); used by the endpoints marked "A or cookie"."""
+
+    def authenticate(self, request: Request) -> tuple[User, AuthContext] | None:
+        raw = request.COOKIES.get(settings.SSO_COOKIE_NAME)
+        if not raw:
+            return None
+        session = selectors.live_session_for_cookie(raw)
+        return session.user, AuthContext(session=session, via="cookie")
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="mana"'

@@ -1,0 +1,247 @@
+"""Accounts: users, sessions, one-time tokens, JWT signing keys, passkeys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.emails import normalize_email
+
+models.CharField.register_lookup(Lower)
+models.EmailField.register_lookup(Lower)
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ADMIN = "admin", "Admin"
+
+
+class Tier(models.TextChoices):
+    GUEST = "guest", "Guest"
+    PUBLIC = "public", "Public"
+    BETA = "beta", "Beta"
+    ALPHA = "alpha", "Alpha"
+    FOUNDER = "founder", "Founder"
+
+
+class Kind(models.TextChoices):
+    HUMAN = "human", "Human"
+    PERSONA = "persona", "Persona"
+    SYSTEM = "system", "System"
+
+
+class Locale(models.TextChoices):
+    EN = "en", "English"
+    DE = "de", "Deutsch"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_by_email(self, email: str) -> User:
+        return self.get(email__lower=normalize_email(email).lower())
+
+    def filter_email(self, email: str) -> models.QuerySet[User]:
+        return self.filter(email__lower=normalize_email(email).lower())
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.get_by_email(username or "")
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        user = self.model(email=normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("role", Role.ADMIN)
+        extra.setdefault("email_verified_at", timezone.now())
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True, default="")
+    image = models.URLField(max_length=2000, blank=True, default="")
+    locale = models.CharField(max_length=8, choices=Locale.choices, default=Locale.EN)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    access_tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.PUBLIC)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HUMAN)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "accounts_user"
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="accounts_user_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(access_tier__in=Tier.values), name="accounts_user_tier_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=Kind.values), name="accounts_user_kind_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="accounts_user_created_idx")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = normalize_email(self.email)
+
+
+class Session(models.Model):
+    """A server-side sign-in. Its id is the JWT ``sid``; refresh tokens belong to it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    cookie_hash = models.CharField(max_length=64, unique=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    auth_method = models.CharField(max_length=32, default="password")
+    auth_time = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "accounts_session"
+        indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_session_user_idx")]
+
+    def __str__(self) -> str:
+        return f"session {self.id} of {self.user_id}"
+
+    def is_live(self, now: object = None) -> bool:
+        current = now or timezone.now()
+        return self.revoked_at is None and self.expires_at > current  # type: ignore[operator]
+
+
+class RefreshToken(models.Model):
+    """One issued refresh token (hash only). Used once; a second use is a replay."""
+
+    token_hash = models.CharField(max_length=64, primary_key=True)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="refresh_tokens")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_refresh_token"
+
+    def __str__(self) -> str:
+        return f"refresh token of {self.session_id}"
+
+
+class TokenPurpose(models.TextChoices):
+    VERIFY_EMAIL = "verify_email", "Verify email"
+    RESET_PASSWORD = "reset_password", "Reset password"
+    MAGIC_LINK = "magic_link", "Magic link"
+    CHANGE_EMAIL = "change_email", "Change email"
+    MFA = "mfa", "Second-factor challenge"
+
+
+class OneTimeToken(models.Model):
+    """A single-use, expiring, purpose-bound token; only its SHA-256 is stored."""
+
+    token_hash = models.CharField(max_length=64, primary_key=True)
+    purpose = models.CharField(max_length=32, choices=TokenPurpose.choices)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="one_time_tokens")
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_one_time_token"
+        indexes = [models.Index(fields=["user", "purpose"], name="accounts_ott_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} token of {self.user_id}"
+
+
+class SigningKeyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class SigningKey(models.Model):
+    """An Ed25519 JWT signing key. The private half is wrapped with the KEK."""
+
+    kid = models.CharField(max_length=64, primary_key=True)
+    public_key = models.BinaryField()
+    private_wrapped = models.BinaryField()
+    private_iv = models.BinaryField()
+    kek_id = models.CharField(max_length=32)
+    status = models.CharField(
+        max_length=16, choices=SigningKeyStatus.choices, default=SigningKeyStatus.ACTIVE
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_signing_key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="active"),
+                name="accounts_signing_key_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({self.status})"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential registered to a user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    credential_id = models.BinaryField(max_length=1023)
+    credential_id_b64 = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.BigIntegerField(default=0)
+    aaguid = models.CharField(max_length=64, blank=True, default="")
+    transports = models.JSONField(default=list, blank=True)
+    device_type = models.CharField(max_length=32, blank=True, default="")
+    backed_up = models.BooleanField(default=False)
+    name = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_passkey"
+        indexes = [models.Index(fields=["user"], name="accounts_passkey_user_idx")]
+
+    def __str__(self) -> str:
+        return self.name or f"passkey {self.id}"

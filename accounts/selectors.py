@@ -1,0 +1,91 @@
+"""Reads for accounts: token verification, live sessions, a user's own objects."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts import crypto, signing_keys
+from accounts.models import Passkey, Session, User
+from mana_auth.errors import AuthError, NotFound
+
+
+def access_token_claims(token: str) -> dict[str, Any]:
+    """Verify an access token (EdDSA, known ``kid``, ``iss``, ``aud``, ``exp``)."""
+    try:
+        kid = crypto.unverified_kid(token)
+        public_key = signing_keys.public_key_for(kid)
+        if public_key is None:
+            raise crypto.TokenInvalid("unknown kid")
+        return crypto.decode_access_token(
+            token,
+            public_key=public_key,
+            issuer=settings.JWT_ISSUER,
+            audience=settings.JWT_AUDIENCE,
+            now=timezone.now(),
+        )
+    except crypto.TokenExpired as exc:
+        raise AuthError(code="TOKEN_EXPIRED") from exc
+    except crypto.TokenInvalid as exc:
+        raise AuthError(code="TOKEN_INVALID") from exc
+
+
+def _session_id(raw: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError as exc:
+        raise AuthError(code="TOKEN_INVALID") from exc
+
+
+def live_session_for_claims(claims: dict[str, Any]) -> Session:
+    """The token's session with its user, in one indexed query; revoked → SESSION_REVOKED."""
+    sid = _session_id(claims.get("sid"))
+    session = Session.objects.select_related("user").filter(id=sid).first()
+    if session is None or str(session.user_id) != claims.get("sub"):
+        raise AuthError(code="SESSION_REVOKED")
+    if not session.is_live() or not session.user.is_active:
+        raise AuthError(code="SESSION_REVOKED")
+    return session
+
+
+def live_session_for_cookie(raw: str) -> Session:
+    session = (
+        Session.objects.select_related("user").filter(cookie_hash=crypto.hash_token(raw)).first()
+    )
+    if session is None or not session.is_live() or not session.user.is_active:
+        raise AuthError(code="SESSION_REVOKED")
+    return session
+
+
+def session_get_for_user(*, user: User, session_id: object) -> Session:
+    try:
+        sid = uuid.UUID(str(session_id))
+    except ValueError as exc:
+        raise NotFound() from exc
+    session = Session.objects.filter(user=user, id=sid).first()
+    if session is None:
+        raise NotFound()
+    return session
+
+
+def sessions_live_for_user(*, user: User) -> list[Session]:
+    now = timezone.now()
+    return list(
+        Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).order_by(
+            "-last_used_at"
+        )
+    )
+
+
+def passkey_get_for_user(*, user: User, passkey_id: object) -> Passkey:
+    try:
+        pid = uuid.UUID(str(passkey_id))
+    except ValueError as exc:
+        raise NotFound() from exc
+    passkey = Passkey.objects.filter(user=user, id=pid).first()
+    if passkey is None:
+        raise NotFound()
+    return passkey

@@ -1,0 +1,765 @@
+"""Writes for accounts: sign-up, verification, sign-in, sessions, self-service.
+
+Every service is atomic and records its security event in the same transaction. Only genuine
+credential failures touch a lockout counter; anything else propagates and is classified by the
+exception handler (a broken database is a 503, never an "invalid credentials").
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts import crypto, signing_keys
+from accounts.emails import email_key, normalize_email
+from accounts.models import (
+    Kind,
+    OneTimeToken,
+    RefreshToken,
+    Session,
+    TokenPurpose,
+    User,
+)
+from accounts.validators import MAX_PASSWORD_BYTES
+from mana_auth.clientip import RequestMeta
+from mana_auth.errors import AuthError, Conflict, ValidationFailed
+from mana_auth.mail import send_mail
+from security import lockout, ratelimit
+from security.models import EventType, LoginAttempt
+from security.services import security_event_record
+
+logger = logging.getLogger("mana_auth.accounts")
+
+
+# --- Results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A completed sign-in: what the view renders and which cookies it sets."""
+
+    user: User
+    session: Session
+    tokens: TokenPair
+    cookie_value: str
+    device_cookie: str | None = None
+
+
+# --- Tokens -----------------------------------------------------------------------------------
+
+
+def access_token_mint(*, user: User, session: Session, now: datetime | None = None) -> str:
+    kid, private_key = signing_keys.active_signing_key()
+    claims = crypto.access_claims(
+        user_id=user.id,
+        email=user.email,
+        role=user.role,
+        tier=user.access_tier,
+        session_id=session.id,
+        issuer=settings.JWT_ISSUER,
+        audience=settings.JWT_AUDIENCE,
+        now=now or timezone.now(),
+        ttl_seconds=settings.JWT_ACCESS_TTL_SECONDS,
+    )
+    return crypto.sign_access_token(private_key=private_key, kid=kid, claims=claims)
+
+
+def _refresh_token_issue(*, session: Session, now: datetime) -> str:
+    token = crypto.make_opaque_token("rt_")
+    RefreshToken.objects.create(
+        token_hash=crypto.hash_token(token),
+        session=session,
+        created_at=now,
+        expires_at=min(session.expires_at, now + timedelta(days=settings.REFRESH_TTL_DAYS)),
+    )
+    return token
+
+
+def _token_pair(*, user: User, session: Session, now: datetime) -> TokenPair:
+    return TokenPair(
+        access_token=access_token_mint(user=user, session=session, now=now),
+        refresh_token=_refresh_token_issue(session=session, now=now),
+        expires_in=settings.JWT_ACCESS_TTL_SECONDS,
+    )
+
+
+# --- One-time tokens --------------------------------------------------------------------------
+
+
+def one_time_token_issue(
+    *,
+    user: User,
+    purpose: TokenPurpose,
+    ttl: timedelta,
+    payload: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Issue a single-use token (256 random bits); only its hash is stored."""
+    current = now or timezone.now()
+    token = crypto.make_opaque_token()
+    OneTimeToken.objects.create(
+        token_hash=crypto.hash_token(token),
+        purpose=purpose,
+        user=user,
+        payload=payload or {},
+        created_at=current,
+        expires_at=current + ttl,
+    )
+    return token
+
+
+def one_time_token_consume(
+    *, token: str, purpose: TokenPurpose, now: datetime | None = None
+) -> OneTimeToken:
+    """Use a token exactly once. Unknown, used, expired or wrong-purpose → one error."""
+    current = now or timezone.now()
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    token_hash = crypto.hash_token(token)
+    # A conditional UPDATE is the single-use guarantee: of two concurrent uses, one row wins.
+    claimed = OneTimeToken.objects.filter(
+        token_hash=token_hash, purpose=purpose, used_at__isnull=True, expires_at__gt=current
+    ).update(used_at=current)
+    if claimed != 1:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    return OneTimeToken.objects.select_related("user").get(token_hash=token_hash)
+
+
+def _link(path: str, **params: str) -> str:
+    """Links are built from BASE_URL, never from the request's Host header."""
+    query = urlencode({key: value for key, value in params.items() if value})
+    return f"{settings.BASE_URL}{path}" + (f"?{query}" if query else "")
+
+
+# --- Password policy --------------------------------------------------------------------------
+
+
+def password_policy_check(*, password: str, user: User) -> None:
+    if not isinstance(password, str) or len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise AuthError(code="WEAK_PASSWORD", details={"reasons": ["This password is too long."]})
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise AuthError(code="WEAK_PASSWORD", details={"reasons": list(exc.messages)}) from exc
+    from security.breached import password_breach_count
+
+    if password_breach_count(password) > 0:
+        raise AuthError(
+            code="WEAK_PASSWORD",
+            details={"reasons": ["This password has appeared in a data breach."]},
+        )
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash(params: tuple[int, int, int]) -> str:
+    return make_password(crypto.make_opaque_token())
+
+
+def _burn_password_check(password: str) -> None:
+    """Run the hasher once for an unknown account, so timing does not tell it is unknown."""
+    check_password(
+        password,
+        _dummy_hash(
+            (
+                settings.ARGON2_MEMORY_COST_KIB,
+                settings.ARGON2_TIME_COST,
+                settings.ARGON2_PARALLELISM,
+            )
+        ),
+    )
+
+
+# --- Registration -----------------------------------------------------------------------------
+
+
+def _today_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def signup_status(*, now: datetime | None = None) -> dict[str, Any]:
+    current = now or timezone.now()
+    start, end = _today_bounds(current)
+    cap = settings.MAX_DAILY_SIGNUPS
+    if cap is None:
+        return {"open": True, "remainingToday": None, "resetsAt": end}
+    used = User.objects.filter(created_at__gte=start, kind=Kind.HUMAN).count()
+    remaining = max(0, cap - used)
+    return {"open": remaining > 0, "remainingToday": remaining, "resetsAt": end}
+
+
+def _signup_cap_enforce(now: datetime) -> None:
+    if settings.MAX_DAILY_SIGNUPS is None:
+        return
+    with connection.cursor() as cursor:  # serialise counting so the cap is exact
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('mana-auth:signup-cap'))")
+    status = signup_status(now=now)
+    if not status["open"]:
+        raise AuthError(
+            code="SIGNUP_LIMIT_REACHED", details={"resetsAt": status["resetsAt"].isoformat()}
+        )
+
+
+def _verification_send(*, user: User, callback_url: str = "") -> None:
+    token = one_time_token_issue(
+        user=user,
+        purpose=TokenPurpose.VERIFY_EMAIL,
+        ttl=timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
+    )
+    send_mail(
+        to=user.email,
+        name="verify_email",
+        locale=user.locale,
+        kind=user.kind,
+        context={
+            "name": user.name or user.email,
+            "link": _link("/api/v1/auth/verify-email", token=token, callbackURL=callback_url),
+            "hours": settings.EMAIL_VERIFICATION_TTL_HOURS,
+        },
+    )
+
+
+@transaction.atomic
+def user_register(
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    locale: str = "en",
+    meta: RequestMeta,
+    kind: str = Kind.HUMAN,
+    send_verification: bool = True,
+    now: datetime | None = None,
+) -> tuple[User, bool]:
+    """Create an account and its personal Space, or notify the existing owner.
+
+    Returns ``(user, created)``. The HTTP answer is the same either way (no enumeration).
+    """
+    current = now or timezone.now()
+    normalized = normalize_email(email)
+    existing = User.objects.filter_email(normalized).first()
+    probe = existing or User(email=normalized, name=name)
+    password_policy_check(password=password, user=probe)
+    if existing is not None:
+        make_password(password)  # the same hashing work as a real sign-up
+        security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
+        send_mail(
+            to=existing.email,
+            name="signup_existing",
+            locale=existing.locale,
+            kind=existing.kind,
+            context={"name": existing.name or existing.email},
+        )
+        return existing, False
+    if kind == Kind.HUMAN:
+        _signup_cap_enforce(current)
+    user = User(email=normalized, name=name.strip(), locale=locale, kind=kind, created_at=current)
+    user.set_password(password)
+    user.save()
+    from spaces.services import personal_space_ensure
+
+    personal_space_ensure(user=user)
+    security_event_record(type=EventType.REGISTER, user=user, meta=meta, metadata={"kind": kind})
+    _after_signup_hooks(user)
+    if send_verification:
+        _verification_send(user=user)
+    return user, True
+
+
+def _after_signup_hooks(user: User) -> None:
+    """Best-effort side effects that must never abort sign-up (sync store, other services)."""
+    from spaces.services import sync_singletons_bootstrap_for_signup
+
+    sync_singletons_bootstrap_for_signup(user=user)
+    from accounts.outbox import outbox_enqueue_signup
+
+    outbox_enqueue_signup(user=user)
+
+
+def verification_resend(*, email: str, meta: RequestMeta) -> None:
+    ratelimit.hit(ratelimit.RESEND_IP, meta.ip)
+    ratelimit.hit(ratelimit.RESEND_EMAIL, email_key(email))
+    with transaction.atomic():
+        user = User.objects.filter_email(email).first()
+        if user is None or user.email_verified or not user.is_active:
+            return
+        _verification_send(user=user)
+
+
+@transaction.atomic
+def email_verify(*, token: str, meta: RequestMeta) -> User:
+    record = one_time_token_consume(token=token, purpose=TokenPurpose.VERIFY_EMAIL)
+    user = User.objects.select_for_update().get(pk=record.user_id)
+    if user.email_verified_at is None:
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at", "updated_at"])
+        security_event_record(type=EventType.EMAIL_VERIFIED, user=user, meta=meta)
+    return user
+
+
+# --- Sign-in ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_start(
+    *, user: User, meta: RequestMeta, method: str, now: datetime | None = None
+) -> SignIn:
+    """Create a server-side session and its first token pair. Records LOGIN_SUCCESS."""
+    current = now or timezone.now()
+    cookie_value = crypto.make_opaque_token("st_")
+    session = Session.objects.create(
+        user=user,
+        cookie_hash=crypto.hash_token(cookie_value),
+        ip_address=meta.ip,
+        user_agent=meta.user_agent,
+        auth_method=method,
+        auth_time=current,
+        created_at=current,
+        last_used_at=current,
+        expires_at=current + timedelta(days=settings.SESSION_ABSOLUTE_TTL_DAYS),
+    )
+    tokens = _token_pair(user=user, session=session, now=current)
+    security_event_record(
+        type=EventType.LOGIN_SUCCESS,
+        user=user,
+        meta=meta,
+        metadata={"method": method, "sessionId": str(session.id)},
+    )
+    return SignIn(user=user, session=session, tokens=tokens, cookie_value=cookie_value)
+
+
+def first_factor_passed(*, user: User, meta: RequestMeta, method: str) -> SignIn:
+    """A first factor checked out: finish the sign-in, or demand the second factor."""
+    from security.mfa import mfa_challenge_issue, mfa_methods_for_user
+
+    methods = mfa_methods_for_user(user=user)
+    if methods:
+        mfa_token = mfa_challenge_issue(user=user, first_factor=method)
+        raise AuthError(code="MFA_REQUIRED", details={"mfaToken": mfa_token, "methods": methods})
+    return session_start(user=user, meta=meta, method=method)
+
+
+def _login_failure(
+    *,
+    key: str,
+    scope: str,
+    user: User | None,
+    meta: RequestMeta,
+    reason: str,
+    known_device: bool,
+) -> None:
+    """Count a genuine credential failure and write its audit rows (own transaction, so the
+    count survives the error response that follows)."""
+    with transaction.atomic():
+        outcome = lockout.failure_record(scope=scope, email_key=key)
+        LoginAttempt.objects.create(
+            email_key=key,
+            user=user,
+            ip_address=meta.ip,
+            user_agent=meta.user_agent,
+            success=False,
+            reason=reason,
+            known_device=known_device,
+        )
+        if user is not None:
+            security_event_record(
+                type=EventType.LOGIN_FAILURE,
+                user=user,
+                meta=meta,
+                metadata={"reason": reason, "failures": outcome.failures},
+            )
+            if outcome.locked_now:
+                security_event_record(
+                    type=EventType.ACCOUNT_LOCKED,
+                    user=user,
+                    meta=meta,
+                    metadata={"scope": "device" if known_device else "account"},
+                )
+                send_mail(
+                    to=user.email,
+                    name="account_locked",
+                    locale=user.locale,
+                    kind=user.kind,
+                    context={
+                        "name": user.name or user.email,
+                        "minutes": settings.LOCKOUT_DURATION_SECONDS // 60,
+                    },
+                )
+    ratelimit.hit(ratelimit.LOGIN_FAILURES_IP, meta.ip)
+
+
+def password_login(
+    *, email: str, password: str, meta: RequestMeta, device_cookie: str | None = None
+) -> SignIn:
+    """Email + password. Unknown email and wrong password look the same, in body and time."""
+    key = email_key(email)
+    ratelimit.hit(ratelimit.LOGIN_IP, meta.ip)
+    ratelimit.check(ratelimit.LOGIN_FAILURES_IP, meta.ip)
+    ratelimit.hit(ratelimit.LOGIN_EMAIL, key)
+    device_id = lockout.device_id_from_cookie(device_cookie, key)
+    scope = lockout.scope_for(key, device_id)
+    remaining = lockout.remaining_lock_seconds(scope)
+    if remaining:
+        raise AuthError(code="ACCOUNT_LOCKED", details={"remainingSeconds": remaining})
+    user = User.objects.filter_email(email).first() if key else None
+    if user is None or not isinstance(password, str):
+        _burn_password_check(password if isinstance(password, str) else "")
+        _login_failure(
+            key=key,
+            scope=scope,
+            user=None,
+            meta=meta,
+            reason="unknown",
+            known_device=device_id is not None,
+        )
+        raise AuthError(code="INVALID_CREDENTIALS")
+    if not user.check_password(password) or not user.is_active:
+        _login_failure(
+            key=key,
+            scope=scope,
+            user=user,
+            meta=meta,
+            reason="password",
+            known_device=device_id is not None,
+        )
+        raise AuthError(code="INVALID_CREDENTIALS")
+    if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
+        raise AuthError(code="EMAIL_NOT_VERIFIED")
+    with transaction.atomic():
+        lockout.success_record(scope=scope)
+        LoginAttempt.objects.create(
+            email_key=key,
+            user=user,
+            ip_address=meta.ip,
+            user_agent=meta.user_agent,
+            success=True,
+            known_device=device_id is not None,
+        )
+    sign_in = first_factor_passed(user=user, meta=meta, method="password")
+    return SignIn(
+        user=sign_in.user,
+        session=sign_in.session,
+        tokens=sign_in.tokens,
+        cookie_value=sign_in.cookie_value,
+        device_cookie=device_cookie if device_id else lockout.device_cookie_make(key),
+    )
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+def _session_revoke_rows(*, sessions: Any, reason: str, now: datetime) -> list[uuid.UUID]:
+    ids = list(sessions.filter(revoked_at__isnull=True).values_list("id", flat=True))
+    if ids:
+        Session.objects.filter(id__in=ids).update(revoked_at=now, revoked_reason=reason)
+    return ids
+
+
+def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, TokenPair]:
+    """Rotate a refresh token. A replayed (already used) token revokes the whole session."""
+    now = timezone.now()
+    if not isinstance(refresh_token, str) or not refresh_token or len(refresh_token) > 200:
+        raise AuthError(code="TOKEN_INVALID")
+    token_hash = crypto.hash_token(refresh_token)
+    with transaction.atomic():
+        claimed = RefreshToken.objects.filter(
+            token_hash=token_hash, used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        record = (
+            RefreshToken.objects.select_related("session", "session__user")
+            .filter(token_hash=token_hash)
+            .first()
+        )
+        if record is None:
+            raise AuthError(code="TOKEN_INVALID")
+        session = record.session
+        user = session.user
+        if claimed == 1:
+            if not session.is_live(now) or not user.is_active:
+                raise AuthError(code="SESSION_REVOKED")
+            idle_limit = session.last_used_at + timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
+            if idle_limit <= now:
+                raise AuthError(code="SESSION_REVOKED")
+            Session.objects.filter(id=session.id).update(last_used_at=now)
+            return user, _token_pair(user=user, session=session, now=now)
+    if record.used_at is None:  # unused but expired
+        raise AuthError(code="TOKEN_EXPIRED")
+    _refresh_reuse_handle(session=session, user=user, meta=meta, now=now)
+    raise AuthError(code="REFRESH_TOKEN_REUSED")
+
+
+@transaction.atomic
+def _refresh_reuse_handle(
+    *, session: Session, user: User, meta: RequestMeta, now: datetime
+) -> None:
+    revoked = _session_revoke_rows(
+        sessions=Session.objects.filter(id=session.id), reason="refresh_reuse", now=now
+    )
+    security_event_record(
+        type=EventType.REFRESH_TOKEN_REUSED,
+        user=user,
+        meta=meta,
+        metadata={"sessionId": str(session.id)},
+    )
+    if revoked:
+        send_mail(
+            to=user.email,
+            name="refresh_reuse",
+            locale=user.locale,
+            kind=user.kind,
+            context={"name": user.name or user.email},
+        )
+
+
+@transaction.atomic
+def session_revoke(
+    *, user: User, session: Session, meta: RequestMeta, reason: str = "logout"
+) -> None:
+    revoked = _session_revoke_rows(
+        sessions=Session.objects.filter(id=session.id, user=user), reason=reason, now=timezone.now()
+    )
+    if revoked:
+        security_event_record(
+            type=EventType.LOGOUT if reason == "logout" else EventType.SESSION_REVOKED,
+            user=user,
+            meta=meta,
+            metadata={"sessionId": str(session.id), "reason": reason},
+        )
+
+
+@transaction.atomic
+def sessions_revoke_all(
+    *, user: User, meta: RequestMeta, reason: str, keep: Session | None = None
+) -> int:
+    sessions = Session.objects.filter(user=user)
+    if keep is not None:
+        sessions = sessions.exclude(id=keep.id)
+    revoked = _session_revoke_rows(sessions=sessions, reason=reason, now=timezone.now())
+    if revoked:
+        security_event_record(
+            type=EventType.SESSION_REVOKED,
+            user=user,
+            meta=meta,
+            metadata={"count": len(revoked), "reason": reason},
+        )
+    return len(revoked)
+
+
+@transaction.atomic
+def session_to_token(*, session: Session) -> TokenPair:
+    """Trade the SSO cookie's session for a token pair (apps on other subdomains)."""
+    now = timezone.now()
+    Session.objects.filter(id=session.id).update(last_used_at=now)
+    return _token_pair(user=session.user, session=session, now=now)
+
+
+# --- Re-authentication ------------------------------------------------------------------------
+
+
+def reauth_require(*, user: User, session: Session | None, password: str | None) -> None:
+    """Sensitive actions need the current password now, or a sign-in within the window."""
+    if password:
+        if not user.check_password(password):
+            raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+        return
+    if session is not None:
+        window = timedelta(seconds=settings.REAUTH_WINDOW_SECONDS)
+        if session.auth_time + window > timezone.now():
+            return
+    raise AuthError(code="REAUTH_REQUIRED")
+
+
+def session_mark_authenticated(*, session: Session, method: str) -> None:
+    """Record a fresh first-factor check on an existing session (re-authentication)."""
+    Session.objects.filter(id=session.id).update(auth_time=timezone.now(), auth_method=method)
+
+
+# --- Password reset and change ----------------------------------------------------------------
+
+
+def password_forgot(*, email: str, meta: RequestMeta) -> None:
+    ratelimit.hit(ratelimit.FORGOT_IP, meta.ip)
+    ratelimit.hit(ratelimit.FORGOT_EMAIL, email_key(email))
+    with transaction.atomic():
+        user = User.objects.filter_email(email).first()
+        if user is None or not user.is_active:
+            return
+        token = one_time_token_issue(
+            user=user,
+            purpose=TokenPurpose.RESET_PASSWORD,
+            ttl=timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES),
+        )
+        security_event_record(type=EventType.PASSWORD_RESET_REQUESTED, user=user, meta=meta)
+        send_mail(
+            to=user.email,
+            name="reset_password",
+            locale=user.locale,
+            kind=user.kind,
+            context={
+                "name": user.name or user.email,
+                "link": _link("/reset-password", token=token),
+                "minutes": settings.PASSWORD_RESET_TTL_MINUTES,
+            },
+        )
+
+
+@transaction.atomic
+def password_reset(*, token: str, new_password: str, meta: RequestMeta) -> User:
+    """Set a new password from a reset link; every session ends and any lock clears."""
+    record = one_time_token_consume(token=token, purpose=TokenPurpose.RESET_PASSWORD)
+    user = User.objects.select_for_update().get(pk=record.user_id)
+    password_policy_check(password=new_password, user=user)
+    user.set_password(new_password)
+    if user.email_verified_at is None:
+        user.email_verified_at = timezone.now()  # the reset link proved the address
+    user.save(update_fields=["password", "email_verified_at", "updated_at"])
+    OneTimeToken.objects.filter(
+        user=user, purpose=TokenPurpose.RESET_PASSWORD, used_at__isnull=True
+    ).update(used_at=timezone.now())
+    sessions_revoke_all(user=user, meta=meta, reason="password_reset")
+    lockout.unlock(email_key=email_key(user.email))
+    security_event_record(type=EventType.PASSWORD_RESET, user=user, meta=meta)
+    return user
+
+
+@transaction.atomic
+def password_change(
+    *, user: User, session: Session, current_password: str, new_password: str, meta: RequestMeta
+) -> None:
+    if not user.check_password(current_password or ""):
+        raise AuthError(code="REAUTH_REQUIRED", message="The current password is not correct.")
+    password_policy_check(password=new_password, user=user)
+    user.set_password(new_password)
+    user.save(update_fields=["password", "updated_at"])
+    sessions_revoke_all(user=user, meta=meta, reason="password_changed", keep=session)
+    session_mark_authenticated(session=session, method="password")
+    security_event_record(type=EventType.PASSWORD_CHANGED, user=user, meta=meta)
+    send_mail(
+        to=user.email,
+        name="password_changed",
+        locale=user.locale,
+        kind=user.kind,
+        context={"name": user.name or user.email},
+    )
+
+
+# --- Profile and email change -----------------------------------------------------------------
+
+PROFILE_FIELDS = ("name", "locale", "image")
+
+
+@transaction.atomic
+def profile_update(*, user: User, data: dict[str, Any], meta: RequestMeta) -> User:
+    changed = [
+        field for field in PROFILE_FIELDS if field in data and getattr(user, field) != data[field]
+    ]
+    for field in changed:
+        setattr(user, field, data[field])
+    if changed:
+        user.save(update_fields=[*changed, "updated_at"])
+        security_event_record(
+            type=EventType.PROFILE_UPDATED, user=user, meta=meta, metadata={"fields": changed}
+        )
+    return user
+
+
+@transaction.atomic
+def email_change_request(*, user: User, new_email: str, password: str, meta: RequestMeta) -> None:
+    if not user.check_password(password or ""):
+        raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+    normalized = normalize_email(new_email)
+    if email_key(normalized) == email_key(user.email):
+        raise ValidationFailed({"newEmail": ["This is already your address."]})
+    taken = User.objects.filter_email(normalized).exists()
+    security_event_record(type=EventType.EMAIL_CHANGE_REQUESTED, user=user, meta=meta)
+    send_mail(
+        to=user.email,
+        name="change_email_notice",
+        locale=user.locale,
+        kind=user.kind,
+        context={"name": user.name or user.email},
+    )
+    if taken:
+        return  # same answer; the owner of the other account learns nothing from us either
+    token = one_time_token_issue(
+        user=user,
+        purpose=TokenPurpose.CHANGE_EMAIL,
+        ttl=timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
+        payload={"newEmail": normalized},
+    )
+    send_mail(
+        to=normalized,
+        name="change_email_confirm",
+        locale=user.locale,
+        kind=user.kind,
+        context={
+            "name": user.name or user.email,
+            "new_email": normalized,
+            "link": _link("/api/v1/auth/verify-email", token=token),
+            "hours": settings.EMAIL_VERIFICATION_TTL_HOURS,
+        },
+    )
+
+
+@transaction.atomic
+def email_change_confirm(*, token: str, meta: RequestMeta) -> User:
+    record = one_time_token_consume(token=token, purpose=TokenPurpose.CHANGE_EMAIL)
+    user = User.objects.select_for_update().get(pk=record.user_id)
+    new_email = str(record.payload.get("newEmail", ""))
+    if not new_email or User.objects.filter_email(new_email).exclude(pk=user.pk).exists():
+        raise Conflict("This address is already in use.")
+    old_key = email_key(user.email)
+    user.email = new_email
+    user.email_verified_at = timezone.now()
+    user.save(update_fields=["email", "email_verified_at", "updated_at"])
+    lockout.unlock(email_key=old_key)
+    security_event_record(type=EventType.EMAIL_CHANGED, user=user, meta=meta)
+    return user
+
+
+def verify_token_any(*, token: str, meta: RequestMeta) -> tuple[str, User]:
+    """The verify-email link serves sign-up verification and email change confirmation."""
+    if not isinstance(token, str) or not token:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    purpose = (
+        OneTimeToken.objects.filter(token_hash=crypto.hash_token(token))
+        .values_list("purpose", flat=True)
+        .first()
+    )
+    if purpose == TokenPurpose.CHANGE_EMAIL:
+        return "email_changed", email_change_confirm(token=token, meta=meta)
+    return "verified", email_verify(token=token, meta=meta)
+
+
+# --- Account deletion -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def account_delete(
+    *, user: User, password: str | None, meta: RequestMeta, actor: User | None = None
+) -> None:
+    """Delete the account and everything of it. The security trail survives, anonymised."""
+    if actor is None and not user.check_password(password or ""):
+        raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+    from accounts.deletion import user_data_delete
+
+    user_data_delete(user=user, meta=meta, actor=actor)

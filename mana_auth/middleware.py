@@ -1,0 +1,86 @@
+"""Cross-cutting middleware: request ids, the error envelope outside DRF, body size limits."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from mana_auth.errors import AuthError, capture, classify, json_error, log_unexpected
+from mana_auth.logging import request_id_var
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_API_PREFIXES = ("/api/", "/.well-known/", "/health")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(_API_PREFIXES)
+
+
+class RequestIdMiddleware:
+    """Take ``X-Request-ID`` from the caller when it is sane, else make one; echo it back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class ErrorEnvelopeMiddleware:
+    """Give plain Django errors on API paths (404, 405, 500, dependency failures) the envelope."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            is_api_path(request.path)
+            and response.status_code in (404, 405, 500)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 500: "INTERNAL"}[
+                response.status_code
+            ]
+            enveloped = json_error(AuthError(code=code))
+            if response.has_header("Allow"):
+                enveloped["Allow"] = response["Allow"]
+            return enveloped
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_api_path(request.path):
+            return None
+        error = classify(exception)
+        log_unexpected(exception, error)
+        capture(exception, error)
+        return json_error(error)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over the limit before anything reads them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return json_error(AuthError(code="PAYLOAD_TOO_LARGE"))
+        return self.get_response(request)

@@ -1,0 +1,31 @@
+"""Error tracking. Expected client errors (4xx) are not sent; server faults are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.integrations.django import DjangoIntegration
+
+
+def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+    exc_info = hint.get("exc_info")
+    if exc_info:
+        from mana_auth.errors import is_expected_error
+
+        if is_expected_error(exc_info[1]):
+            return None
+    return event
+
+
+def init_sentry(*, dsn: str, environment: str, transport: Any = None) -> None:
+    options: dict[str, Any] = {
+        "dsn": dsn,
+        "environment": environment,
+        "integrations": [DjangoIntegration()],
+        "before_send": before_send,
+        "traces_sample_rate": 0.0,
+    }
+    if transport is not None:
+        options["transport"] = transport
+    sentry_sdk.init(**options)

@@ -1,0 +1,21 @@
+"""Root URLconf: each app exports its API routes; this collects them under /api/v1/."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mana_auth import health
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("", include("accounts.wellknown_urls")),
+    path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("security.api.urls")),
+    path("api/v1/", include("vault.api.urls")),
+    path("api/v1/", include("spaces.api.urls")),
+    path("api/v1/", include("personas.api.urls")),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]

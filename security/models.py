@@ -1,0 +1,123 @@
+"""Security events (the audit trail), login attempts and the lockout throttle."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class EventType(models.TextChoices):
+    REGISTER = "REGISTER"
+    REGISTER_EXISTING = "REGISTER_EXISTING"
+    EMAIL_VERIFIED = "EMAIL_VERIFIED"
+    LOGIN_SUCCESS = "LOGIN_SUCCESS"
+    LOGIN_FAILURE = "LOGIN_FAILURE"
+    LOGOUT = "LOGOUT"
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    ACCOUNT_UNLOCKED = "ACCOUNT_UNLOCKED"
+    PASSWORD_RESET_REQUESTED = "PASSWORD_RESET_REQUESTED"
+    PASSWORD_RESET = "PASSWORD_RESET"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"
+    EMAIL_CHANGE_REQUESTED = "EMAIL_CHANGE_REQUESTED"
+    EMAIL_CHANGED = "EMAIL_CHANGED"
+    PROFILE_UPDATED = "PROFILE_UPDATED"
+    MAGIC_LINK_REQUESTED = "MAGIC_LINK_REQUESTED"
+    MFA_ENABLED = "MFA_ENABLED"
+    MFA_DISABLED = "MFA_DISABLED"
+    MFA_CHALLENGE_FAILED = "MFA_CHALLENGE_FAILED"
+    BACKUP_CODES_REGENERATED = "BACKUP_CODES_REGENERATED"
+    PASSKEY_ADDED = "PASSKEY_ADDED"
+    PASSKEY_REMOVED = "PASSKEY_REMOVED"
+    PASSKEY_RENAMED = "PASSKEY_RENAMED"
+    PASSKEY_CLONE_SUSPECTED = "PASSKEY_CLONE_SUSPECTED"
+    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"
+    TOKEN_REFRESHED = "TOKEN_REFRESHED"
+    SESSION_REVOKED = "SESSION_REVOKED"
+    ACCOUNT_DELETED = "ACCOUNT_DELETED"
+    TIER_CHANGED = "TIER_CHANGED"
+    ADMIN_ACTION = "ADMIN_ACTION"
+    API_KEY_CREATED = "API_KEY_CREATED"
+    API_KEY_REVOKED = "API_KEY_REVOKED"
+    SPACE_CREDENTIAL_READ = "SPACE_CREDENTIAL_READ"
+    DATA_EXPORTED = "DATA_EXPORTED"
+
+
+class SecurityEvent(models.Model):
+    """An append-only audit row. The database refuses UPDATE and DELETE (see migration 0001)
+    except the anonymisation account deletion performs."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=40, choices=EventType.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="security_events",
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "security_event"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="security_event_user_idx"),
+            models.Index(fields=["type", "-created_at"], name="security_event_type_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LoginAttempt(models.Model):
+    """One password sign-in attempt, successful or not (for operators and forensics)."""
+
+    id = models.BigAutoField(primary_key=True)
+    email_key = models.CharField(max_length=254, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="login_attempts",
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    success = models.BooleanField()
+    reason = models.CharField(max_length=40, blank=True, default="")
+    known_device = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "security_login_attempt"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{'ok' if self.success else 'fail'} {self.email_key} {self.created_at:%H:%M:%S}"
+
+
+class LoginThrottle(models.Model):
+    """The failure counter and lock for one account (and, separately, one known device).
+
+    Rows are locked with SELECT … FOR UPDATE, so concurrent failures count exactly and a lock
+    engages once, across any number of workers.
+    """
+
+    scope = models.CharField(max_length=400, primary_key=True)
+    email_key = models.CharField(max_length=254, db_index=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "security_login_throttle"
+
+    def __str__(self) -> str:
+        return self.scope

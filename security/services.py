@@ -1,0 +1,41 @@
+"""Writes for the security app: audit events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import User
+from mana_auth.clientip import RequestMeta
+from security.models import EventType, SecurityEvent
+
+_SECRET_MARKERS = ("password", "token", "secret", "key", "code", "hash")
+
+
+def _assert_no_secrets(metadata: dict[str, Any]) -> None:
+    for name in metadata:
+        lowered = name.lower()
+        if any(marker in lowered for marker in _SECRET_MARKERS) and not lowered.endswith(
+            ("id", "ids", "count", "kind", "type", "prefix", "method")
+        ):
+            raise ValueError(f"security event metadata must not carry secrets ({name!r})")
+
+
+def security_event_record(
+    *,
+    type: EventType | str,
+    user: User | None,
+    meta: RequestMeta | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> SecurityEvent:
+    """Append one audit row. Call inside the transaction of the change it records: if the
+    write fails, the change fails with it (no silent audit gaps)."""
+    payload = dict(metadata or {})
+    _assert_no_secrets(payload)
+    request_meta = meta or RequestMeta()
+    return SecurityEvent.objects.create(
+        type=str(type),
+        user=user,
+        ip_address=request_meta.ip,
+        user_agent=request_meta.user_agent,
+        metadata=payload,
+    )

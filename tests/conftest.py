@@ -1,0 +1,94 @@
+"""Shared fixtures: API clients, users, signed-in clients. Everything runs on PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts import services, signing_keys
+from accounts.models import User
+from mana_auth.clientip import RequestMeta
+
+PASSWORD = "correct horse battery staple"
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolation() -> Any:
+    cache.clear()
+    signing_keys.invalidate_memo()
+    yield
+    cache.clear()
+    signing_keys.invalidate_memo()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user_factory(db: Any) -> Callable[..., User]:
+    """Create a user through the real registration service (personal Space and all)."""
+
+    def make(
+        email: str | None = None,
+        password: str = PASSWORD,
+        verified: bool = True,
+        **fields: Any,
+    ) -> User:
+        address = email or f"user{next(_counter)}@example.com"
+        user, _ = services.user_register(
+            email=address,
+            password=password,
+            name=fields.pop("name", "Test User"),
+            locale=fields.pop("locale", "en"),
+            meta=RequestMeta(ip="127.0.0.1"),
+            kind=fields.pop("kind", "human"),
+            send_verification=False,
+        )
+        if verified:
+            fields.setdefault("email_verified_at", timezone.now())
+        if fields:
+            User.objects.filter(pk=user.pk).update(**fields)
+            user.refresh_from_db()
+        user.raw_password = password  # type: ignore[attr-defined]
+        return user
+
+    return make
+
+
+def login_tokens(client: APIClient, user: User, password: str = PASSWORD) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/auth/login", {"email": user.email, "password": password}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def auth_client(user_factory: Callable[..., User]) -> Callable[..., APIClient]:
+    """A client signed in with a bearer token: ``client.user``, ``client.tokens``."""
+
+    def make(user: User | None = None, password: str = PASSWORD) -> APIClient:
+        account = user or user_factory(password=password)
+        client = APIClient()
+        tokens = login_tokens(client, account, password)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['accessToken']}")
+        client.user = account  # type: ignore[attr-defined]
+        client.tokens = tokens  # type: ignore[attr-defined]
+        return client
+
+    return make
+
+
+@pytest.fixture
+def mailoutbox_clear(mailoutbox: list[Any]) -> list[Any]:
+    mailoutbox.clear()
+    return mailoutbox
