@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from accounts.api import views
 
@@ -34,4 +34,5 @@ urlpatterns = [
     path("auth/change-email", views.ChangeEmailView.as_view(), name="auth-change-email"),
     path("auth/change-password", views.ChangePasswordView.as_view(), name="auth-change-password"),
     path("auth/account", views.AccountDeleteView.as_view(), name="auth-account"),
+    path("auth/passkeys/", include("accounts.passkeys.urls")),
 ]
