@@ -29,11 +29,12 @@ def security_event_record(
 ) -> SecurityEvent:
     """Append one audit row. Call inside the transaction of the change it records: if the
     write fails, the change fails with it (no silent audit gaps)."""
+    event_type = EventType(str(type))  # refuses a type outside the closed set
     payload = dict(metadata or {})
     _assert_no_secrets(payload)
     request_meta = meta or RequestMeta()
     return SecurityEvent.objects.create(
-        type=str(type),
+        type=event_type.value,
         user=user,
         ip_address=request_meta.ip,
         user_agent=request_meta.user_agent,
