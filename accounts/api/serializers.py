@@ -6,7 +6,17 @@ from typing import Any
 
 from rest_framework import serializers
 
+from accounts.emails import normalize_email
 from accounts.models import Locale, Session, User
+
+
+class NormalizedEmailField(serializers.EmailField):
+    """An email address, NFKC-normalised (domain lower-cased) before it is validated."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, str):
+            data = normalize_email(data)
+        return super().to_internal_value(data)
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -27,7 +37,7 @@ def user_data(user: User) -> dict[str, Any]:
 
 
 class RegisterInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = NormalizedEmailField(max_length=254)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     locale = serializers.ChoiceField(choices=Locale.values, required=False, default="en")
@@ -58,7 +68,7 @@ class VerifiedOutputSerializer(serializers.Serializer):
 
 
 class EmailInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = NormalizedEmailField(max_length=254)
 
 
 class AcceptedOutputSerializer(serializers.Serializer):
@@ -153,7 +163,7 @@ class ProfileInputSerializer(serializers.Serializer):
 
 
 class ChangeEmailInputSerializer(serializers.Serializer):
-    newEmail = serializers.EmailField(max_length=254)
+    newEmail = NormalizedEmailField(max_length=254)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
