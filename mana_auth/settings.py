@@ -239,6 +239,11 @@ LOCKOUT_MAX_FAILURES = env_int(ENV, "LOCKOUT_MAX_FAILURES", 5)
 LOCKOUT_WINDOW_SECONDS = env_int(ENV, "LOCKOUT_WINDOW_SECONDS", 15 * 60)
 LOCKOUT_DURATION_SECONDS = env_int(ENV, "LOCKOUT_DURATION_SECONDS", 30 * 60)
 RATE_LIMITS_ENABLED = env_bool(ENV, "RATE_LIMITS_ENABLED", True)
+# "name=budget,name=budget" (names in security/ratelimit.py), e.g. "login-ip=120"
+RATE_LIMIT_OVERRIDES = {
+    name.strip(): int(value)
+    for name, _, value in (item.partition("=") for item in env_list(ENV, "RATE_LIMIT_OVERRIDES"))
+}
 BREACHED_PASSWORD_CHECK = env_bool(ENV, "BREACHED_PASSWORD_CHECK", False)
 BREACHED_PASSWORD_API = env_str(
     ENV, "BREACHED_PASSWORD_API", "https://api.pwnedpasswords.com/range/"

@@ -42,6 +42,11 @@ API_KEY_VALIDATE_IP = Limit("apikey-validate-ip", 600, 60)
 INVITE_SPACE = Limit("invite-space", 50, 3600)
 
 
+def budget(limit: Limit) -> int:
+    """The limit's budget, unless an operator overrode it (``RATE_LIMIT_OVERRIDES``)."""
+    return int(settings.RATE_LIMIT_OVERRIDES.get(limit.name, limit.limit))
+
+
 def _key(limit: Limit, ident: str, window: int) -> str:
     return f"rl:{limit.name}:{ident}:{window}"
 
@@ -69,7 +74,7 @@ def hit(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
         if is_infrastructure_error(exc):
             raise ServiceUnavailable() from exc
         raise
-    if count > limit.limit:
+    if count > budget(limit):
         raise RateLimited(retry_after)
 
 
@@ -85,7 +90,7 @@ def check(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
         if is_infrastructure_error(exc):
             raise ServiceUnavailable() from exc
         raise
-    if count >= limit.limit:
+    if count >= budget(limit):
         raise RateLimited(retry_after)
 
 

@@ -40,3 +40,28 @@ def security_event_record(
         user_agent=request_meta.user_agent,
         metadata=payload,
     )
+
+
+def account_unlock(*, user: User, actor: User | None, meta: RequestMeta | None = None) -> int:
+    """Clear an account's password lock and counters (operators; a completed reset)."""
+    from django.db import transaction
+
+    from accounts.emails import email_key
+    from security import lockout
+
+    with transaction.atomic():
+        cleared = lockout.unlock(email_key=email_key(user.email))
+        security_event_record(
+            type=EventType.ACCOUNT_UNLOCKED,
+            user=user,
+            meta=meta,
+            metadata={"byAdmin": actor is not None, "cleared": cleared},
+        )
+        if actor is not None:
+            security_event_record(
+                type=EventType.ADMIN_ACTION,
+                user=actor,
+                meta=meta,
+                metadata={"action": "unlock", "targetUserId": str(user.id)},
+            )
+    return cleared

@@ -1,0 +1,215 @@
+"""The password lockout: protects users without handing attackers a way to lock them out."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from freezegun import freeze_time
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from security.models import LoginAttempt, LoginThrottle, SecurityEvent
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+WRONG = "definitely-not-it-1"
+
+
+def login(client, email, password=PASSWORD):
+    return client.post("/api/v1/auth/login", {"email": email, "password": password}, format="json")
+
+
+def fail(client, email, times):
+    return [login(client, email, WRONG).status_code for _ in range(times)]
+
+
+def test_five_failures_lock_password_sign_in_even_with_the_right_password(
+    api_client, user_factory, mailoutbox
+):
+    user = user_factory(email="victim@example.com")
+    mailoutbox.clear()
+    assert fail(api_client, user.email, 5) == [401] * 5
+    response = login(api_client, user.email)
+    assert response.status_code == 429
+    body = response.json()
+    assert body["code"] == "ACCOUNT_LOCKED"
+    assert 1700 < body["details"]["remainingSeconds"] <= 1800
+    assert SecurityEvent.objects.filter(user=user, type="ACCOUNT_LOCKED").count() == 1
+    assert SecurityEvent.objects.filter(user=user, type="LOGIN_FAILURE").count() == 5
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [user.email]
+    assert "paused" in mailoutbox[0].subject
+
+
+def test_the_lock_expires_after_thirty_minutes(api_client, user_factory):
+    user = user_factory()
+    fail(api_client, user.email, 5)
+    with freeze_time(timezone.now() + timedelta(minutes=31)):
+        assert login(api_client, user.email).status_code == 200
+
+
+def test_failures_outside_the_window_do_not_add_up(api_client, user_factory):
+    user = user_factory()
+    fail(api_client, user.email, 4)
+    with freeze_time(timezone.now() + timedelta(minutes=16)):
+        fail(api_client, user.email, 4)
+        assert login(api_client, user.email).status_code == 200
+
+
+def test_failures_during_a_lock_do_not_extend_it(api_client, user_factory):
+    user = user_factory()
+    fail(api_client, user.email, 5)
+    locked_until = LoginThrottle.objects.get(email_key=user.email.lower()).locked_until
+    with freeze_time(timezone.now() + timedelta(minutes=20)):
+        assert fail(api_client, user.email, 3) == [429] * 3
+    assert LoginThrottle.objects.get(email_key=user.email.lower()).locked_until == locked_until
+    assert LoginAttempt.objects.filter(user=user, success=False).count() == 5
+
+
+def test_a_successful_sign_in_resets_the_count(api_client, user_factory):
+    user = user_factory()
+    fail(api_client, user.email, 4)
+    assert login(api_client, user.email).status_code == 200
+    fail(api_client, user.email, 4)
+    assert login(api_client, user.email).status_code == 200
+
+
+def test_unknown_emails_are_throttled_exactly_like_real_ones(api_client, user_factory):
+    user_factory(email="real@example.com")
+    real = fail(api_client, "real@example.com", 5) + [
+        login(api_client, "real@example.com").status_code
+    ]
+    ghost = fail(api_client, "ghost@example.com", 5) + [
+        login(api_client, "ghost@example.com").status_code
+    ]
+    assert real == ghost == [401] * 5 + [429]
+    real_body = login(api_client, "real@example.com").json()
+    ghost_body = login(api_client, "ghost@example.com").json()
+    assert real_body["code"] == ghost_body["code"] == "ACCOUNT_LOCKED"
+    assert set(real_body["details"]) == set(ghost_body["details"])
+
+
+def test_a_known_device_is_not_blocked_by_failures_from_elsewhere(user_factory, settings):
+    user = user_factory()
+    laptop = APIClient()
+    assert login(laptop, user.email).status_code == 200
+    assert settings.DEVICE_COOKIE_NAME in laptop.cookies
+    attacker = APIClient()
+    assert fail(attacker, user.email, 5) == [401] * 5
+    assert login(attacker, user.email).status_code == 429
+    assert login(laptop, user.email).status_code == 200
+
+
+def test_a_known_device_has_its_own_counter(user_factory):
+    user = user_factory()
+    laptop = APIClient()
+    login(laptop, user.email)
+    assert fail(laptop, user.email, 5) == [401] * 5
+    assert login(laptop, user.email).status_code == 429
+    assert login(APIClient(), user.email).status_code == 200  # the account scope is untouched
+
+
+def test_a_forged_or_foreign_device_cookie_counts_as_unknown(user_factory, settings):
+    alice, bob = user_factory(), user_factory()
+    alice_laptop = APIClient()
+    login(alice_laptop, alice.email)
+    stolen = alice_laptop.cookies[settings.DEVICE_COOKIE_NAME].value
+    attacker = APIClient()
+    fail(attacker, bob.email, 5)
+    attacker.cookies[settings.DEVICE_COOKIE_NAME] = stolen  # alice's cookie on bob's account
+    assert login(attacker, bob.email).status_code == 429
+    attacker.cookies[settings.DEVICE_COOKIE_NAME] = "forged:value"
+    assert login(attacker, bob.email).status_code == 429
+
+
+def test_completed_password_reset_clears_the_lock(api_client, user_factory, mailoutbox):
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    user = user_factory()
+    fail(api_client, user.email, 5)
+    mailoutbox.clear()
+    api_client.post("/api/v1/auth/forgot-password", {"email": user.email}, format="json")
+    url = re.search(r"https?://\S+", mailoutbox[0].body).group(0)
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    new = "fresh-start-password-5"
+    assert (
+        api_client.post(
+            "/api/v1/auth/reset-password", {"token": token, "newPassword": new}, format="json"
+        ).status_code
+        == 200
+    )
+    assert login(api_client, user.email, new).status_code == 200
+
+
+def test_operator_unlock(api_client, user_factory):
+    from security.services import account_unlock
+
+    user = user_factory()
+    admin = user_factory(role="admin", is_staff=True)
+    fail(api_client, user.email, 5)
+    assert login(api_client, user.email).status_code == 429
+    account_unlock(user=user, actor=admin)
+    assert login(api_client, user.email).status_code == 200
+    assert SecurityEvent.objects.filter(user=user, type="ACCOUNT_UNLOCKED").count() == 1
+    assert SecurityEvent.objects.filter(user=admin, type="ADMIN_ACTION").count() == 1
+
+
+def test_per_ip_failure_limit_stops_spraying(api_client, user_factory):
+    users = [user_factory() for _ in range(5)]  # four failures each: no account locks
+    statuses = [login(api_client, users[i % 5].email, WRONG).status_code for i in range(20)]
+    assert statuses == [401] * 20
+    response = login(api_client, "another@example.com", WRONG)
+    assert response.status_code == 429 and response.json()["code"] == "RATE_LIMITED"
+    assert int(response["Retry-After"]) > 0
+
+
+def _parallel_wrong_passwords(email: str, count: int) -> list[int]:
+    barrier = threading.Barrier(count)
+    results: list[int] = []
+
+    def worker(index: int) -> None:
+        client = APIClient(REMOTE_ADDR=f"10.0.0.{index + 1}")
+        barrier.wait()
+        try:
+            results.append(login(client, email, WRONG).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_failures_are_counted_exactly(user_factory, settings):
+    settings.LOCKOUT_MAX_FAILURES = 20
+    user = user_factory()
+    results = _parallel_wrong_passwords(user.email, 10)
+    assert results == [401] * 10
+    assert LoginThrottle.objects.get(scope=f"acct:{user.email.lower()}").failures == 10
+    assert LoginAttempt.objects.filter(user=user, success=False).count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_failures_lock_once(user_factory):
+    user = user_factory()
+    results = _parallel_wrong_passwords(user.email, 10)
+    assert set(results) <= {401, 429}
+    assert SecurityEvent.objects.filter(user=user, type="ACCOUNT_LOCKED").count() == 1
+    throttle = LoginThrottle.objects.get(scope=f"acct:{user.email.lower()}")
+    assert throttle.failures == 5 and throttle.locked_until is not None
+    assert login(APIClient(), user.email).status_code == 429
+
+
+def test_unverified_user_is_still_throttled(api_client, user_factory):
+    user = user_factory(verified=False)
+    fail(api_client, user.email, 5)
+    assert login(api_client, user.email).status_code == 429
+    assert User.objects.get(pk=user.pk).email_verified_at is None
