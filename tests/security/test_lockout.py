@@ -79,11 +79,13 @@ def test_a_successful_sign_in_resets_the_count(api_client, user_factory):
 
 def test_unknown_emails_are_throttled_exactly_like_real_ones(api_client, user_factory):
     user_factory(email="real@example.com")
-    real = fail(api_client, "real@example.com", 5) + [
-        login(api_client, "real@example.com").status_code
+    real = [
+        *fail(api_client, "real@example.com", 5),
+        login(api_client, "real@example.com").status_code,
     ]
-    ghost = fail(api_client, "ghost@example.com", 5) + [
-        login(api_client, "ghost@example.com").status_code
+    ghost = [
+        *fail(api_client, "ghost@example.com", 5),
+        login(api_client, "ghost@example.com").status_code,
     ]
     assert real == ghost == [401] * 5 + [429]
     real_body = login(api_client, "real@example.com").json()
