@@ -76,7 +76,7 @@ class AcceptedOutputSerializer(serializers.Serializer):
 
 
 class LoginInputSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=320)
+    email = serializers.CharField(max_length=254)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
