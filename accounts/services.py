@@ -417,7 +417,7 @@ def password_login(
     ratelimit.hit(ratelimit.LOGIN_EMAIL, key)
     device_id = lockout.device_id_from_cookie(device_cookie, key)
     scope = lockout.scope_for(key, device_id)
-    remaining = lockout.remaining_lock_seconds(scope)
+    has_counter, remaining = lockout.throttle_state(scope)
     if remaining:
         raise AuthError(code="ACCOUNT_LOCKED", details={"remainingSeconds": remaining})
     user = User.objects.filter_email(email).first() if key else None
@@ -444,16 +444,9 @@ def password_login(
         raise AuthError(code="INVALID_CREDENTIALS")
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
         raise AuthError(code="EMAIL_NOT_VERIFIED")
-    with transaction.atomic():
+    # Successes are recorded as LOGIN_SUCCESS events; LoginAttempt rows hold the failures.
+    if has_counter:
         lockout.success_record(scope=scope)
-        LoginAttempt.objects.create(
-            email_key=key,
-            user=user,
-            ip_address=meta.ip,
-            user_agent=meta.user_agent,
-            success=True,
-            known_device=device_id is not None,
-        )
     sign_in = first_factor_passed(user=user, meta=meta, method="password")
     return SignIn(
         user=sign_in.user,
@@ -474,6 +467,49 @@ def _session_revoke_rows(*, sessions: Any, reason: str, now: datetime) -> list[u
     return ids
 
 
+_SESSION_COLUMNS = [field.column for field in Session._meta.concrete_fields]
+_USER_COLUMNS = [field.column for field in User._meta.concrete_fields]
+# Column names come from the models, never from input.
+_CLAIM_SQL = (  # noqa: S608
+    "WITH claimed AS ("
+    " UPDATE accounts_refresh_token SET used_at = %s"
+    " WHERE token_hash = %s AND used_at IS NULL AND expires_at > %s"
+    " RETURNING session_id)"
+    " SELECT "
+    + ", ".join(f's."{column}"' for column in _SESSION_COLUMNS)
+    + ", "
+    + ", ".join(f'u."{column}"' for column in _USER_COLUMNS)
+    + " FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
+    " WHERE s.id = (SELECT session_id FROM claimed)"
+)
+_ROTATE_SQL = (
+    "WITH touched AS (UPDATE accounts_session SET last_used_at = %s WHERE id = %s)"
+    " INSERT INTO accounts_refresh_token (token_hash, session_id, created_at, expires_at, used_at)"
+    " VALUES (%s, %s, %s, %s, NULL)"
+)
+
+
+def _refresh_claim(*, token_hash: str, now: datetime) -> Session | None:
+    """Mark the token used and load its session and user, in one statement.
+
+    The conditional UPDATE is the single-use guarantee: of two concurrent refreshes with the
+    same token, exactly one gets the row back.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [now, token_hash, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_SESSION_COLUMNS)
+    session = Session.from_db(
+        "default", [f.attname for f in Session._meta.concrete_fields], row[:split]
+    )
+    session.user = User.from_db(
+        "default", [f.attname for f in User._meta.concrete_fields], row[split:]
+    )
+    return session
+
+
 def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, TokenPair]:
     """Rotate a refresh token. A replayed (already used) token revokes the whole session."""
     now = timezone.now()
@@ -481,29 +517,35 @@ def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, Tok
         raise AuthError(code="TOKEN_INVALID")
     token_hash = crypto.hash_token(refresh_token)
     with transaction.atomic():
-        claimed = RefreshToken.objects.filter(
-            token_hash=token_hash, used_at__isnull=True, expires_at__gt=now
-        ).update(used_at=now)
-        record = (
-            RefreshToken.objects.select_related("session", "session__user")
-            .filter(token_hash=token_hash)
-            .first()
-        )
-        if record is None:
-            raise AuthError(code="TOKEN_INVALID")
-        session = record.session
-        user = session.user
-        if claimed == 1:
-            if not session.is_live(now) or not user.is_active:
-                raise AuthError(code="SESSION_REVOKED")
+        session = _refresh_claim(token_hash=token_hash, now=now)
+        if session is not None:
+            user = session.user
             idle_limit = session.last_used_at + timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
-            if idle_limit <= now:
+            if not session.is_live(now) or not user.is_active or idle_limit <= now:
                 raise AuthError(code="SESSION_REVOKED")
-            Session.objects.filter(id=session.id).update(last_used_at=now)
-            return user, _token_pair(user=user, session=session, now=now)
+            new_token = crypto.make_opaque_token("rt_")
+            expires_at = min(session.expires_at, now + timedelta(days=settings.REFRESH_TTL_DAYS))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _ROTATE_SQL,
+                    [now, session.id, crypto.hash_token(new_token), session.id, now, expires_at],
+                )
+            pair = TokenPair(
+                access_token=access_token_mint(user=user, session=session, now=now),
+                refresh_token=new_token,
+                expires_in=settings.JWT_ACCESS_TTL_SECONDS,
+            )
+            return user, pair
+    record = (
+        RefreshToken.objects.select_related("session", "session__user")
+        .filter(token_hash=token_hash)
+        .first()
+    )
+    if record is None:
+        raise AuthError(code="TOKEN_INVALID")
     if record.used_at is None:  # unused but expired
         raise AuthError(code="TOKEN_EXPIRED")
-    _refresh_reuse_handle(session=session, user=user, meta=meta, now=now)
+    _refresh_reuse_handle(session=record.session, user=record.session.user, meta=meta, now=now)
     raise AuthError(code="REFRESH_TOKEN_REUSED")
 
 

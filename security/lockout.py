@@ -57,6 +57,18 @@ def scope_for(email_key: str, device_id: str | None) -> str:
     return f"dev:{email_key}:{device_id}" if device_id else f"acct:{email_key}"
 
 
+def throttle_state(scope: str, *, now: datetime | None = None) -> tuple[bool, int]:
+    """``(a counter row exists, seconds the lock still runs)`` in one query."""
+    current = now or timezone.now()
+    row = LoginThrottle.objects.filter(scope=scope).values_list("locked_until").first()
+    if row is None:
+        return False, 0
+    locked_until = row[0]
+    if locked_until is None or locked_until <= current:
+        return True, 0
+    return True, max(1, int((locked_until - current).total_seconds()))
+
+
 def remaining_lock_seconds(scope: str, *, now: datetime | None = None) -> int:
     current = now or timezone.now()
     locked_until = (

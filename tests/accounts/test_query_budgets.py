@@ -1,0 +1,61 @@
+"""SQL query budgets on the hot paths (see README "Performance").
+
+Transactional tests: atomic blocks are real transactions here, as in production, so the
+counts hold no test-only SAVEPOINT statements.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.conftest import PASSWORD, login_tokens
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_validate_costs_at_most_one_query(api_client, user_factory, django_assert_max_num_queries):
+    token = login_tokens(api_client, user_factory())["accessToken"]
+    api_client.post("/api/v1/auth/validate", {"token": token}, format="json")  # warm
+    with django_assert_max_num_queries(1):
+        response = api_client.post("/api/v1/auth/validate", {"token": token}, format="json")
+    assert response.json()["valid"] is True
+
+
+def test_authenticated_session_costs_at_most_one_query(
+    user_factory, django_assert_max_num_queries
+):
+    client = APIClient()
+    token = login_tokens(client, user_factory())["accessToken"]
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    bearer.get("/api/v1/auth/session")
+    with django_assert_max_num_queries(1):
+        assert bearer.get("/api/v1/auth/session").status_code == 200
+
+
+def test_jwks_costs_no_query_once_warm(api_client, django_assert_num_queries):
+    api_client.get("/.well-known/jwks.json")
+    with django_assert_num_queries(0):
+        assert api_client.get("/.well-known/jwks.json").status_code == 200
+
+
+def test_refresh_costs_at_most_four_queries(api_client, user_factory, django_assert_max_num_queries):
+    tokens = login_tokens(api_client, user_factory())
+    with django_assert_max_num_queries(4):
+        response = api_client.post(
+            "/api/v1/auth/refresh", {"refreshToken": tokens["refreshToken"]}, format="json"
+        )
+    assert response.status_code == 200
+
+
+def test_password_login_costs_at_most_eight_queries(
+    api_client, user_factory, django_assert_max_num_queries
+):
+    user = user_factory()
+    login_tokens(APIClient(), user)  # warm the signing key
+    with django_assert_max_num_queries(8):
+        response = api_client.post(
+            "/api/v1/auth/login", {"email": user.email, "password": PASSWORD}, format="json"
+        )
+    assert response.status_code == 200
