@@ -470,8 +470,8 @@ def _session_revoke_rows(*, sessions: Any, reason: str, now: datetime) -> list[u
 _SESSION_COLUMNS = [field.column for field in Session._meta.concrete_fields]
 _USER_COLUMNS = [field.column for field in User._meta.concrete_fields]
 # Column names come from the models, never from input.
-_CLAIM_SQL = (  # noqa: S608
-    "WITH claimed AS ("
+_CLAIM_SQL = (
+    "WITH claimed AS ("  # noqa: S608
     " UPDATE accounts_refresh_token SET used_at = %s"
     " WHERE token_hash = %s AND used_at IS NULL AND expires_at > %s"
     " RETURNING session_id)"

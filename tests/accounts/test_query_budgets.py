@@ -22,9 +22,7 @@ def test_validate_costs_at_most_one_query(api_client, user_factory, django_asser
     assert response.json()["valid"] is True
 
 
-def test_authenticated_session_costs_at_most_one_query(
-    user_factory, django_assert_max_num_queries
-):
+def test_authenticated_session_costs_at_most_one_query(user_factory, django_assert_max_num_queries):
     client = APIClient()
     token = login_tokens(client, user_factory())["accessToken"]
     bearer = APIClient()
@@ -40,7 +38,9 @@ def test_jwks_costs_no_query_once_warm(api_client, django_assert_num_queries):
         assert api_client.get("/.well-known/jwks.json").status_code == 200
 
 
-def test_refresh_costs_at_most_four_queries(api_client, user_factory, django_assert_max_num_queries):
+def test_refresh_costs_at_most_four_queries(
+    api_client, user_factory, django_assert_max_num_queries
+):
     tokens = login_tokens(api_client, user_factory())
     with django_assert_max_num_queries(4):
         response = api_client.post(
