@@ -25,6 +25,9 @@ def user_data_delete(*, user: User, meta: RequestMeta, actor: User | None = None
     SecurityEvent.objects.filter(user_id=user_id).update(user=None, ip_address=None, user_agent="")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL mana.audit_anonymise = 'off'")
+    from accounts.selectors import session_cache_forget
+
+    session_cache_forget(list(user.sessions.values_list("id", flat=True)))
     from spaces.services import spaces_delete_solely_owned
 
     spaces_delete_solely_owned(user=user)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import crypto, signing_keys
 from accounts.models import Passkey, Session, User
-from mana_auth.errors import AuthError, NotFound
+from mana_auth.errors import AuthError, NotFound, is_infrastructure_error
+
+logger = logging.getLogger("mana_auth.accounts")
 
 
 def access_token_claims(token: str) -> dict[str, Any]:
@@ -49,6 +54,57 @@ def live_session_for_claims(claims: dict[str, Any]) -> Session:
     if not session.is_live() or not session.user.is_active:
         raise AuthError(code="SESSION_REVOKED")
     return session
+
+
+def _session_cache_key(session_id: object) -> str:
+    return f"sess-live:{session_id}"
+
+
+def session_is_live(claims: dict[str, Any]) -> bool:
+    """Whether the token's session is live: a shared-cache hit, else one indexed query.
+
+    The cache holds only "live until" for the session id; revocation deletes it (see
+    ``session_cache_forget``). When the cache is unreachable the database answers.
+    """
+    sid = str(_session_id(claims.get("sid")))
+    key = _session_cache_key(sid)
+    ttl = settings.SESSION_CACHE_SECONDS
+    if ttl:
+        try:
+            cached = cache.get(key)
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            logger.warning("session cache unavailable (%s); using the database", type(exc).__name__)
+            ttl = 0
+            cached = None
+        if cached is not None:
+            user_id, expires_ts = cached
+            return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
+    try:
+        session = live_session_for_claims(claims)
+    except AuthError as exc:
+        if exc.code == "SESSION_REVOKED":
+            return False
+        raise
+    if ttl:
+        try:
+            cache.set(key, (str(session.user_id), session.expires_at.timestamp()), timeout=ttl)
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            logger.warning("session cache unavailable (%s)", type(exc).__name__)
+    return True
+
+
+def session_cache_forget(session_ids: list[Any]) -> None:
+    """Drop cached liveness now and again after commit (a concurrent read cannot re-fill a
+    stale "live" between the two)."""
+    if not session_ids or not settings.SESSION_CACHE_SECONDS:
+        return
+    keys = [_session_cache_key(sid) for sid in session_ids]
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def live_session_for_cookie(raw: str) -> Session:

@@ -464,6 +464,9 @@ def _session_revoke_rows(*, sessions: Any, reason: str, now: datetime) -> list[u
     ids = list(sessions.filter(revoked_at__isnull=True).values_list("id", flat=True))
     if ids:
         Session.objects.filter(id__in=ids).update(revoked_at=now, revoked_reason=reason)
+        from accounts.selectors import session_cache_forget
+
+        session_cache_forget(ids)
     return ids
 
 

@@ -222,6 +222,9 @@ JWT_ACCESS_TTL_SECONDS = env_int(ENV, "JWT_ACCESS_TTL_SECONDS", 900)
 REFRESH_TTL_DAYS = env_int(ENV, "REFRESH_TTL_DAYS", 30)
 SESSION_IDLE_TTL_DAYS = env_int(ENV, "SESSION_IDLE_TTL_DAYS", 14)
 SESSION_ABSOLUTE_TTL_DAYS = env_int(ENV, "SESSION_ABSOLUTE_TTL_DAYS", REFRESH_TTL_DAYS)
+# How long `validate` may answer "live" from the shared cache. Every revocation deletes the
+# entry at once (before and after its commit); 0 turns the cache off.
+SESSION_CACHE_SECONDS = env_int(ENV, "SESSION_CACHE_SECONDS", 30)
 SSO_COOKIE_SECURE = IS_PRODUCTION or env_bool(ENV, "SSO_COOKIE_SECURE", False)
 SSO_COOKIE_NAME = "__Secure-mana.session_token" if SSO_COOKIE_SECURE else "mana.session_token"
 DEVICE_COOKIE_NAME = "mana.device"

@@ -252,7 +252,9 @@ def test_validate_endpoint(api_client, user_factory):
     assert ok["claims"]["sub"] == jwt.decode(token, options={"verify_signature": False})["sub"]
     bad = api_client.post("/api/v1/auth/validate", {"token": "junk"}, format="json").json()
     assert bad == {"valid": False, "code": "TOKEN_INVALID"}
-    Session.objects.update(revoked_at=timezone.now())
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert bearer.post("/api/v1/auth/logout").status_code == 204
     revoked = api_client.post("/api/v1/auth/validate", {"token": token}, format="json").json()
     assert revoked == {"valid": False, "code": "SESSION_REVOKED"}
 

@@ -59,3 +59,43 @@ def test_password_login_costs_at_most_eight_queries(
             "/api/v1/auth/login", {"email": user.email, "password": PASSWORD}, format="json"
         )
     assert response.status_code == 200
+
+
+def test_validate_costs_no_query_on_a_cache_hit(
+    api_client, user_factory, django_assert_num_queries
+):
+    token = login_tokens(api_client, user_factory())["accessToken"]
+    api_client.post("/api/v1/auth/validate", {"token": token}, format="json")  # fills the cache
+    with django_assert_num_queries(0):
+        response = api_client.post("/api/v1/auth/validate", {"token": token}, format="json")
+    assert response.json()["valid"] is True
+
+
+def test_revocation_beats_the_validate_cache(api_client, user_factory):
+    tokens = login_tokens(api_client, user_factory())
+    validate = {"token": tokens["accessToken"]}
+    assert api_client.post("/api/v1/auth/validate", validate, format="json").json()["valid"]
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['accessToken']}")
+    assert bearer.post("/api/v1/auth/sessions/revoke-others").status_code == 200
+    assert api_client.post("/api/v1/auth/validate", validate, format="json").json()["valid"]
+    assert bearer.post("/api/v1/auth/logout").status_code == 204
+    after = api_client.post("/api/v1/auth/validate", validate, format="json").json()
+    assert after == {"valid": False, "code": "SESSION_REVOKED"}
+
+
+def test_validate_falls_back_to_the_database_when_the_cache_is_down(
+    api_client, user_factory, settings
+):
+    tokens = login_tokens(api_client, user_factory())
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    response = api_client.post(
+        "/api/v1/auth/validate", {"token": tokens["accessToken"]}, format="json"
+    )
+    assert response.json()["valid"] is True
