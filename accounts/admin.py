@@ -1,0 +1,3 @@
+"""Operators' console for accounts (users are registered by the personas/admin work)."""
+
+from accounts.passkeys import admin as _passkey_admin  # noqa: F401

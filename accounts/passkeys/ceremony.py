@@ -1,0 +1,266 @@
+"""WebAuthn glue over py_webauthn: options, verification, decoy credentials.
+
+Pure functions: no database, no cache, no settings read here — the relying party (rp id, name,
+trusted origins) and any secret are passed in. py_webauthn does the cryptography; this module
+decides which checks are demanded and turns every library refusal into one ``CeremonyFailed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import (
+    base64url_to_bytes,
+    bytes_to_base64url,
+    decode_credential_public_key,
+    decoded_public_key_to_cryptography,
+    options_to_json_dict,
+)
+from webauthn.helpers.cose import COSEAlgorithmIdentifier
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+# ES256 first: every platform authenticator has it. EdDSA and RS256 for security keys / Windows.
+SUPPORTED_ALGORITHMS = [
+    COSEAlgorithmIdentifier.ECDSA_SHA_256,
+    COSEAlgorithmIdentifier.EDDSA,
+    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
+]
+CHALLENGE_BYTES = 32
+MAX_CREDENTIAL_ID_BYTES = 1023  # WebAuthn L3 §5.1: credential ids are at most 1023 bytes
+TRANSPORTS = frozenset(item.value for item in AuthenticatorTransport)
+# Decoy credential ids mimic the lengths real authenticators produce.
+_DECOY_ID_LENGTHS = (16, 20, 32, 64)
+_DECOY_TRANSPORTS = ["hybrid", "internal"]
+
+
+# What py_webauthn raises for a refused or malformed response. Beyond its own exceptions,
+# attacker-shaped CBOR (a COSE key without ``alg``, a string where bytes belong) surfaces as
+# KeyError / TypeError / IndexError, and bad base64 or key encodings as ValueError: all are
+# the client's fault, never a 500.
+_MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, IndexError)
+
+
+class CeremonyFailed(Exception):
+    """The authenticator's response did not verify. The reason is for logs, never for clients."""
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    id: str
+    name: str
+    origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A credential as offered in ``allowCredentials`` / ``excludeCredentials``."""
+
+    credential_id: bytes
+    transports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Registered:
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    aaguid: str
+    device_type: str
+    backed_up: bool
+    user_verified: bool
+
+
+@dataclass(frozen=True)
+class Asserted:
+    sign_count: int
+    device_type: str
+    backed_up: bool
+
+
+def b64url(raw: bytes) -> str:
+    return bytes_to_base64url(raw)
+
+
+def b64url_decode(value: object) -> bytes:
+    """Decode base64url from the wire; anything else is a failed ceremony."""
+    if not isinstance(value, str) or not value or len(value) > 4096:
+        raise CeremonyFailed("not base64url")
+    try:
+        raw = base64url_to_bytes(value)
+    except ValueError as exc:
+        raise CeremonyFailed("not base64url") from exc
+    if not raw:
+        raise CeremonyFailed("empty")
+    return raw
+
+
+def transports_clean(raw: object) -> list[str]:
+    """Keep only the transports WebAuthn defines, in order, without repeats."""
+    if not isinstance(raw, list):
+        return []
+    seen: list[str] = []
+    for item in raw[:16]:
+        if isinstance(item, str) and item in TRANSPORTS and item not in seen:
+            seen.append(item)
+    return seen
+
+
+def _descriptors(items: list[Descriptor]) -> list[PublicKeyCredentialDescriptor]:
+    return [
+        PublicKeyCredentialDescriptor(
+            id=item.credential_id,
+            transports=[AuthenticatorTransport(t) for t in item.transports if t in TRANSPORTS],
+        )
+        for item in items
+    ]
+
+
+def registration_options(
+    *,
+    rp: RelyingParty,
+    user_handle: bytes,
+    user_name: str,
+    display_name: str,
+    challenge: bytes,
+    exclude: list[Descriptor],
+    timeout_ms: int,
+) -> dict[str, Any]:
+    """Creation options: resident key and user verification preferred, no attestation."""
+    options = generate_registration_options(
+        rp_id=rp.id,
+        rp_name=rp.name,
+        user_id=user_handle,
+        user_name=user_name,
+        user_display_name=display_name,
+        challenge=challenge,
+        timeout=timeout_ms,
+        attestation=AttestationConveyancePreference.NONE,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.PREFERRED,
+        ),
+        exclude_credentials=_descriptors(exclude),
+        supported_pub_key_algs=SUPPORTED_ALGORITHMS,
+    )
+    return options_to_json_dict(options)
+
+
+def authentication_options(
+    *, rp: RelyingParty, challenge: bytes, allow: list[Descriptor], timeout_ms: int
+) -> dict[str, Any]:
+    """Request options. An empty ``allow`` asks for a discoverable credential (conditional UI).
+
+    User verification is required: a verified passkey is two factors (possession + PIN or
+    biometric) and signs in without a second step.
+    """
+    options = generate_authentication_options(
+        rp_id=rp.id,
+        challenge=challenge,
+        timeout=timeout_ms,
+        allow_credentials=_descriptors(allow),
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    return options_to_json_dict(options)
+
+
+def registration_verify(
+    *, rp: RelyingParty, credential: dict[str, Any], challenge: bytes
+) -> Registered:
+    """Check type, challenge, origin, rpIdHash, UP and the key algorithm of a new credential."""
+    try:
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp.id,
+            expected_origin=list(rp.origins),
+            require_user_presence=True,
+            require_user_verification=False,
+            supported_pub_key_algs=SUPPORTED_ALGORITHMS,
+        )
+        # Never store a key that could not verify later: it must load as a real public key.
+        decoded_public_key_to_cryptography(
+            decode_credential_public_key(verified.credential_public_key)
+        )
+    except _MALFORMED as exc:
+        raise CeremonyFailed(str(exc) or type(exc).__name__) from exc
+    if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+        raise CeremonyFailed("credential id too long")
+    return Registered(
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        aaguid=verified.aaguid,
+        device_type=verified.credential_device_type.value,
+        backed_up=verified.credential_backed_up,
+        user_verified=verified.user_verified,
+    )
+
+
+def authentication_verify(
+    *, rp: RelyingParty, credential: dict[str, Any], challenge: bytes, public_key: bytes
+) -> Asserted:
+    """Check type, challenge, origin, rpIdHash, UP, UV, backup flags and the signature.
+
+    The sign count is deliberately *not* judged here (we pass 0 as the known count): the caller
+    compares it only after the signature verified, so an unsigned forgery can never raise a
+    clone alarm for somebody else's credential.
+    """
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp.id,
+            expected_origin=list(rp.origins),
+            credential_public_key=public_key,
+            credential_current_sign_count=0,
+            require_user_verification=True,
+        )
+    except _MALFORMED as exc:
+        raise CeremonyFailed(str(exc) or type(exc).__name__) from exc
+    return Asserted(
+        sign_count=verified.new_sign_count,
+        device_type=verified.credential_device_type.value,
+        backed_up=verified.credential_backed_up,
+    )
+
+
+def sign_count_regressed(*, stored: int, received: int) -> bool:
+    """A counter that was in use and did not increase: the key may have been cloned."""
+    return stored > 0 and received <= stored
+
+
+def decoy_descriptors(*, secret: bytes, email_key: str) -> list[Descriptor]:
+    """Stable, plausible ``allowCredentials`` for an address without passkeys.
+
+    Derived from HMAC(secret, email), so repeated requests for the same address look the same
+    as they would for a real account, and nothing is stored.
+    """
+    seed = hmac.new(secret, b"passkey-decoy:" + email_key.encode(), hashlib.sha256).digest()
+    count = 2 if seed[0] % 5 == 0 else 1
+    descriptors = []
+    for index in range(count):
+        length = _DECOY_ID_LENGTHS[seed[1 + index] % len(_DECOY_ID_LENGTHS)]
+        material = b""
+        block = 0
+        while len(material) < length:
+            material += hmac.new(seed, f"{index}:{block}".encode(), hashlib.sha256).digest()
+            block += 1
+        descriptors.append(Descriptor(material[:length], tuple(_DECOY_TRANSPORTS)))
+    return descriptors

@@ -1,0 +1,337 @@
+"""Writes for passkeys: registration, sign-in, rename, removal.
+
+A passkey sign-in with user verification is two factors at once (something you have, and a PIN
+or biometric), so it starts the session directly instead of passing through the MFA step.
+It is a factor of its own: the password lockout never blocks it, and its failures are counted
+per credential (10 a minute → 5 minute cooldown), never against the password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.emails import email_key
+from accounts.models import Passkey, Session, User
+from accounts.passkeys import ceremony, challenges, selectors
+from accounts.passkeys.ceremony import CeremonyFailed, Descriptor, RelyingParty
+from accounts.services import SignIn, session_start
+from mana_auth.clientip import RequestMeta
+from mana_auth.errors import AuthError, Conflict, RateLimited
+from mana_auth.mail import send_mail
+from security import ratelimit
+from security.models import EventType
+from security.services import security_event_record
+
+logger = logging.getLogger("mana_auth.passkeys")
+
+COOLDOWN_NAME = "passkey-cred"
+DEFAULT_NAME = "Passkey"
+_TIMEOUT_MS = challenges.CHALLENGE_TTL_SECONDS * 1000
+_WHAT = {
+    "added": {"en": "A passkey was added", "de": "Ein Passkey wurde hinzugefügt"},
+    "removed": {"en": "A passkey was removed", "de": "Ein Passkey wurde entfernt"},
+}
+
+
+def relying_party() -> RelyingParty:
+    """The relying party as configured now (tests and deployments may change it)."""
+    return RelyingParty(
+        id=settings.WEBAUTHN_RP_ID,
+        name=settings.WEBAUTHN_RP_NAME,
+        origins=tuple(settings.WEBAUTHN_ORIGINS),
+    )
+
+
+def passkey_capability() -> dict[str, Any]:
+    rp = relying_party()
+    return {"available": bool(rp.id and rp.name and rp.origins), "rpId": rp.id, "rpName": rp.name}
+
+
+def _verification_failed() -> AuthError:
+    return AuthError(code="PASSKEY_VERIFICATION_FAILED")
+
+
+def _factor_changed_mail(*, user: User, change: str) -> None:
+    locale = user.locale if user.locale in ("en", "de") else "en"
+    send_mail(
+        to=user.email,
+        name="factor_changed",
+        locale=locale,
+        kind=user.kind,
+        context={"name": user.name or user.email, "what": _WHAT[change][locale]},
+    )
+
+
+# --- Registration -----------------------------------------------------------------------------
+
+
+def passkey_registration_options(*, user: User, session: Session) -> dict[str, Any]:
+    """Creation options for ``user``; the challenge is kept for this user and session only.
+
+    The caller has already rate-limited the request and checked re-authentication.
+    """
+    challenge = challenges.challenge_new()
+    exclude = [
+        Descriptor(bytes(passkey.credential_id), tuple(passkey.transports or ()))
+        for passkey in selectors.passkeys_for_user(user=user)
+    ]
+    options = ceremony.registration_options(
+        rp=relying_party(),
+        user_handle=user.id.bytes,
+        user_name=user.email,
+        display_name=user.name or user.email,
+        challenge=challenge,
+        exclude=exclude,
+        timeout_ms=_TIMEOUT_MS,
+    )
+    challenges.registration_store(user_id=user.id, session_id=session.id, challenge=challenge)
+    return options
+
+
+def passkey_register(
+    *,
+    user: User,
+    session: Session,
+    credential: dict[str, Any],
+    name: str,
+    meta: RequestMeta,
+) -> Passkey:
+    """Verify the authenticator's attestation against the pending challenge; store the key."""
+    state = challenges.registration_take(user_id=user.id)
+    if state is None or not hmac.compare_digest(state.session_id, str(session.id)):
+        raise _verification_failed()
+    try:
+        registered = ceremony.registration_verify(
+            rp=relying_party(), credential=credential, challenge=state.challenge
+        )
+    except CeremonyFailed as exc:
+        logger.info("passkey registration refused: %s", exc)
+        raise _verification_failed() from exc
+    response = credential.get("response")
+    transports = ceremony.transports_clean(
+        response.get("transports") if isinstance(response, dict) else None
+    )
+    return _passkey_create(
+        user=user, registered=registered, transports=transports, name=name, meta=meta
+    )
+
+
+@transaction.atomic
+def _passkey_create(
+    *,
+    user: User,
+    registered: ceremony.Registered,
+    transports: list[str],
+    name: str,
+    meta: RequestMeta,
+) -> Passkey:
+    credential_key = ceremony.b64url(registered.credential_id)
+    # Whoever holds this id already, it is refused: a second account claiming a known
+    # credential id with its own public key must never shadow the real one.
+    if Passkey.objects.filter(credential_id_b64=credential_key).exists():
+        raise Conflict("This passkey is already registered.")
+    passkey = Passkey.objects.create(
+        user=user,
+        credential_id=registered.credential_id,
+        credential_id_b64=credential_key,
+        public_key=registered.public_key,
+        sign_count=registered.sign_count,
+        aaguid=registered.aaguid,
+        transports=transports,
+        device_type=registered.device_type,
+        backed_up=registered.backed_up,
+        name=name.strip() or DEFAULT_NAME,
+    )
+    security_event_record(
+        type=EventType.PASSKEY_ADDED,
+        user=user,
+        meta=meta,
+        metadata={"passkeyId": str(passkey.id), "aaguid": registered.aaguid},
+    )
+    _factor_changed_mail(user=user, change="added")
+    return passkey
+
+
+# --- Sign-in ----------------------------------------------------------------------------------
+
+
+def _decoy_secret() -> bytes:
+    return hashlib.sha256(b"mana-auth.passkey-decoys:" + settings.SECRET_KEY.encode()).digest()
+
+
+def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str, Any]:
+    """Request options plus the ``ceremonyId`` to send back with the assertion.
+
+    With an email, ``allowCredentials`` lists that account's passkeys; an unknown address (or
+    one without passkeys) gets stable decoys of the same shape, so the answer does not tell
+    whether the account exists. Without an email the options ask for a discoverable credential.
+    """
+    ratelimit.hit(ratelimit.PASSKEY_OPTIONS_IP, meta.ip)
+    challenge = challenges.challenge_new()
+    allow: list[Descriptor] = []
+    user_id: str | None = None
+    identified = bool(email)
+    if email:
+        key = email_key(email)
+        rows = selectors.passkey_descriptors_for_email(email_key=key)
+        if rows:
+            user_id = rows[0][0]
+            allow = [Descriptor(cid, tuple(transports)) for _, cid, transports in rows]
+        else:
+            allow = ceremony.decoy_descriptors(secret=_decoy_secret(), email_key=key)
+    options = ceremony.authentication_options(
+        rp=relying_party(), challenge=challenge, allow=allow, timeout_ms=_TIMEOUT_MS
+    )
+    ceremony_id = challenges.sign_in_store(
+        challenge=challenge, identified=identified, user_id=user_id
+    )
+    return {**options, "ceremonyId": ceremony_id}
+
+
+def _credential_ident(credential_key: str) -> str:
+    return hashlib.sha256(credential_key.encode()).hexdigest()[:40]
+
+
+def _user_handle_check(
+    *, state: challenges.SignInState, passkey: Passkey, credential: dict[str, Any]
+) -> None:
+    """The assertion must come from the account the ceremony was started for."""
+    if state.identified and state.user_id != str(passkey.user_id):
+        raise CeremonyFailed("credential not allowed for this ceremony")
+    response = credential.get("response")
+    handle = response.get("userHandle") if isinstance(response, dict) else None
+    if handle:
+        if not hmac.compare_digest(ceremony.b64url_decode(handle), passkey.user.id.bytes):
+            raise CeremonyFailed("user handle does not match the credential")
+    elif not state.identified:
+        raise CeremonyFailed("discoverable assertion without a user handle")
+
+
+def _clone_suspected(*, passkey: Passkey, received: int, meta: RequestMeta) -> None:
+    """Record the alarm in its own transaction: it must outlive the refused request."""
+    with transaction.atomic():
+        security_event_record(
+            type=EventType.PASSKEY_CLONE_SUSPECTED,
+            user=passkey.user,
+            meta=meta,
+            metadata={
+                "passkeyId": str(passkey.id),
+                "storedCount": passkey.sign_count,
+                "receivedCount": received,
+            },
+        )
+
+
+def _passkey_use_record(*, passkey: Passkey, asserted: ceremony.Asserted) -> bool:
+    """Advance the counter with a conditional UPDATE: of two racing assertions, one wins."""
+    rows = Passkey.objects.filter(pk=passkey.pk)
+    if asserted.sign_count > 0:
+        rows = rows.filter(sign_count__lt=asserted.sign_count)
+    else:
+        rows = rows.filter(sign_count=0)
+    updated = rows.update(
+        sign_count=asserted.sign_count, backed_up=asserted.backed_up, last_used_at=timezone.now()
+    )
+    return updated == 1
+
+
+def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) -> None:
+    """Count a failed assertion against the credential; the 10th in a minute starts the
+    cooldown. Never touches the password lockout."""
+    if passkey is not None:
+        with transaction.atomic():
+            security_event_record(
+                type=EventType.LOGIN_FAILURE,
+                user=passkey.user,
+                meta=meta,
+                metadata={"method": "passkey", "passkeyId": str(passkey.id)},
+            )
+    try:
+        ratelimit.hit(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident)
+        ratelimit.check(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident)
+    except RateLimited:
+        ratelimit.cooldown_set(COOLDOWN_NAME, ident, ratelimit.PASSKEY_COOLDOWN_SECONDS)
+
+
+def passkey_sign_in(*, ceremony_id: str, credential: dict[str, Any], meta: RequestMeta) -> SignIn:
+    """Verify an assertion and start a session (method ``passkey``), like a password login.
+
+    Every way the assertion can be wrong is one answer: 401 PASSKEY_VERIFICATION_FAILED.
+    Infrastructure errors propagate untouched (503) and count nothing.
+    """
+    try:
+        raw_id = ceremony.b64url_decode(credential.get("rawId"))
+    except CeremonyFailed as exc:
+        raise _verification_failed() from exc
+    credential_key = ceremony.b64url(raw_id)
+    ident = _credential_ident(credential_key)
+    ratelimit.cooldown_check(COOLDOWN_NAME, ident)
+    passkey: Passkey | None = None
+    try:
+        state = challenges.sign_in_take(ceremony_id=ceremony_id)
+        if state is None:
+            raise CeremonyFailed("unknown, expired or used ceremony")
+        passkey = selectors.passkey_for_credential(credential_id_b64=credential_key)
+        if passkey is None:
+            raise CeremonyFailed("unknown credential")
+        _user_handle_check(state=state, passkey=passkey, credential=credential)
+        asserted = ceremony.authentication_verify(
+            rp=relying_party(),
+            credential=credential,
+            challenge=state.challenge,
+            public_key=bytes(passkey.public_key),
+        )
+        if passkey.device_type and asserted.device_type != passkey.device_type:
+            raise CeremonyFailed("backup eligibility changed")
+        if ceremony.sign_count_regressed(stored=passkey.sign_count, received=asserted.sign_count):
+            _clone_suspected(passkey=passkey, received=asserted.sign_count, meta=meta)
+            raise CeremonyFailed("sign count did not increase")
+        if not passkey.user.is_active:
+            raise CeremonyFailed("inactive account")
+        if not _passkey_use_record(passkey=passkey, asserted=asserted):
+            raise CeremonyFailed("sign count moved concurrently")
+    except CeremonyFailed as exc:
+        logger.info("passkey sign-in refused: %s", exc)
+        _sign_in_failure(ident=ident, passkey=passkey, meta=meta)
+        raise _verification_failed() from exc
+    user = passkey.user
+    if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
+        raise AuthError(code="EMAIL_NOT_VERIFIED")
+    return session_start(user=user, meta=meta, method="passkey")
+
+
+# --- Management -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def passkey_rename(*, user: User, passkey: Passkey, name: str, meta: RequestMeta) -> Passkey:
+    passkey.name = name.strip() or DEFAULT_NAME
+    Passkey.objects.filter(pk=passkey.pk, user=user).update(name=passkey.name)
+    security_event_record(
+        type=EventType.PASSKEY_RENAMED,
+        user=user,
+        meta=meta,
+        metadata={"passkeyId": str(passkey.id)},
+    )
+    return passkey
+
+
+@transaction.atomic
+def passkey_delete(
+    *, user: User, passkey: Passkey, meta: RequestMeta, actor: User | None = None
+) -> None:
+    """Remove a passkey (the caller checked re-authentication) and tell the owner."""
+    passkey_id = str(passkey.id)
+    Passkey.objects.filter(pk=passkey.pk, user=user).delete()
+    metadata: dict[str, Any] = {"passkeyId": passkey_id}
+    if actor is not None and actor.pk != user.pk:
+        metadata["actorId"] = str(actor.pk)
+    security_event_record(type=EventType.PASSKEY_REMOVED, user=user, meta=meta, metadata=metadata)
+    _factor_changed_mail(user=user, change="removed")

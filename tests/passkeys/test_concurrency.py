@@ -1,0 +1,68 @@
+"""Single use under concurrency, on the cache several workers share (Redis) and on locmem."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import Session
+from accounts.passkeys import challenges
+from tests.passkeys.conftest import sign_in_options, sign_in_verify
+
+RACERS = 6
+
+
+def _race(count: int, action) -> list[int]:
+    barrier = threading.Barrier(count)
+    results: list[int] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(action())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_assertion_sent_by_many_at_once_signs_in_once(shared_cache, passkey_user):
+    _, device, _ = passkey_user()
+    options = sign_in_options(APIClient()).json()
+    credential = device.get(options)
+    results = _race(
+        RACERS,
+        lambda: sign_in_verify(APIClient(), options["ceremonyId"], credential).status_code,
+    )
+    assert sorted(results) == [200] + [401] * (RACERS - 1)
+    assert Session.objects.filter(auth_method="passkey").count() == 1
+
+
+def test_a_ceremony_is_claimed_by_exactly_one_reader(shared_cache):
+    ceremony_id = challenges.sign_in_store(
+        challenge=challenges.challenge_new(), identified=False, user_id=None
+    )
+    claims = _race(RACERS, lambda: challenges.sign_in_take(ceremony_id=ceremony_id) is not None)
+    assert sorted(claims) == [False] * (RACERS - 1) + [True]
+    assert challenges.sign_in_take(ceremony_id=ceremony_id) is None
+
+
+def test_a_challenge_stays_used_even_if_its_state_were_written_again(shared_cache):
+    """The "used" marker, not the delete, is what makes a challenge single use."""
+    challenge = challenges.challenge_new()
+    ceremony_id = challenges.sign_in_store(challenge=challenge, identified=False, user_id=None)
+    assert challenges.sign_in_take(ceremony_id=ceremony_id) is not None
+    from django.core.cache import cache
+
+    key = f"passkey:auth:{challenges._digest(ceremony_id)}"
+    cache.set(key, {"challenge": challenge.hex(), "identified": False, "uid": None}, 60)
+    assert challenges.sign_in_take(ceremony_id=ceremony_id) is None
