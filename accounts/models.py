@@ -245,3 +245,31 @@ class Passkey(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"passkey {self.id}"
+
+
+class ApiKey(models.Model):
+    """A personal API key: ``sk_live_<public id>_<secret>``. Only its SHA-256 is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=40, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "accounts_api_key"
+        indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_apikey_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: object = None) -> bool:
+        current = now or timezone.now()
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > current  # type: ignore[operator]
+        )

@@ -21,3 +21,11 @@ class SessionCookieScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "apiKey", "in": "cookie", "name": "mana.session_token"}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.api_keys.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "sk_live_…"}

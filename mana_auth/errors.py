@@ -65,7 +65,9 @@ class AuthError(Exception):
 
     code = "INTERNAL"
     status: int | None = None
-    expected = True
+    # None: expected when the status is below 500. A domain 5xx that is a known state, not a
+    # fault (GRANT_NOT_CONFIGURED), sets True; infrastructure failures set False.
+    expected: bool | None = None
 
     def __init__(
         self,
@@ -125,7 +127,9 @@ class ServiceUnavailable(AuthError):
 def is_expected_error(exc: BaseException) -> bool:
     """Client errors are expected and stay out of error tracking; server faults are not."""
     if isinstance(exc, AuthError):
-        return exc.expected and (exc.status or 500) < 500
+        if exc.expected is not None:
+            return exc.expected
+        return (exc.status or 500) < 500
     return (
         isinstance(
             exc,
@@ -240,7 +244,7 @@ def log_unexpected(exc: BaseException, error: AuthError) -> None:
 
 def capture(exc: BaseException, error: AuthError) -> None:
     """Send server faults to error tracking (a no-op when Sentry is not initialised)."""
-    if (error.status or 500) >= 500:
+    if (error.status or 500) >= 500 and not is_expected_error(error):
         import sentry_sdk
 
         sentry_sdk.capture_exception(exc)

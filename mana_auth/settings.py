@@ -71,8 +71,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
     "accounts",
     "security",
     "vault",
@@ -339,3 +337,9 @@ ADMIN_TOTP_ENFORCED = env_bool(ENV, "ADMIN_TOTP_ENFORCED", True)
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 ADMIN_SESSION_AGE = timedelta(hours=8).total_seconds()
 SESSION_COOKIE_AGE = int(ADMIN_SESSION_AGE)
+
+# --- Spaces ---------------------------------------------------------------------------------
+# The sync store's tables (``sync_changes``) are their own app so the router can send them to
+# the ``sync`` alias (``SYNC_DATABASE_URL``) by app label, migrations included.
+INSTALLED_APPS += ["spaces.sync_store"]
+SPACE_INVITATION_TTL_DAYS = env_int(ENV, "SPACE_INVITATION_TTL_DAYS", 7)

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class SecurityConfig(AppConfig):
     name = "security"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from security.otp.services import totp_seeds_rewrap
+        from vault.rewrap import register_rewrapper
+
+        register_rewrapper("totp_secrets", totp_seeds_rewrap)

@@ -1,14 +1,167 @@
-"""Second-factor hooks used by the sign-in flows (filled in by the MFA work)."""
+"""The second step of a sign-in: which factors a user has, the challenge, and finishing it.
+
+A first factor (password, magic link) that checks out for a user with a confirmed authenticator
+ends in 401 MFA_REQUIRED carrying an ``mfaToken``: a one-time token (purpose ``mfa``, only its
+hash stored) bound to the user and to the first factor, valid ``MFA_TOKEN_TTL_SECONDS``.
+
+A wrong code does not burn the token: a mistyped code should not send the user back to the
+password. It counts instead, three ways: toward the account's lockout exactly like a wrong
+password, toward django-otp's per-device back-off, and toward the token's own budget of
+``MFA_TOKEN_MAX_ATTEMPTS``, after which the token is void. The right code consumes the token
+(single use, by a conditional UPDATE) and starts the session.
+"""
 
 from __future__ import annotations
 
-from accounts.models import User
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import crypto as token_crypto
+from accounts.emails import email_key
+from accounts.models import OneTimeToken, TokenPurpose, User
+from accounts.services import SignIn, one_time_token_consume, one_time_token_issue, session_start
+from mana_auth.clientip import RequestMeta
+from mana_auth.errors import AuthError
+from mana_auth.mail import send_mail
+from security import lockout, ratelimit
+from security.models import EventType
+from security.otp.models import BackupCodeDevice, SealedTotpDevice
+from security.otp.selectors import mfa_methods
+from security.otp.services import device_throttled_error
+from security.services import security_event_record
+
+MFA_TOKEN_MAX_ATTEMPTS = 5
+METHODS = ("totp", "backup_code")
 
 
 def mfa_methods_for_user(*, user: User) -> list[str]:
     """The confirmed second factors of ``user`` (empty: no second step)."""
-    return []
+    return mfa_methods(user=user)
 
 
 def mfa_challenge_issue(*, user: User, first_factor: str) -> str:
-    raise NotImplementedError
+    """Issue the token that lets the holder of ``user``'s first factor present a code."""
+    return one_time_token_issue(
+        user=user,
+        purpose=TokenPurpose.MFA,
+        ttl=timedelta(seconds=settings.MFA_TOKEN_TTL_SECONDS),
+        payload={"firstFactor": first_factor, "attempts": 0},
+    )
+
+
+def _challenge_lock(token: Any, now: datetime) -> OneTimeToken:
+    """The live challenge row for ``token``, locked; unknown, used or expired → one error."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    challenge = (
+        OneTimeToken.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(
+            token_hash=token_crypto.hash_token(token),
+            purpose=TokenPurpose.MFA,
+            used_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .first()
+    )
+    if challenge is None or not challenge.user.is_active:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    return challenge
+
+
+def _device_for(*, user: User, method: str) -> SealedTotpDevice | BackupCodeDevice | None:
+    model = SealedTotpDevice if method == "totp" else BackupCodeDevice
+    return model.objects.select_for_update().filter(user=user, confirmed=True).first()
+
+
+def _failure_record(
+    *, challenge: OneTimeToken, user: User, method: str, meta: RequestMeta, now: datetime
+) -> int:
+    """Count one wrong code everywhere it counts; return the token's remaining attempts."""
+    attempts = int(challenge.payload.get("attempts", 0)) + 1
+    OneTimeToken.objects.filter(pk=challenge.pk).update(
+        payload={**challenge.payload, "attempts": attempts},
+        used_at=now if attempts >= MFA_TOKEN_MAX_ATTEMPTS else None,
+    )
+    key = email_key(user.email)
+    outcome = lockout.failure_record(scope=lockout.scope_for(key, None), email_key=key, now=now)
+    security_event_record(
+        type=EventType.LOGIN_FAILURE,
+        user=user,
+        meta=meta,
+        metadata={"reason": "mfa", "method": method, "failures": outcome.failures},
+    )
+    security_event_record(
+        type=EventType.MFA_CHALLENGE_FAILED,
+        user=user,
+        meta=meta,
+        metadata={"method": method, "attempts": attempts},
+    )
+    if outcome.locked_now:
+        security_event_record(
+            type=EventType.ACCOUNT_LOCKED, user=user, meta=meta, metadata={"scope": "account"}
+        )
+        send_mail(
+            to=user.email,
+            name="account_locked",
+            locale=user.locale,
+            kind=user.kind,
+            context={
+                "name": user.name or user.email,
+                "minutes": settings.LOCKOUT_DURATION_SECONDS // 60,
+            },
+        )
+    return max(0, MFA_TOKEN_MAX_ATTEMPTS - attempts)
+
+
+def mfa_login_complete(
+    *,
+    mfa_token: str,
+    code: str,
+    method: str,
+    meta: RequestMeta,
+    device_cookie: str | None = None,
+    now: datetime | None = None,
+) -> SignIn:
+    """Finish a sign-in with a TOTP or backup code; start the session on success.
+
+    After a password first factor the browser becomes a known device, as after a password
+    sign-in without a second step (its own lockout counter, see ``security.lockout``).
+    """
+    ratelimit.hit(ratelimit.MFA_IP, meta.ip)
+    current = now or timezone.now()
+    if method not in METHODS:
+        raise AuthError(code="MFA_INVALID_CODE")
+    with transaction.atomic():
+        challenge = _challenge_lock(mfa_token, current)
+        user = challenge.user
+        device = _device_for(user=user, method=method)
+        if device is not None:
+            allowed, extra = device.verify_is_allowed()
+            if not allowed:
+                raise device_throttled_error(extra)  # not an attempt: nothing counted
+        if device is not None and device.verify_token(code):
+            one_time_token_consume(token=mfa_token, purpose=TokenPurpose.MFA, now=current)
+            key = email_key(user.email)
+            if not lockout.is_locked(email_key=key, now=current):
+                lockout.success_record(scope=lockout.scope_for(key, None))
+            first_factor = str(challenge.payload.get("firstFactor") or "password")
+            sign_in = session_start(user=user, meta=meta, method=f"{first_factor}+{method}")
+            if first_factor != "password":
+                return sign_in
+            known = lockout.device_id_from_cookie(device_cookie, key) is not None
+            return dataclasses.replace(
+                sign_in,
+                device_cookie=device_cookie if known else lockout.device_cookie_make(key),
+            )
+        remaining = _failure_record(
+            challenge=challenge, user=user, method=method, meta=meta, now=current
+        )
+    # Raised after the commit: the counts above must survive the error response.
+    ratelimit.hit(ratelimit.LOGIN_FAILURES_IP, meta.ip)
+    raise AuthError(code="MFA_INVALID_CODE", details={"attemptsRemaining": remaining})

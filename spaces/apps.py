@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class SpacesConfig(AppConfig):
     name = "spaces"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from spaces.services import space_credentials_rewrap
+        from vault.rewrap import register_rewrapper
+
+        register_rewrapper("space_credentials", space_credentials_rewrap)

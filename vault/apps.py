@@ -1,6 +1,36 @@
+import logging
+
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger("mana_auth.vault")
 
 
 class VaultConfig(AppConfig):
     name = "vault"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from vault import services
+        from vault.rewrap import register_rewrapper
+
+        register_rewrapper("vault_master_keys", services.vault_master_keys_rewrap)
+        register_rewrapper("jwt_signing_keys", services.signing_keys_rewrap)
+        _check_grant_key()
+
+
+def _check_grant_key() -> None:
+    """A mission-grant key that is set but unusable stops a production boot; elsewhere grants
+    answer 503 GRANT_NOT_CONFIGURED and the log says why."""
+    from vault.grants import GrantKeyError, load_public_key
+
+    pem = settings.MANA_AI_PUBLIC_KEY_PEM
+    if not pem:
+        return
+    try:
+        load_public_key(pem)
+    except GrantKeyError as exc:
+        if settings.IS_PRODUCTION:
+            raise ImproperlyConfigured(f"MANA_AI_PUBLIC_KEY_PEM: {exc}") from exc
+        logger.warning("MANA_AI_PUBLIC_KEY_PEM is unusable, grants are off: %s", exc)

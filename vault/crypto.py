@@ -14,6 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 IV_BYTES = 12
+MASTER_KEY_BYTES = 32
 
 
 class UnwrapError(Exception):
@@ -57,7 +58,7 @@ def associated_data(purpose: str, owner_id: object) -> bytes:
     return f"mana-auth:{purpose}:{owner_id}".encode()
 
 
-def wrap(keyring: Keyring, plaintext: bytes, *, aad: bytes) -> Wrapped:
+def wrap(keyring: Keyring, plaintext: bytes | bytearray, *, aad: bytes) -> Wrapped:
     iv = os.urandom(IV_BYTES)
     ciphertext = AESGCM(keyring.active).encrypt(iv, plaintext, aad)
     return Wrapped(ciphertext=ciphertext, iv=iv, kek_id=keyring.active_id)
@@ -71,3 +72,23 @@ def unwrap(keyring: Keyring, *, ciphertext: bytes, iv: bytes, kek_id: str, aad: 
         return AESGCM(key).decrypt(bytes(iv), bytes(ciphertext), aad)
     except (InvalidTag, ValueError) as exc:
         raise UnwrapError("ciphertext does not open with this key and associated data") from exc
+
+
+def rewrap(keyring: Keyring, *, ciphertext: bytes, iv: bytes, kek_id: str, aad: bytes) -> Wrapped:
+    """Open a ciphertext under whichever KEK made it and wrap it again under the active KEK."""
+    plaintext = bytearray(unwrap(keyring, ciphertext=ciphertext, iv=iv, kek_id=kek_id, aad=aad))
+    try:
+        return wrap(keyring, plaintext, aad=aad)
+    finally:
+        wipe(plaintext)
+
+
+def generate_master_key() -> bytearray:
+    """A fresh 256-bit master key, in a buffer the caller can wipe."""
+    return bytearray(os.urandom(MASTER_KEY_BYTES))
+
+
+def wipe(buffer: bytearray | memoryview) -> None:
+    """Overwrite key material in place. Python may hold other copies (the immutable ``bytes``
+    a key was decoded from, interpreter buffers); this clears the one the caller owns."""
+    buffer[:] = bytes(len(buffer))

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.api import views
+from accounts.api import api_key_views, views
 
 urlpatterns = [
     path("auth/register", views.RegisterView.as_view(), name="auth-register"),
@@ -35,4 +35,11 @@ urlpatterns = [
     path("auth/change-password", views.ChangePasswordView.as_view(), name="auth-change-password"),
     path("auth/account", views.AccountDeleteView.as_view(), name="auth-account"),
     path("auth/passkeys/", include("accounts.passkeys.urls")),
+    path("me/api-keys", api_key_views.ApiKeysView.as_view(), name="me-api-keys"),
+    path("me/api-keys/<str:key_id>", api_key_views.ApiKeyDetailView.as_view(), name="me-api-key"),
+    path(
+        "internal/api-keys/validate",
+        api_key_views.ApiKeyValidateView.as_view(),
+        name="internal-api-keys-validate",
+    ),
 ]

@@ -14,11 +14,13 @@ from django.http import (
 from django.views import View
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors, services, signing_keys
 from accounts.api import serializers as s
+from accounts.api_keys import ApiKeyAuthentication, ApiKeyContext, ApiKeyScopePermission
 from accounts.authentication import (
     AuthContext,
     BearerTokenAuthentication,
@@ -317,6 +319,11 @@ class ResetPasswordView(PublicView):
 
 
 class ProfileView(AuthenticatedView):
+    # GET also accepts an API key with the ``profile:read`` scope.
+    authentication_classes = [BearerTokenAuthentication, ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated, ApiKeyScopePermission]
+    api_key_scope = "profile:read"
+
     @extend_schema(responses={200: s.UserOutputSerializer, **ERRORS})
     def get(self, request: Request) -> Response:
         return Response(s.user_data(request.user))
@@ -325,6 +332,8 @@ class ProfileView(AuthenticatedView):
         request=s.ProfileInputSerializer, responses={200: s.UserOutputSerializer, **ERRORS}
     )
     def patch(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiKeyContext):
+            raise AuthError(code="FORBIDDEN", message="API keys cannot change the profile.")
         data = parse(s.ProfileInputSerializer, request.data)
         user = services.profile_update(user=request.user, data=data, meta=meta(request))
         return Response(s.user_data(user))

@@ -205,3 +205,14 @@ def test_server_errors_reach_sentry_but_client_errors_do_not(api_client, sentry_
     api_client.get("/api/v1/test/boom")
     sentry_sdk.flush()
     assert len(_events(sentry_transport)) == 1
+
+
+@pytest.mark.django_db
+def test_expected_domain_503_is_not_sent_to_sentry(sentry_transport):
+    from mana_auth.errors import capture, classify
+    from vault.exceptions import GrantNotConfigured
+
+    error = GrantNotConfigured()
+    capture(error, classify(error))
+    sentry_sdk.flush()
+    assert _events(sentry_transport) == []

@@ -31,7 +31,9 @@ def test_a_whole_account_lifecycle_writes_every_event(mailoutbox):
     client = APIClient()
     secrets_seen: list[str] = [PW, PW2, PW3]
     email = "life@example.com"
-    assert _post(client, "/api/v1/auth/register", {"email": email, "password": PW}).status_code == 201
+    assert (
+        _post(client, "/api/v1/auth/register", {"email": email, "password": PW}).status_code == 201
+    )
     verify = _token(mailoutbox[-1])
     secrets_seen.append(verify)
     _post(client, "/api/v1/auth/verify-email", {"token": verify})
@@ -51,12 +53,16 @@ def test_a_whole_account_lifecycle_writes_every_event(mailoutbox):
     secrets_seen.append(change)
     _post(bearer, "/api/v1/auth/verify-email", {"token": change})
     _post(bearer, "/api/v1/auth/change-password", {"currentPassword": PW2, "newPassword": PW3})
-    other = _post(APIClient(), "/api/v1/auth/login", {"email": "life2@example.com", "password": PW3})
+    other = _post(
+        APIClient(), "/api/v1/auth/login", {"email": "life2@example.com", "password": PW3}
+    )
     _post(bearer, "/api/v1/auth/sessions/revoke-others")
     rotated = _post(APIClient(), "/api/v1/auth/refresh", {"refreshToken": tokens["refreshToken"]})
     assert rotated.status_code == 200
     _post(APIClient(), "/api/v1/auth/refresh", {"refreshToken": tokens["refreshToken"]})
-    third = _post(APIClient(), "/api/v1/auth/login", {"email": "life2@example.com", "password": PW3})
+    third = _post(
+        APIClient(), "/api/v1/auth/login", {"email": "life2@example.com", "password": PW3}
+    )
     third_client = APIClient()
     third_client.credentials(HTTP_AUTHORIZATION=f"Bearer {third.json()['accessToken']}")
     _post(third_client, "/api/v1/auth/logout")

@@ -1,0 +1,116 @@
+"""Operators' console: OTP for staff (django-otp's admin site), second-factor devices.
+
+The admin site becomes django-otp's ``OTPAdminSite`` (while ``ADMIN_TOTP_ENFORCED``): a staff
+account without a confirmed authenticator cannot enter, however right its password. Enrol the
+first admin with ``manage.py enroll_admin_totp <email>``. The login form is rate-limited per IP.
+Device admins show metadata only: never a seed, never a code hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.sites import AdminSite
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+
+from mana_auth.clientip import RequestMeta, client_ip
+from mana_auth.errors import AuthError
+from security import ratelimit
+from security.otp import services
+from security.otp.models import BackupCodeDevice, SealedTotpDevice
+
+
+class ManaOTPAdminAuthenticationForm(OTPAdminAuthenticationForm):
+    """django-otp's admin form, refusing devices still being set up (it does not check)."""
+
+    def _chosen_device(self, user: Any) -> Any:
+        device = super()._chosen_device(user)
+        return device if device is not None and device.confirmed else None
+
+
+class ManaAdminSite(OTPAdminSite):
+    """The admin site with OTP for staff and a per-IP limit on sign-in attempts."""
+
+    @property  # type: ignore[override]
+    def login_form(self) -> type[AdminAuthenticationForm]:
+        if settings.ADMIN_TOTP_ENFORCED:
+            return ManaOTPAdminAuthenticationForm
+        return AdminAuthenticationForm
+
+    @property  # type: ignore[override]
+    def login_template(self) -> str | None:
+        return OTPAdminSite.login_template if settings.ADMIN_TOTP_ENFORCED else None
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        if settings.ADMIN_TOTP_ENFORCED:
+            return super().has_permission(request)
+        return AdminSite.has_permission(self, request)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        if request.method == "POST":
+            try:
+                ratelimit.hit(ratelimit.ADMIN_LOGIN_IP, client_ip(request))
+            except AuthError as exc:  # RATE_LIMITED, or SERVICE_UNAVAILABLE without a cache
+                response = HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+                for header, value in exc.headers.items():
+                    response[header] = value
+                return response
+        return super().login(request, extra_context)
+
+
+# Swap the class of the default site in place: every ModelAdmin already registered on it (and
+# the URLs built from it later) use the OTP-aware site. Set ADMIN_TOTP_ENFORCED=false only for
+# local development.
+admin.site.__class__ = ManaAdminSite
+
+# django-otp's own TOTP and static plugins keep secrets in clear; they are not installed
+# (settings.INSTALLED_APPS), so neither their tables nor their admin pages exist here.
+
+
+class _ReadOnlyDeviceAdmin(admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    list_filter = ("confirmed",)
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        # Through the service: the owner gets the notice and the audit trail the event.
+        services.totp_disable(
+            user=obj.user, meta=RequestMeta.from_request(request), actor=request.user
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset.select_related("user"):
+            self.delete_model(request, obj)
+
+
+@admin.register(SealedTotpDevice)
+class SealedTotpDeviceAdmin(_ReadOnlyDeviceAdmin):
+    """Deleting an authenticator turns two-step sign-in off for its owner (lost phone)."""
+
+
+@admin.register(BackupCodeDevice)
+class BackupCodeDeviceAdmin(_ReadOnlyDeviceAdmin):
+    """How many backup codes a user has left (the codes exist only as hashes)."""
+
+    list_display = (*_ReadOnlyDeviceAdmin.list_display, "remaining")
+
+    @admin.display(description="unused codes")
+    def remaining(self, obj: BackupCodeDevice) -> int:
+        return obj.codes.count()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # remove the authenticator instead: that voids the codes too

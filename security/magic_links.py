@@ -1,0 +1,98 @@
+"""Passwordless sign-in by a link mailed to the account's address.
+
+The link carries a one-time token (256 random bits, only its hash stored, purpose
+``magic_link``, valid ``MAGIC_LINK_TTL_MINUTES``). Using it is a first factor like a password:
+a user with a second factor still gets MFA_REQUIRED. It is deliberately independent of the
+password lockout, so an account whose password is under attack can still sign in.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.emails import email_key
+from accounts.models import Kind, OneTimeToken, TokenPurpose, User
+from accounts.services import (
+    SignIn,
+    first_factor_passed,
+    one_time_token_consume,
+    one_time_token_issue,
+)
+from mana_auth.clientip import RequestMeta
+from mana_auth.errors import AuthError
+from mana_auth.mail import send_mail
+from mana_auth.origins import is_trusted_redirect
+from security import ratelimit
+from security.models import EventType
+from security.services import security_event_record
+
+MAGIC_LINK_METHOD = "magic_link"
+
+
+def magic_link_url(*, token: str, callback_url: str = "") -> str:
+    """Where the mail points: the caller's page when it is on a trusted origin, else ours.
+
+    Built from settings, never from the request's Host header; the token is added as a query
+    parameter (kept before any fragment).
+    """
+    if callback_url and is_trusted_redirect(callback_url, settings.TRUSTED_ORIGINS):
+        parts = urlsplit(callback_url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
+        query.append(("token", token))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return f"{settings.BASE_URL}/magic-link?{urlencode({'token': token})}"
+
+
+def magic_link_request(*, email: str, callback_url: str = "", meta: RequestMeta) -> None:
+    """Mail a sign-in link to the account at ``email``, if there is one (same answer anyway)."""
+    ratelimit.hit(ratelimit.MAGIC_IP, meta.ip)
+    ratelimit.hit(ratelimit.MAGIC_EMAIL, email_key(email))
+    with transaction.atomic():
+        user = User.objects.filter_email(email).first()
+        if user is None or not user.is_active or user.kind != Kind.HUMAN:
+            return
+        token = one_time_token_issue(
+            user=user,
+            purpose=TokenPurpose.MAGIC_LINK,
+            ttl=timedelta(minutes=settings.MAGIC_LINK_TTL_MINUTES),
+        )
+        security_event_record(type=EventType.MAGIC_LINK_REQUESTED, user=user, meta=meta)
+        send_mail(
+            to=user.email,
+            name="magic_link",
+            locale=user.locale,
+            kind=user.kind,
+            context={
+                "name": user.name or user.email,
+                "link": magic_link_url(token=token, callback_url=callback_url),
+                "minutes": settings.MAGIC_LINK_TTL_MINUTES,
+            },
+        )
+
+
+def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
+    """Use a link once: it proves the address, then counts as the first factor."""
+    ratelimit.hit(ratelimit.LOGIN_IP, meta.ip)
+    now = timezone.now()
+    with transaction.atomic():
+        record = one_time_token_consume(token=token, purpose=TokenPurpose.MAGIC_LINK, now=now)
+        user = User.objects.select_for_update().get(pk=record.user_id)
+        if not user.is_active:
+            raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        # One link signs in; the other links still in the mailbox stop working.
+        OneTimeToken.objects.filter(
+            user=user, purpose=TokenPurpose.MAGIC_LINK, used_at__isnull=True
+        ).update(used_at=now)
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+            user.save(update_fields=["email_verified_at", "updated_at"])
+            security_event_record(
+                type=EventType.EMAIL_VERIFIED, user=user, meta=meta, metadata={"via": "magic_link"}
+            )
+    # Committed first: MFA_REQUIRED is raised from here and must not undo the use of the link.
+    return first_factor_passed(user=user, meta=meta, method=MAGIC_LINK_METHOD)

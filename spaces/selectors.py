@@ -1,0 +1,194 @@
+"""Reads for Spaces. Every lookup is scoped to the caller's memberships: a Space the caller
+is not a member of does not exist for them (404, never its data)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
+from accounts.models import User
+from mana_auth.errors import NotFound
+from spaces import modules
+from spaces.models import (
+    Invitation,
+    Membership,
+    ModulePermission,
+    Space,
+    SpaceCredential,
+    SpaceRole,
+    SpaceType,
+)
+
+
+def parse_uuid(raw: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def membership_get(*, user: User, space_id: object) -> Membership:
+    """The caller's membership (with its Space); a Space they are not in is NOT_FOUND."""
+    sid = parse_uuid(space_id)
+    membership = (
+        Membership.objects.select_related("space").filter(space_id=sid, user=user).first()
+        if sid is not None
+        else None
+    )
+    if membership is None:
+        raise NotFound("No such Space.")
+    return membership
+
+
+def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    """The caller's Spaces, personal first, then oldest first."""
+    return (
+        Membership.objects.select_related("space")
+        .filter(user=user)
+        .annotate(
+            _personal=Case(
+                When(space__type=SpaceType.PERSONAL, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("_personal", "space__created_at", "space__id")
+    )
+
+
+def personal_space_for(*, user: User) -> Space | None:
+    return Space.objects.filter(created_by=user, type=SpaceType.PERSONAL).first()
+
+
+def members_of(*, space: Space) -> QuerySet[Membership]:
+    role_order = Case(
+        When(role=SpaceRole.OWNER, then=Value(0)),
+        When(role=SpaceRole.ADMIN, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        Membership.objects.select_related("user")
+        .filter(space=space)
+        .annotate(_role_order=role_order)
+        .order_by("_role_order", "created_at", "id")
+    )
+
+
+def owner_count(*, space: Space) -> int:
+    return Membership.objects.filter(space=space, role=SpaceRole.OWNER).count()
+
+
+def target_membership_get(*, space: Space, user_id: object) -> Membership:
+    uid = parse_uuid(user_id)
+    membership = (
+        Membership.objects.select_related("user").filter(space=space, user_id=uid).first()
+        if uid is not None
+        else None
+    )
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def invitations_of(*, space: Space) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.select_related("invited_by").filter(space=space).order_by("-created_at")
+    )
+
+
+def invitation_get(*, space: Space, invitation_id: object) -> Invitation:
+    iid = parse_uuid(invitation_id)
+    invitation = Invitation.objects.filter(space=space, id=iid).first() if iid is not None else None
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation
+
+
+def module_overrides_of(*, space: Space) -> QuerySet[ModulePermission]:
+    return ModulePermission.objects.filter(space=space).order_by("role", "module")
+
+
+def module_levels(*, space: Space, role: str) -> dict[str, str]:
+    """Every registered module with the level ``role`` has in ``space``."""
+    overrides = dict(
+        ModulePermission.objects.filter(space=space, role=role).values_list("module", "level")
+    )
+    return {
+        module_id: modules.effective_level(
+            module_id=module_id,
+            space_type=space.type,
+            space_tier=space.tier,
+            role=role,
+            override=overrides.get(module_id),
+        )
+        for module_id in modules.MODULE_IDS
+    }
+
+
+def space_access(*, user: User, space_id: object) -> dict[str, Any]:
+    membership = membership_get(user=user, space_id=space_id)
+    space = membership.space
+    return {
+        "spaceId": space.id,
+        "type": space.type,
+        "role": membership.role,
+        "tier": space.tier,
+        "modules": module_levels(space=space, role=membership.role),
+    }
+
+
+def credentials_of(*, space: Space) -> QuerySet[SpaceCredential]:
+    return (
+        SpaceCredential.objects.filter(space=space).defer("ciphertext", "iv").order_by("name", "id")
+    )
+
+
+def credential_get(*, space: Space, credential_id: object) -> SpaceCredential:
+    cid = parse_uuid(credential_id)
+    credential = (
+        SpaceCredential.objects.filter(space=space, id=cid).first() if cid is not None else None
+    )
+    if credential is None:
+        raise NotFound("No such credential.")
+    return credential
+
+
+def space_types_catalogue() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": space_type,
+            "userCreatable": space_type != SpaceType.PERSONAL,
+            "modules": list(modules.modules_for_type(space_type)),
+        }
+        for space_type in modules.SPACE_TYPES
+    ]
+
+
+def module_catalogue() -> list[dict[str, Any]]:
+    return [
+        {"id": module.id, "requiredTier": module.required_tier, "built": module.built}
+        for module in modules.MODULES.values()
+    ]
+
+
+def membership_check(*, space_id: object, user_id: object) -> tuple[bool, str | None]:
+    """For other services: is this user a member of this Space, and with which role?"""
+    sid, uid = parse_uuid(space_id), parse_uuid(user_id)
+    if sid is None or uid is None:
+        return False, None
+    role = (
+        Membership.objects.filter(space_id=sid, user_id=uid).values_list("role", flat=True).first()
+    )
+    return role is not None, role
+
+
+def space_get_any(*, space_id: object) -> Space:
+    """An operator's or a service's lookup: any Space by id."""
+    sid = parse_uuid(space_id)
+    space = Space.objects.filter(id=sid).first() if sid is not None else None
+    if space is None:
+        raise NotFound("No such Space.")
+    return space
