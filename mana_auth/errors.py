@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -175,9 +175,7 @@ def classify(exc: BaseException) -> AuthError:
     if isinstance(exc, drf_exceptions.ValidationError):
         return ValidationFailed(_validation_fields(exc.detail))
     if isinstance(exc, drf_exceptions.ParseError):
-        return ValidationFailed(
-            {"body": ["Malformed JSON."]}, "The request body is not valid JSON."
-        )
+        return ValidationFailed({"body": [str(exc.detail)]}, "The request body is not valid JSON.")
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
         return AuthError(code="TOKEN_INVALID")
     if isinstance(exc, drf_exceptions.PermissionDenied | PermissionDenied):
@@ -198,6 +196,10 @@ def classify(exc: BaseException) -> AuthError:
         return ServiceUnavailable()
     if isinstance(exc, IntegrityError) and _sqlstate(exc) == "23505":
         return Conflict()
+    if isinstance(exc, DataError) and (_sqlstate(exc) or "").startswith("22"):
+        # The database refused a value (too long, out of range, bad text): the input's fault.
+        # Inputs are validated before they reach SQL; this is the safety net.
+        return ValidationFailed({"body": ["A value is not acceptable."]})
     if isinstance(exc, drf_exceptions.APIException) and exc.status_code < 500:
         return AuthError(code="VALIDATION_ERROR")
     error = AuthError(code="INTERNAL")

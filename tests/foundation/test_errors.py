@@ -123,3 +123,28 @@ def test_unique_violation_is_409(user_factory):
         with transaction.atomic():
             User.objects.create(email=user.email.upper(), password="!")
     assert classify(caught.value).code == "CONFLICT"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"email": "a\\u0000@example.com", "password": "whatever-pass"}',
+        '{"email": "a@example.com", "password": "x\\ud800y"}',
+        '{"\\u0000": 1, "email": "a@example.com", "password": "whatever-pass"}',
+    ],
+)
+def test_text_postgresql_cannot_store_is_refused_as_400(api_client, payload):
+    response = api_client.post("/api/v1/auth/login", data=payload, content_type="application/json")
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+
+
+def test_a_value_the_database_refuses_is_400_not_500():
+    from django.db import DataError, transaction
+
+    from accounts.models import User
+    from mana_auth.errors import classify
+
+    with pytest.raises(DataError) as caught, transaction.atomic():
+        User.objects.create(email="x" * 300 + "@example.com", password="!")
+    error = classify(caught.value)
+    assert (error.code, error.status) == ("VALIDATION_ERROR", 400)
