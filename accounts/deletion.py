@@ -1,19 +1,38 @@
 """Account deletion (GDPR Art. 17): everything of the user goes; the audit trail survives
-without personal data."""
+without personal data; other services are told through the outbox.
+
+What goes, and how (``accounts.gdpr`` lists what is stored; the completeness test in
+``tests/gdpr`` checks that no row still names the user afterwards):
+
+- the user row, and by Django's collector everything with a cascading foreign key to it
+  (sessions and refresh tokens, one-time tokens, passkeys, API keys, second factors,
+  memberships, sign-in attempts, personas);
+- the vault and its audit trail by the database's own ``ON DELETE CASCADE`` (row-level
+  security hides them from the collector, not from a referential action);
+- the Spaces the user is the only owner of, with their members, invitations, overrides and
+  credentials; shared Spaces with another owner stay (``created_by`` and similar become NULL);
+- invitations addressed to the user's email, sign-in attempts and lockout counters for it;
+- the user's rows in the sync store (after commit, through the outbox: it is another
+  database), except their changes inside Spaces that live on.
+
+Security events stay, anonymised (no user, no IP address, no user agent).
+"""
 
 from __future__ import annotations
 
 from django.db import connection, transaction
 
+from accounts.emails import email_key
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
-from security.models import EventType, SecurityEvent
+from security.models import EventType, LoginAttempt, LoginThrottle, SecurityEvent
 from security.services import security_event_record
 
 
 @transaction.atomic
 def user_data_delete(*, user: User, meta: RequestMeta, actor: User | None = None) -> None:
     user_id = str(user.id)
+    address = email_key(user.email)
     security_event_record(
         type=EventType.ACCOUNT_DELETED,
         user=None,
@@ -28,7 +47,17 @@ def user_data_delete(*, user: User, meta: RequestMeta, actor: User | None = None
     from accounts.selectors import session_cache_forget
 
     session_cache_forget(list(user.sessions.values_list("id", flat=True)))
+    from accounts.gdpr import sole_space_ids
+    from spaces.models import Invitation
     from spaces.services import spaces_delete_solely_owned
 
+    doomed_spaces = sole_space_ids(user=user)
     spaces_delete_solely_owned(user=user)
+    # Invitations to the address are about the person even in Spaces that stay.
+    Invitation.objects.filter(email__lower=address).delete()
+    LoginAttempt.objects.filter(email_key=address).delete()
+    LoginThrottle.objects.filter(email_key=address).delete()
     user.delete()
+    from accounts.outbox import outbox_enqueue_deletion
+
+    outbox_enqueue_deletion(user_id=user_id, space_ids=[str(s) for s in doomed_spaces])

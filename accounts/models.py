@@ -273,3 +273,58 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (
             self.expires_at is None or self.expires_at > current  # type: ignore[operator]
         )
+
+
+class OutboxTarget(models.TextChoices):
+    CREDITS = "credits", "mana-credits"
+    SYNC_STORE = "sync_store", "Sync store"
+
+
+class OutboxEvent(models.TextChoices):
+    USER_CREATED = "user.created", "User created"
+    USER_DELETED = "user.deleted", "User deleted"
+
+
+class OutboxMessage(models.Model):
+    """A notice to another Mana service, written in the transaction of the change it reports
+    and delivered after commit; ``flush_outbox`` retries what failed.
+
+    ``user_id`` is deliberately not a foreign key: a deletion notice must outlive the account.
+    The payload carries identifiers only, never secrets.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    target = models.CharField(max_length=16, choices=OutboxTarget.choices)
+    event = models.CharField(max_length=32, choices=OutboxEvent.choices)
+    user_id = models.UUIDField()
+    payload = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        db_table = "accounts_outbox_message"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(target__in=OutboxTarget.values),
+                name="accounts_outbox_target_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(event__in=OutboxEvent.values),
+                name="accounts_outbox_event_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="accounts_outbox_pending_idx",
+            ),
+            models.Index(fields=["user_id"], name="accounts_outbox_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        state = "delivered" if self.delivered_at else f"pending ({self.attempts} attempts)"
+        return f"{self.event} → {self.target}: {state}"

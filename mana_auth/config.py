@@ -17,6 +17,7 @@ ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production-0123456789"
 DEV_SERVICE_KEY = "dev-service-key"
 DEV_KEK = bytes(32)
+DEV_PERSONA_SEED_SECRET = "dev-persona-seed-secret"
 
 
 class ConfigError(Exception):
@@ -131,6 +132,11 @@ def production_problems(env: Mapping[str, str]) -> list[str]:
         problems.append("MANA_SERVICE_KEY is required in production")
     elif service_key == DEV_SERVICE_KEY or len(service_key) < 32:
         problems.append("MANA_SERVICE_KEY must be a unique value of at least 32 characters")
+    persona_secret = env_str(env, "PERSONA_SEED_SECRET")
+    if not persona_secret:
+        problems.append("PERSONA_SEED_SECRET is required in production")
+    elif persona_secret == DEV_PERSONA_SEED_SECRET:
+        problems.append("PERSONA_SEED_SECRET must not be the development fallback value")
     if not env_str(env, "DATABASE_URL"):
         problems.append("DATABASE_URL is required in production")
     if not env_str(env, "BASE_URL").startswith("https://"):

@@ -4,6 +4,7 @@ The admin site becomes django-otp's ``OTPAdminSite`` (while ``ADMIN_TOTP_ENFORCE
 account without a confirmed authenticator cannot enter, however right its password. Enrol the
 first admin with ``manage.py enroll_admin_totp <email>``. The login form is rate-limited per IP.
 Device admins show metadata only: never a seed, never a code hash.
+Security events and login attempts are read-only lists, filterable by type, user, IP and date.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from mana_auth.clientip import RequestMeta, client_ip
 from mana_auth.errors import AuthError
 from security import ratelimit
+from security.models import LoginAttempt, SecurityEvent
 from security.otp import services
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 
@@ -114,3 +116,143 @@ class BackupCodeDeviceAdmin(_ReadOnlyDeviceAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # remove the authenticator instead: that voids the codes too
+
+
+# --- The audit trail --------------------------------------------------------------------------
+# Read-only: the database refuses UPDATE and DELETE on security events anyway. Filter by type,
+# date, user (``?user=<id>``, linked from each account) and IP (``?ip=<address>``, or search).
+
+
+class _EventTypeFilter(admin.SimpleListFilter):
+    title = "type"
+    parameter_name = "type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        from security.models import EventType
+
+        return [(value, value) for value in EventType.values]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(type=self.value()) if self.value() else queryset
+
+
+class _ExactValueFilter(admin.SimpleListFilter):
+    """A filter set from the URL (``?user=`` / ``?ip=``), shown only while it is active."""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.cleaned()
+        return [(value, self.label(value))] if value else []
+
+    def cleaned(self) -> str | None:
+        raise NotImplementedError
+
+    def label(self, value: str) -> str:
+        return value
+
+
+class _UserFilter(_ExactValueFilter):
+    title = "user"
+    parameter_name = "user"
+
+    def cleaned(self) -> str | None:
+        import uuid
+
+        try:
+            return str(uuid.UUID(self.value() or ""))
+        except ValueError:
+            return None
+
+    def label(self, value: str) -> str:
+        from accounts.models import User
+
+        return User.objects.filter(pk=value).values_list("email", flat=True).first() or value
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.cleaned()
+        return queryset.filter(user_id=value) if value else queryset
+
+
+class _IpFilter(_ExactValueFilter):
+    title = "IP address"
+    parameter_name = "ip"
+
+    def cleaned(self) -> str | None:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_address((self.value() or "").strip()))
+        except ValueError:
+            return None
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.cleaned()
+        return queryset.filter(ip_address=value) if value else queryset
+
+
+class _ReadOnlyAuditAdmin(admin.ModelAdmin):
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(_ReadOnlyAuditAdmin):
+    """What happened to which account, from where. Metadata never carries secrets
+    (``security_event_record`` refuses secret-looking keys)."""
+
+    list_display = ("created_at", "type", "user", "ip_address", "metadata")
+    list_filter = (
+        _EventTypeFilter,
+        ("created_at", admin.DateFieldListFilter),
+        _UserFilter,
+        _IpFilter,
+    )
+    search_fields = ("user__email", "ip_address", "type")
+    fields = ("id", "created_at", "type", "user", "ip_address", "user_agent", "metadata")
+    readonly_fields = fields
+
+
+@admin.register(LoginAttempt)
+class LoginAttemptAdmin(_ReadOnlyAuditAdmin):
+    """Every password sign-in attempt, successful or not."""
+
+    list_display = (
+        "created_at",
+        "email_key",
+        "user",
+        "success",
+        "reason",
+        "known_device",
+        "ip_address",
+    )
+    list_filter = (
+        "success",
+        "reason",
+        "known_device",
+        ("created_at", admin.DateFieldListFilter),
+        _UserFilter,
+        _IpFilter,
+    )
+    search_fields = ("email_key", "ip_address", "user__email")
+    fields = (
+        "id",
+        "created_at",
+        "email_key",
+        "user",
+        "success",
+        "reason",
+        "known_device",
+        "ip_address",
+        "user_agent",
+    )
+    readonly_fields = fields

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.api import api_key_views, views
+from accounts.api import api_key_views, gdpr_views, views
 
 urlpatterns = [
     path("auth/register", views.RegisterView.as_view(), name="auth-register"),
@@ -42,4 +42,6 @@ urlpatterns = [
         api_key_views.ApiKeyValidateView.as_view(),
         name="internal-api-keys-validate",
     ),
+    path("me/data", gdpr_views.GdprDataView.as_view(), name="me-data"),
+    path("me/data/export", gdpr_views.GdprDataExportView.as_view(), name="me-data-export"),
 ]

@@ -1,0 +1,30 @@
+"""Retry the notices to other services that have not been delivered yet (run from cron)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from accounts.outbox import outbox_flush
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver pending outbox messages whose backoff has elapsed (--all: every pending one "
+        "now) and prune delivered ones older than 30 days. Prints the counts."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--all", action="store_true", help="ignore the backoff and retry every pending one"
+        )
+        parser.add_argument("--limit", type=int, default=500, help="at most this many (500)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = outbox_flush(ignore_backoff=options["all"], limit=options["limit"])
+        line = (
+            f"delivered={report.delivered} failed={report.failed} skipped={report.skipped} "
+            f"pending={report.pending} pruned={report.pruned}"
+        )
+        self.stdout.write(self.style.SUCCESS(line) if not report.failed else line)

@@ -1,0 +1,149 @@
+"""Input and output shapes of the Admin API (camelCase on the wire; unique names for OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.api.serializers import NormalizedEmailField, UserOutputSerializer, user_data
+from accounts.models import Tier, User
+from personas.catalog import CatalogPersona
+from personas.models import ActionResult, Archetype, Persona, TickCadence
+
+TEXT_MAX = 4000
+PROMPT_MAX = 20000
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+class AdminUserListQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
+
+
+class AdminUserDetailOutputSerializer(UserOutputSerializer):
+    lockedForSeconds = serializers.IntegerField()
+    activeSessions = serializers.IntegerField()
+    totpEnabled = serializers.BooleanField()
+    passkeys = serializers.IntegerField()
+    isActive = serializers.BooleanField()
+    lastLoginAt = serializers.DateTimeField(allow_null=True)
+    updatedAt = serializers.DateTimeField()
+
+
+def admin_user_detail_data(user: User, facts: dict[str, Any]) -> dict[str, Any]:
+    return {**user_data(user), **facts}
+
+
+class AdminUserTierInputSerializer(serializers.Serializer):
+    tier = serializers.ChoiceField(choices=Tier.values)
+
+
+class AdminUserTierOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    tier = serializers.CharField()
+
+
+class AdminUserUnlockOutputSerializer(serializers.Serializer):
+    unlocked = serializers.BooleanField()
+    cleared = serializers.IntegerField(help_text="lock counters removed")
+
+
+class AdminUserSessionsRevokeOutputSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="sessions ended")
+
+
+# --- Personas ---------------------------------------------------------------------------------
+
+
+class PersonaUpsertInputSerializer(serializers.Serializer):
+    email = NormalizedEmailField(max_length=254)
+    name = serializers.CharField(max_length=200)
+    archetype = serializers.ChoiceField(choices=Archetype.values)
+    systemPrompt = serializers.CharField(max_length=PROMPT_MAX)
+    moduleMix = serializers.DictField(child=serializers.FloatField(), allow_empty=False)
+    tickCadence = serializers.ChoiceField(choices=TickCadence.values)
+
+
+def persona_spec(data: dict[str, Any]) -> CatalogPersona:
+    return CatalogPersona(
+        email=data["email"],
+        name=data["name"].strip(),
+        archetype=data["archetype"],
+        system_prompt=data["systemPrompt"].strip(),
+        module_mix=dict(data["moduleMix"]),
+        tick_cadence=data["tickCadence"],
+    )
+
+
+class PersonaOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="user_id", help_text="the persona's user id")
+    email = serializers.EmailField(source="user.email")
+    name = serializers.CharField(source="user.name")
+    archetype = serializers.CharField()
+    systemPrompt = serializers.CharField(source="system_prompt")
+    moduleMix = serializers.DictField(source="module_mix", child=serializers.FloatField())
+    tickCadence = serializers.CharField(source="tick_cadence")
+    lastActiveAt = serializers.DateTimeField(source="last_active_at", allow_null=True)
+
+
+class PersonaUpsertOutputSerializer(PersonaOutputSerializer):
+    created = serializers.BooleanField(help_text="the account was signed up by this call")
+
+
+class PersonaListItemOutputSerializer(PersonaOutputSerializer):
+    actionCount7d = serializers.IntegerField(source="actions_7d")
+
+
+class PersonaActionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    tickId = serializers.CharField(source="tick_id")
+    toolName = serializers.CharField(source="tool_name")
+    inputHash = serializers.CharField(source="input_hash")
+    result = serializers.CharField()
+    detail = serializers.CharField()
+    latencyMs = serializers.IntegerField(source="latency_ms")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class PersonaFeedbackAverageOutputSerializer(serializers.Serializer):
+    module = serializers.CharField()
+    averageRating = serializers.FloatField()
+    count = serializers.IntegerField()
+    lastRatedAt = serializers.DateTimeField()
+
+
+class PersonaDetailOutputSerializer(PersonaListItemOutputSerializer):
+    recentActions = PersonaActionOutputSerializer(many=True, help_text="the last 20, newest first")
+    feedback = PersonaFeedbackAverageOutputSerializer(many=True)
+
+
+def persona_data(persona: Persona, **extra: Any) -> dict[str, Any]:
+    return {**PersonaOutputSerializer(persona).data, **extra}
+
+
+class PersonaActionInputSerializer(serializers.Serializer):
+    tickId = serializers.CharField(max_length=64)
+    toolName = serializers.CharField(max_length=100)
+    inputHash = serializers.CharField(max_length=128)
+    result = serializers.ChoiceField(choices=ActionResult.values)
+    detail = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, default=""
+    )
+    latencyMs = serializers.IntegerField(min_value=0, max_value=2_147_483_647)
+
+
+class PersonaFeedbackInputSerializer(serializers.Serializer):
+    tickId = serializers.CharField(max_length=64)
+    module = serializers.CharField(max_length=64)
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    notes = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+
+
+class PersonaFeedbackOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    tickId = serializers.CharField(source="tick_id")
+    module = serializers.CharField()
+    rating = serializers.IntegerField()
+    notes = serializers.CharField()
+    createdAt = serializers.DateTimeField(source="created_at")
