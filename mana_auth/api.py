@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -77,3 +78,17 @@ def page_serializer(name: str, item: type[serializers.Serializer]) -> type[seria
             "total": serializers.IntegerField(),
         },
     )
+
+
+class DeleteWithBodySchema(AutoSchema):
+    """drf-spectacular documents no body on DELETE; ours carry the password for re-auth."""
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        method = self.method
+        if method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = method

@@ -395,8 +395,13 @@ def shared_space_changes(*, spec: CatalogSpace) -> tuple[str, list[str]]:
 def shared_space_sync(*, spec: CatalogSpace, meta: RequestMeta) -> SeedLine:
     """Create or repair one persona pair's Space: the first persona owns it, the second is a
     member, the tier is the personas' (founder), so every module of the mix can open."""
-    from spaces.models import Membership, Space, SpaceRole
-    from spaces.services import space_create, space_update
+    from spaces.models import Space, SpaceRole
+    from spaces.services import (
+        membership_ensure_by_system,
+        space_create,
+        space_tier_set_by_system,
+        space_update,
+    )
 
     outcome, details = shared_space_changes(spec=spec)
     if outcome in ("unchanged", "refused"):
@@ -417,17 +422,19 @@ def shared_space_sync(*, spec: CatalogSpace, meta: RequestMeta) -> SeedLine:
     else:
         space = Space.objects.select_for_update().get(slug=spec.slug)
         if f"owner {spec.owner}" in details:
-            Membership.objects.update_or_create(
-                space=space, user=owner, defaults={"role": SpaceRole.OWNER}
+            membership_ensure_by_system(
+                space=space, user=owner, role=SpaceRole.OWNER, meta=meta, reason="persona-seed"
             )
         if space.name != spec.name:
             space = space_update(user=owner, space_id=space.id, data={"name": spec.name}, meta=meta)
-    # Spaces has no service that adds a member without an invitation mail round-trip (which
-    # a persona can never complete); seeding is the system acting, so the rows are written
-    # here and audited below.
-    Membership.objects.get_or_create(space=space, user=member, defaults={"role": SpaceRole.MEMBER})
-    if space.tier != PERSONA_TIER:
-        Space.objects.filter(pk=space.pk).update(tier=PERSONA_TIER, updated_at=timezone.now())
+    # A persona can never answer an invitation mail: seeding is the system acting.
+    if not space.memberships.filter(user=member).exists():
+        membership_ensure_by_system(
+            space=space, user=member, role=SpaceRole.MEMBER, meta=meta, reason="persona-seed"
+        )
+    space = space_tier_set_by_system(
+        space=space, tier=PERSONA_TIER, meta=meta, reason="persona-seed"
+    )
     security_event_record(
         type=EventType.PERSONA_SPACE_SYNCED,
         user=owner,

@@ -288,24 +288,70 @@ def space_tier_set(*, actor: User, space_id: object, tier: str, meta: RequestMet
     """An operator sets a Space's tier (what its modules may open)."""
     if not actor.is_admin:
         raise Forbidden()
+    space = selectors.space_get_any(space_id=space_id)
+    return _space_tier_apply(space=space, tier=tier, user=actor, meta=meta)
+
+
+@transaction.atomic
+def space_tier_set_by_system(
+    *, space: Space, tier: str, meta: RequestMeta | None, reason: str
+) -> Space:
+    """The system sets a Space's tier (persona seeding); audited with the reason."""
+    return _space_tier_apply(space=space, tier=tier, user=None, meta=meta, reason=reason)
+
+
+def _space_tier_apply(
+    *, space: Space, tier: str, user: User | None, meta: RequestMeta | None, reason: str = ""
+) -> Space:
     if tier not in modules.TIERS:
         raise ValidationFailed({"tier": [f"Must be one of {', '.join(modules.TIERS)}."]})
-    space = selectors.space_get_any(space_id=space_id)
     space = Space.objects.select_for_update().get(pk=space.pk)
     previous = space.tier
     if previous != tier:
         space.tier = tier
         space.save(update_fields=["tier", "updated_at"])
+        extra = {"reason": reason} if reason else {}
         _event(
             EventType.TIER_CHANGED,
-            user=actor,
+            user=user,
             meta=meta,
             spaceId=space.id,
             target="space",
             previous=previous,
             tier=tier,
+            **extra,
         )
     return space
+
+
+@transaction.atomic
+def membership_ensure_by_system(
+    *, space: Space, user: User, role: str, meta: RequestMeta | None, reason: str
+) -> bool:
+    """Give ``user`` exactly ``role`` in ``space`` without an invitation. For the system acting
+    (persona seeding: a persona can never answer an invitation mail), never for users, who
+    invite. Returns whether anything changed; a change is audited with the reason."""
+    if role not in SpaceRole.values:
+        raise ValidationFailed({"role": [f"Must be one of {', '.join(SpaceRole.values)}."]})
+    membership, created = Membership.objects.get_or_create(
+        space=space, user=user, defaults={"role": role}
+    )
+    previous = None if created else membership.role
+    if not created and membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role", "updated_at"])
+    if created or previous != role:
+        _event(
+            EventType.SPACE_MEMBER_ROLE_CHANGED,
+            user=user,
+            meta=meta,
+            spaceId=space.id,
+            previous=previous,
+            role=role,
+            reason=reason,
+        )
+        return True
+    return False
 
 
 @transaction.atomic

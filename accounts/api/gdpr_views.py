@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -18,7 +16,7 @@ from rest_framework.response import Response
 
 from accounts import gdpr, services
 from accounts.api.views import _clear_session_cookie
-from mana_auth.api import AuthenticatedView, ErrorSerializer, meta, parse
+from mana_auth.api import AuthenticatedView, DeleteWithBodySchema, ErrorSerializer, meta, parse
 from security import ratelimit
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 429, 503)}
@@ -181,22 +179,8 @@ class GdprSummaryOutputSerializer(serializers.Serializer):
     syncedAppData = GdprSyncStoreOutputSerializer()
 
 
-class _PasswordInDeleteBodySchema(AutoSchema):
-    """drf-spectacular documents no body on DELETE; this one carries the password."""
-
-    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
-        method = self.method
-        if method != "DELETE":
-            return super()._get_request_body(direction)
-        self.method = "POST"
-        try:
-            return super()._get_request_body(direction)
-        finally:
-            self.method = method
-
-
 class GdprDataView(AuthenticatedView):
-    schema = _PasswordInDeleteBodySchema()
+    schema = DeleteWithBodySchema()
 
     @extend_schema(
         responses={200: GdprSummaryOutputSerializer, **ERRORS},

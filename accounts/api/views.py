@@ -27,7 +27,14 @@ from accounts.authentication import (
     SessionCookieAuthentication,
 )
 from accounts.emails import normalize_email
-from mana_auth.api import AuthenticatedView, ErrorSerializer, PublicView, meta, parse
+from mana_auth.api import (
+    AuthenticatedView,
+    DeleteWithBodySchema,
+    ErrorSerializer,
+    PublicView,
+    meta,
+    parse,
+)
 from mana_auth.errors import AuthError
 from mana_auth.origins import safe_redirect
 from security import ratelimit
@@ -371,6 +378,8 @@ class ChangePasswordView(AuthenticatedView):
 
 
 class AccountDeleteView(AuthenticatedView):
+    schema = DeleteWithBodySchema()
+
     @extend_schema(request=s.PasswordInputSerializer, responses={204: None, **ERRORS})
     def delete(self, request: Request) -> Response:
         data = parse(s.PasswordInputSerializer, request.data)

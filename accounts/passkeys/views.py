@@ -13,7 +13,7 @@ from accounts.api.views import ERRORS, auth_context, sign_in_response
 from accounts.passkeys import selectors, services
 from accounts.passkeys import serializers as s
 from accounts.reauth import reauth_check
-from mana_auth.api import AuthenticatedView, PublicView, meta, parse
+from mana_auth.api import AuthenticatedView, DeleteWithBodySchema, PublicView, meta, parse
 from security import ratelimit
 
 
@@ -100,6 +100,8 @@ class PasskeyListView(AuthenticatedView):
 
 
 class PasskeyDetailView(AuthenticatedView):
+    schema = DeleteWithBodySchema()
+
     @extend_schema(
         request=s.PasskeyRenameInputSerializer,
         responses={200: s.PasskeyOutputSerializer, **ERRORS},

@@ -11,7 +11,14 @@ from rest_framework.response import Response
 from accounts.api.serializers import SignInOutputSerializer
 from accounts.api.views import sign_in_response
 from accounts.reauth import reauth_check
-from mana_auth.api import AuthenticatedView, ErrorSerializer, PublicView, meta, parse
+from mana_auth.api import (
+    AuthenticatedView,
+    DeleteWithBodySchema,
+    ErrorSerializer,
+    PublicView,
+    meta,
+    parse,
+)
 from security import magic_links, mfa
 from security.api import serializers as s
 from security.otp import selectors, services
@@ -60,6 +67,8 @@ class TotpConfirmView(AuthenticatedView):
 
 
 class TotpDisableView(AuthenticatedView):
+    schema = DeleteWithBodySchema()
+
     @extend_schema(
         request=s.MfaReauthInputSerializer,
         responses={204: None, **ERRORS},
