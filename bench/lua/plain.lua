@@ -1,0 +1,1 @@
+-- GET of the URL's path (the ceiling /health, the JWKS): wrk's default request.

@@ -1,0 +1,183 @@
+"""SQL statements per request of every measured endpoint, counted in-process.
+
+Django's test client runs the whole stack (middleware, DRF, services) against the bench
+database and cache, with ``CaptureQueriesContext``. Each path is warmed once, then counted
+three times; the figure is the last count (the steady state the load sees). BEGIN, COMMIT and
+savepoints count (each is a round trip, and ``django_assert_max_num_queries`` counts them
+too). Not counted: the connection's ``SELECT 1`` health check (``CONN_HEALTH_CHECKS``), which
+runs on a psycopg cursor outside Django's wrappers.
+
+    python -m bench.queries --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Any
+
+REPEAT = 3
+ORIGIN = os.environ.get("BENCH_WEBAUTHN_ORIGIN", "https://localhost")
+RP_ID = os.environ.get("WEBAUTHN_RP_ID", "localhost")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mana_auth.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import Resolver404, resolve
+    from django.utils import timezone
+
+    from accounts import services
+    from accounts.models import User
+    from mana_auth.clientip import RequestMeta
+
+    # A view that raises answers 500 here, as under gunicorn: that row says "error".
+    client = Client(SERVER_NAME="localhost", REMOTE_ADDR="127.0.0.1", raise_request_exception=False)
+    meta = RequestMeta(ip="127.0.0.1", user_agent="mana-auth-bench/queries")
+    password = "bench-" + secrets.token_urlsafe(18)
+    run = secrets.token_hex(4)
+
+    def user_make(label: str) -> Any:
+        user, _ = services.user_register(
+            email=f"bench-q-{label}-{run}@example.com",
+            password=password,
+            meta=meta,
+            send_verification=False,
+        )
+        User.objects.filter(pk=user.pk).update(email_verified_at=timezone.now())
+        return user
+
+    def call(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if body is None:
+            return getattr(client, method)(path, headers=headers)
+        return getattr(client, method)(
+            path, data=json.dumps(body), content_type="application/json", headers=headers
+        )
+
+    def present(path: str) -> bool:
+        try:
+            resolve(path)
+        except Resolver404:
+            return False
+        return True
+
+    results: dict[str, Any] = {}
+
+    def count(
+        key: str, request: Callable[[Any], Any], prepare: Callable[[], Any] | None = None
+    ) -> None:
+        """Warm once, count REPEAT times; ``prepare`` (not counted) makes each request's body."""
+        counts: list[int] = []
+        statements: list[str] = []
+        for attempt in range(REPEAT + 1):
+            argument = prepare() if prepare else None
+            with CaptureQueriesContext(connection) as captured:
+                response = request(argument)
+            if response.status_code >= 300:
+                results[key] = {"error": f"HTTP {response.status_code} {response.content[:200]!r}"}
+                return
+            if attempt:
+                counts.append(len(captured.captured_queries))
+                statements = [query["sql"][:300] for query in captured.captured_queries]
+        results[key] = {"queries": counts[-1], "counts": counts, "sql": statements}
+
+    user = user_make("main")
+    sign_in = services.session_start(user=user, meta=meta, method="password")
+    access = sign_in.tokens.access_token
+
+    count("validate", lambda _: call("post", "/api/v1/auth/validate", {"token": access}))
+    count("session", lambda _: call("get", "/api/v1/auth/session", token=access))
+    count("jwks", lambda _: call("get", "/.well-known/jwks.json"))
+
+    chain = {"token": sign_in.tokens.refresh_token}
+
+    def refresh(_: Any) -> Any:
+        response = call("post", "/api/v1/auth/refresh", {"refreshToken": chain["token"]})
+        if response.status_code == 200:
+            chain["token"] = response.json()["refreshToken"]
+        return response
+
+    count("refresh", refresh)
+
+    login_user = user_make("login")
+    count(
+        "login",
+        lambda _: call(
+            "post", "/api/v1/auth/login", {"email": login_user.email, "password": password}
+        ),
+    )
+
+    if present("/api/v1/spaces") and present(f"/api/v1/spaces/{user.id}/access"):
+        listing = call("get", "/api/v1/spaces", token=access)
+        items = listing.json().get("items") if listing.status_code == 200 else None
+        if items:
+            path = f"/api/v1/spaces/{items[0]['id']}/access"
+            count("access", lambda _: call("get", path, token=access))
+        else:
+            results["access"] = {"error": f"no Space listed (HTTP {listing.status_code})"}
+    else:
+        results["access"] = {"missing": True}
+
+    base = "/api/v1/auth/passkeys/"
+    if all(present(base + tail) for tail in ("register/verify", "authenticate/verify")):
+        problem = _passkey_count(call, count, user_make, password)
+        if problem:
+            results["passkey"] = {"error": problem}
+    else:
+        results["passkey"] = {"missing": True}
+
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=1)
+    return 0
+
+
+def _passkey_count(call: Any, count: Any, user_make: Any, password: str) -> str | None:
+    """Register a software passkey, then count sign-in verifications (options not counted).
+    Returns what went wrong, or None."""
+    try:
+        from tests.passkeys.authenticator import SoftAuthenticator
+    except ImportError as exc:
+        return f"no software authenticator ({exc})"
+    from accounts import services
+    from mana_auth.clientip import RequestMeta
+
+    user = user_make("passkey")
+    token = services.session_start(
+        user=user, meta=RequestMeta(ip="127.0.0.1"), method="password"
+    ).tokens.access_token
+    device = SoftAuthenticator(origin=ORIGIN, rp_id=RP_ID, counter_step=0)
+    base = "/api/v1/auth/passkeys/"
+    options = call("post", base + "register/options", {"password": password}, token)
+    if options.status_code != 200:
+        return f"register/options HTTP {options.status_code}"
+    created = call(
+        "post", base + "register/verify", {"credential": device.create(options.json())}, token
+    )
+    if created.status_code != 201:
+        return f"register/verify HTTP {created.status_code} {created.content[:200]!r}"
+
+    def prepare() -> dict[str, Any]:
+        request_options = call("post", base + "authenticate/options", {}).json()
+        credential = device.get(request_options)
+        return {"ceremonyId": request_options["ceremonyId"], "credential": credential}
+
+    count("passkey", lambda body: call("post", base + "authenticate/verify", body), prepare)
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
