@@ -20,7 +20,26 @@ errorlog = "-"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 preload_app = False
 
-raw_env = [
-    "MALLOC_MMAP_MAX_=" + os.environ.get("MALLOC_MMAP_MAX_", "0"),
-    "MALLOC_TRIM_THRESHOLD_=" + os.environ.get("MALLOC_TRIM_THRESHOLD_", "1073741824"),
-]
+
+def _tune_allocator() -> None:
+    """Keep argon2's memory on the heap instead of mmap/munmap per hash.
+
+    glibc reads MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_ only when the process starts, so
+    setting them here (or with ``raw_env``) would be too late for this process; ``mallopt``
+    applies them now, and forked workers inherit them. The Dockerfile also sets the variables.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    libc = ctypes.CDLL(name)
+    if not hasattr(libc, "mallopt"):
+        return  # not glibc
+    m_trim_threshold, m_mmap_max = -1, -4
+    libc.mallopt(m_mmap_max, int(os.environ.get("MALLOC_MMAP_MAX_", "0")))
+    libc.mallopt(m_trim_threshold, int(os.environ.get("MALLOC_TRIM_THRESHOLD_", "1073741824")))
+
+
+_tune_allocator()

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -104,12 +109,55 @@ def access_claims(
     }
 
 
-def unverified_kid(token: str) -> str:
-    """Read the header's ``kid`` after refusing every header shape we never issue."""
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9_-]+")
+MAX_TOKEN_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class CompactToken:
+    """A JWS in compact form, split and its header decoded; nothing verified yet."""
+
+    header: dict[str, Any]
+    signing_input: bytes
+    payload: bytes
+    signature: bytes
+
+
+def _segment(value: str) -> bytes:
+    if not _SEGMENT_RE.fullmatch(value):
+        raise TokenInvalid("malformed token")
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, binascii.Error) as exc:
         raise TokenInvalid("malformed token") from exc
+
+
+def parse_compact(token: str) -> CompactToken:
+    """Split a compact JWS and decode its parts. Verification is PyJWT-free on purpose: this
+    runs on every authenticated request, and the direct path costs a fraction of PyJWT's."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid("malformed token")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenInvalid("malformed token")
+    header_raw, payload_raw, signature_raw = (_segment(part) for part in parts)
+    try:
+        header = json.loads(header_raw)
+    except ValueError as exc:
+        raise TokenInvalid("malformed header") from exc
+    if not isinstance(header, dict):
+        raise TokenInvalid("malformed header")
+    return CompactToken(
+        header=header,
+        signing_input=f"{parts[0]}.{parts[1]}".encode(),
+        payload=payload_raw,
+        signature=signature_raw,
+    )
+
+
+def header_kid(token: CompactToken) -> str:
+    """The header's ``kid``, after refusing every header shape we never issue."""
+    header = token.header
     if header.get("alg") != ALGORITHM:
         raise TokenInvalid("unexpected algorithm")
     if header.get("typ") not in (ACCESS_TOKEN_TYPE, "JWT"):
@@ -122,6 +170,46 @@ def unverified_kid(token: str) -> str:
     return kid
 
 
+def unverified_kid(token: str) -> str:
+    return header_kid(parse_compact(token))
+
+
+def verify_compact(
+    token: CompactToken,
+    *,
+    public_key: Ed25519PublicKey,
+    issuer: str,
+    audience: str,
+    now: datetime,
+    leeway_seconds: int = 5,
+) -> dict[str, Any]:
+    """Verify the Ed25519 signature, then ``iss``, ``aud`` and ``exp`` against ``now``."""
+    header_kid(token)
+    if len(token.signature) != 64:
+        raise TokenInvalid("bad signature")
+    try:
+        public_key.verify(token.signature, token.signing_input)
+    except InvalidSignature as exc:
+        raise TokenInvalid("token does not verify") from exc
+    try:
+        claims = json.loads(token.payload)
+    except ValueError as exc:
+        raise TokenInvalid("malformed claims") from exc
+    if not isinstance(claims, dict) or any(name not in claims for name in REQUIRED_CLAIMS):
+        raise TokenInvalid("missing claims")
+    if claims["iss"] != issuer:
+        raise TokenInvalid("wrong issuer")
+    aud = claims["aud"]
+    if aud != audience and not (isinstance(aud, list) and audience in aud):
+        raise TokenInvalid("wrong audience")
+    exp = claims["exp"]
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise TokenInvalid("bad exp")
+    if exp + leeway_seconds <= int(now.timestamp()):
+        raise TokenExpired("token expired")
+    return claims
+
+
 def decode_access_token(
     token: str,
     *,
@@ -131,21 +219,12 @@ def decode_access_token(
     now: datetime,
     leeway_seconds: int = 5,
 ) -> dict[str, Any]:
-    """Verify signature, ``iss``, ``aud`` and ``exp`` (against ``now``); return the claims."""
-    try:
-        claims = jwt.decode(
-            token,
-            public_key,
-            algorithms=[ALGORITHM],
-            audience=audience,
-            issuer=issuer,
-            options={"verify_exp": False, "verify_iat": False, "require": list(REQUIRED_CLAIMS)},
-        )
-    except jwt.PyJWTError as exc:
-        raise TokenInvalid("token does not verify") from exc
-    exp = claims.get("exp")
-    if not isinstance(exp, int):
-        raise TokenInvalid("bad exp")
-    if exp + leeway_seconds <= int(now.timestamp()):
-        raise TokenExpired("token expired")
-    return claims
+    """Verify a compact access token and return its claims (see ``verify_compact``)."""
+    return verify_compact(
+        parse_compact(token),
+        public_key=public_key,
+        issuer=issuer,
+        audience=audience,
+        now=now,
+        leeway_seconds=leeway_seconds,
+    )

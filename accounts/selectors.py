@@ -21,12 +21,12 @@ logger = logging.getLogger("mana_auth.accounts")
 def access_token_claims(token: str) -> dict[str, Any]:
     """Verify an access token (EdDSA, known ``kid``, ``iss``, ``aud``, ``exp``)."""
     try:
-        kid = crypto.unverified_kid(token)
-        public_key = signing_keys.public_key_for(kid)
+        parsed = crypto.parse_compact(token)
+        public_key = signing_keys.public_key_for(crypto.header_kid(parsed))
         if public_key is None:
             raise crypto.TokenInvalid("unknown kid")
-        return crypto.decode_access_token(
-            token,
+        return crypto.verify_compact(
+            parsed,
             public_key=public_key,
             issuer=settings.JWT_ISSUER,
             audience=settings.JWT_AUDIENCE,

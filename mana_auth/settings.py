@@ -124,7 +124,9 @@ if not _database_url:
         _database_url = "postgres://postgres@127.0.0.1:5432/mana_auth"
 DATABASES = {"default": config.parse_database_url(_database_url)}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int(ENV, "DB_CONN_MAX_AGE", 60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Off by default: the check is a `SELECT 1` round trip at the start of every request. A dead
+# connection fails its first query instead (503), and Django discards it at the request's end.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool(ENV, "DB_CONN_HEALTH_CHECKS", False)
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", "5")
 _sync_url = env_str(ENV, "SYNC_DATABASE_URL")
 if _sync_url and _sync_url != _database_url:
@@ -138,7 +140,7 @@ REDIS_URL = env_str(ENV, "REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "mana_auth.cache.ManaRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str(ENV, "CACHE_KEY_PREFIX", "mana-auth"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Case, CharField, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models.functions import Concat
 
 from accounts.models import User
 from mana_auth.errors import NotFound
@@ -111,11 +113,14 @@ def module_overrides_of(*, space: Space) -> QuerySet[ModulePermission]:
     return ModulePermission.objects.filter(space=space).order_by("role", "module")
 
 
-def module_levels(*, space: Space, role: str) -> dict[str, str]:
+def module_levels(
+    *, space: Space, role: str, overrides: dict[str, str] | None = None
+) -> dict[str, str]:
     """Every registered module with the level ``role`` has in ``space``."""
-    overrides = dict(
-        ModulePermission.objects.filter(space=space, role=role).values_list("module", "level")
-    )
+    if overrides is None:
+        overrides = dict(
+            ModulePermission.objects.filter(space=space, role=role).values_list("module", "level")
+        )
     return {
         module_id: modules.effective_level(
             module_id=module_id,
@@ -129,14 +134,31 @@ def module_levels(*, space: Space, role: str) -> dict[str, str]:
 
 
 def space_access(*, user: User, space_id: object) -> dict[str, Any]:
-    membership = membership_get(user=user, space_id=space_id)
+    """The caller's role, the tier and per-module levels: one query (a hot path)."""
+    sid = parse_uuid(space_id)
+    overrides = ArraySubquery(
+        ModulePermission.objects.filter(space_id=OuterRef("space_id"), role=OuterRef("role"))
+        .annotate(pair=Concat("module", Value("="), "level", output_field=CharField()))
+        .values("pair")
+    )
+    membership = (
+        Membership.objects.select_related("space")
+        .filter(space_id=sid, user=user)
+        .annotate(override_pairs=overrides)
+        .first()
+        if sid is not None
+        else None
+    )
+    if membership is None:
+        raise NotFound("No such Space.")
     space = membership.space
+    pairs = dict(pair.split("=", 1) for pair in membership.override_pairs)
     return {
         "spaceId": space.id,
         "type": space.type,
         "role": membership.role,
         "tier": space.tier,
-        "modules": module_levels(space=space, role=membership.role),
+        "modules": module_levels(space=space, role=membership.role, overrides=pairs),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -32,8 +33,30 @@ class UserOutputSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
 
 
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as DRF renders datetimes."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def user_data(user: User) -> dict[str, Any]:
-    return dict(UserOutputSerializer(user).data)
+    """The contract's user shape. Built by hand: it is on every sign-in and session answer,
+    and a serializer costs more than the rest of the request (UserOutputSerializer documents
+    the same shape for OpenAPI)."""
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "image": user.image,
+        "locale": user.locale,
+        "emailVerified": user.email_verified_at is not None,
+        "role": user.role,
+        "tier": user.access_tier,
+        "kind": user.kind,
+        "createdAt": iso(user.created_at),
+    }
 
 
 class RegisterInputSerializer(serializers.Serializer):
@@ -120,7 +143,15 @@ class SessionListItemSerializer(SessionOutputSerializer):
 
 
 def session_data(session: Session, *, current: bool | None = None) -> dict[str, Any]:
-    data = dict(SessionOutputSerializer(session).data)
+    data: dict[str, Any] = {
+        "id": str(session.id),
+        "createdAt": iso(session.created_at),
+        "expiresAt": iso(session.expires_at),
+        "lastUsedAt": iso(session.last_used_at),
+        "ipAddress": session.ip_address,
+        "userAgent": session.user_agent,
+        "authMethod": session.auth_method,
+    }
     if current is not None:
         data["current"] = current
     return data

@@ -426,3 +426,13 @@ def test_every_allowlisted_module_is_registered():
     for intimate in ("mood", "dreams", "sleep", "period", "body", "journal"):
         for space_type in modules.SHARED_SPACE_TYPES:
             assert not modules.is_module_allowed(intimate, space_type)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_space_access_costs_at_most_two_queries(auth_client, django_assert_max_num_queries):
+    client = auth_client()
+    space_id = client.get("/api/v1/spaces").json()["items"][0]["id"]
+    client.get(f"/api/v1/spaces/{space_id}/access")  # warm
+    with django_assert_max_num_queries(2):
+        response = client.get(f"/api/v1/spaces/{space_id}/access")
+    assert response.status_code == 200 and response.json()["role"] == "owner"
