@@ -61,3 +61,12 @@ class SessionCookieAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="mana"'
+
+
+def authenticate_bearer_or_cookie(request: Any) -> tuple[User, AuthContext]:
+    """Bearer token first, then the SSO cookie; neither → 401 TOKEN_INVALID (FastAPIView)."""
+    for authenticator in (BearerTokenAuthentication(), SessionCookieAuthentication()):
+        result = authenticator.authenticate(request)
+        if result is not None:
+            return result
+    raise AuthError(code="TOKEN_INVALID", headers={"WWW-Authenticate": 'Bearer realm="mana"'})

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -74,12 +73,13 @@ def public_jwk(public_key: bytes, kid: str) -> dict[str, str]:
 def sign_access_token(
     *, private_key: Ed25519PrivateKey, kid: str, claims: Mapping[str, Any]
 ) -> str:
-    return jwt.encode(
-        dict(claims),
-        private_key,
-        algorithm=ALGORITHM,
-        headers={"kid": kid, "typ": ACCESS_TOKEN_TYPE},
+    header = {"alg": ALGORITHM, "kid": kid, "typ": ACCESS_TOKEN_TYPE}
+    signing_input = (
+        b64url(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + b64url(json.dumps(dict(claims), separators=(",", ":")).encode())
     )
+    return signing_input + "." + b64url(private_key.sign(signing_input.encode()))
 
 
 def access_claims(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import crypto, signing_keys
@@ -18,24 +20,62 @@ from mana_auth.errors import AuthError, NotFound, is_infrastructure_error
 logger = logging.getLogger("mana_auth.accounts")
 
 
+# Verified tokens, memoised per worker: a token's signature never changes, and apps present
+# the same token on every request of its 15 minutes. Not shared state — a pure memo: expiry is
+# re-checked on every hit, and a hit counts only while its key is still published.
+_VERIFIED_MAX = 4096
+_verified: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
+def _verified_get(token: str) -> tuple[str, dict[str, Any]] | None:
+    with _verified_lock:
+        hit = _verified.get(token)
+        if hit is not None:
+            _verified.move_to_end(token)
+        return hit
+
+
+def _verified_put(token: str, kid: str, claims: dict[str, Any]) -> None:
+    with _verified_lock:
+        _verified[token] = (kid, claims)
+        if len(_verified) > _VERIFIED_MAX:
+            _verified.popitem(last=False)
+
+
+def verified_tokens_forget() -> None:
+    with _verified_lock:
+        _verified.clear()
+
+
 def access_token_claims(token: str) -> dict[str, Any]:
     """Verify an access token (EdDSA, known ``kid``, ``iss``, ``aud``, ``exp``)."""
+    now = timezone.now()
+    hit = _verified_get(token) if isinstance(token, str) else None
+    if hit is not None and signing_keys.public_key_for(hit[0]) is not None:
+        kid, claims = hit
+        if claims["exp"] + 5 <= int(now.timestamp()):
+            raise AuthError(code="TOKEN_EXPIRED")
+        return dict(claims)
     try:
         parsed = crypto.parse_compact(token)
-        public_key = signing_keys.public_key_for(crypto.header_kid(parsed))
+        kid = crypto.header_kid(parsed)
+        public_key = signing_keys.public_key_for(kid)
         if public_key is None:
             raise crypto.TokenInvalid("unknown kid")
-        return crypto.verify_compact(
+        claims = crypto.verify_compact(
             parsed,
             public_key=public_key,
             issuer=settings.JWT_ISSUER,
             audience=settings.JWT_AUDIENCE,
-            now=timezone.now(),
+            now=now,
         )
     except crypto.TokenExpired as exc:
         raise AuthError(code="TOKEN_EXPIRED") from exc
     except crypto.TokenInvalid as exc:
         raise AuthError(code="TOKEN_INVALID") from exc
+    _verified_put(token, kid, claims)
+    return dict(claims)
 
 
 def _session_id(raw: object) -> uuid.UUID:
@@ -45,10 +85,36 @@ def _session_id(raw: object) -> uuid.UUID:
         raise AuthError(code="TOKEN_INVALID") from exc
 
 
+_SESSION_FIELDS = [field.attname for field in Session._meta.concrete_fields]
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+# Precompiled: the ORM spent longer building this join than PostgreSQL spent answering it.
+# Column names come from the models, never from input.
+_SESSION_USER_SQL = (
+    "SELECT "  # noqa: S608
+    + ", ".join(f's."{f.column}"' for f in Session._meta.concrete_fields)
+    + ", "
+    + ", ".join(f'u."{f.column}"' for f in User._meta.concrete_fields)
+    + " FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id WHERE s.{} = %s"
+)
+
+
+def _session_with_user(column: str, value: object) -> Session | None:
+    """One indexed query: the session (by id or cookie hash) and its user."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SESSION_USER_SQL.format(column), [value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_SESSION_FIELDS)
+    session = Session.from_db("default", _SESSION_FIELDS, row[:split])
+    session.user = User.from_db("default", _USER_FIELDS, row[split:])
+    return session
+
+
 def live_session_for_claims(claims: dict[str, Any]) -> Session:
     """The token's session with its user, in one indexed query; revoked → SESSION_REVOKED."""
     sid = _session_id(claims.get("sid"))
-    session = Session.objects.select_related("user").filter(id=sid).first()
+    session = _session_with_user("id", sid)
     if session is None or str(session.user_id) != claims.get("sub"):
         raise AuthError(code="SESSION_REVOKED")
     if not session.is_live() or not session.user.is_active:
@@ -108,9 +174,7 @@ def session_cache_forget(session_ids: list[Any]) -> None:
 
 
 def live_session_for_cookie(raw: str) -> Session:
-    session = (
-        Session.objects.select_related("user").filter(cookie_hash=crypto.hash_token(raw)).first()
-    )
+    session = _session_with_user("cookie_hash", crypto.hash_token(raw))
     if session is None or not session.is_live() or not session.user.is_active:
         raise AuthError(code="SESSION_REVOKED")
     return session

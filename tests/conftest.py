@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts import services, signing_keys
 from accounts.models import User
+from accounts.selectors import verified_tokens_forget
 from mana_auth.clientip import RequestMeta
 
 PASSWORD = "correct horse battery staple"
@@ -23,9 +24,11 @@ _counter = itertools.count(1)
 def _isolation() -> Any:
     cache.clear()
     signing_keys.invalidate_memo()
+    verified_tokens_forget()
     yield
     cache.clear()
     signing_keys.invalidate_memo()
+    verified_tokens_forget()
 
 
 @pytest.fixture

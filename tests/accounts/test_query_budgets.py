@@ -99,3 +99,26 @@ def test_validate_falls_back_to_the_database_when_the_cache_is_down(
         "/api/v1/auth/validate", {"token": tokens["accessToken"]}, format="json"
     )
     assert response.json()["valid"] is True
+
+
+def test_a_memoised_token_still_expires_and_dies_with_its_key(api_client, user_factory):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from freezegun import freeze_time
+
+    from accounts.models import SigningKey
+
+    token = login_tokens(api_client, user_factory())["accessToken"]
+    body = {"token": token}
+    assert api_client.post("/api/v1/auth/validate", body, format="json").json()["valid"]
+    with freeze_time(timezone.now() + timedelta(minutes=16)):
+        expired = api_client.post("/api/v1/auth/validate", body, format="json").json()
+    assert expired == {"valid": False, "code": "TOKEN_EXPIRED"}
+    # An operator removes a compromised key: its tokens stop verifying, memo or not.
+    SigningKey.objects.all().delete()
+    from accounts import signing_keys
+
+    signing_keys.invalidate_memo()
+    gone = api_client.post("/api/v1/auth/validate", body, format="json").json()
+    assert gone == {"valid": False, "code": "TOKEN_INVALID"}
