@@ -126,24 +126,33 @@ def _session_cache_key(session_id: object) -> str:
     return f"sess-live:{session_id}"
 
 
+def _session_revoked_key(session_id: object) -> str:
+    return f"sess-revoked:{session_id}"
+
+
 def session_is_live(claims: dict[str, Any]) -> bool:
     """Whether the token's session is live: a shared-cache hit, else one indexed query.
 
-    The cache holds only "live until" for the session id; revocation deletes it (see
-    ``session_cache_forget``). When the cache is unreachable the database answers.
+    The cache holds "live until" for the session id, and revocation leaves a "revoked" marker
+    that outlives any "live" entry (see ``session_cache_forget``): both are read in one round
+    trip, so a reader that filled "live" just before a revocation committed cannot make a
+    revoked session look live. When the cache is unreachable the database answers.
     """
     sid = str(_session_id(claims.get("sid")))
-    key = _session_cache_key(sid)
+    live_key, revoked_key = _session_cache_key(sid), _session_revoked_key(sid)
     ttl = settings.SESSION_CACHE_SECONDS
     if ttl:
         try:
-            cached = cache.get(key)
+            found = cache.get_many([live_key, revoked_key])
         except Exception as exc:
             if not is_infrastructure_error(exc):
                 raise
             logger.warning("session cache unavailable (%s); using the database", type(exc).__name__)
             ttl = 0
-            cached = None
+            found = {}
+        if revoked_key in found:
+            return False
+        cached = found.get(live_key)
         if cached is not None:
             user_id, expires_ts = cached
             return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
@@ -155,7 +164,7 @@ def session_is_live(claims: dict[str, Any]) -> bool:
         raise
     if ttl:
         try:
-            cache.set(key, (str(session.user_id), session.expires_at.timestamp()), timeout=ttl)
+            cache.set(live_key, (str(session.user_id), session.expires_at.timestamp()), timeout=ttl)
         except Exception as exc:
             if not is_infrastructure_error(exc):
                 raise
@@ -164,13 +173,20 @@ def session_is_live(claims: dict[str, Any]) -> bool:
 
 
 def session_cache_forget(session_ids: list[Any]) -> None:
-    """Drop cached liveness now and again after commit (a concurrent read cannot re-fill a
-    stale "live" between the two)."""
+    """Mark revoked sessions in the cache, now and again after commit. The marker lives longer
+    than any "live" entry, so a concurrent reader's late write cannot resurrect a session."""
     if not session_ids or not settings.SESSION_CACHE_SECONDS:
         return
-    keys = [_session_cache_key(sid) for sid in session_ids]
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    ttl = settings.SESSION_CACHE_SECONDS * 2 + 5
+    markers = {_session_revoked_key(sid): 1 for sid in session_ids}
+    live_keys = [_session_cache_key(sid) for sid in session_ids]
+
+    def apply() -> None:
+        cache.set_many(markers, timeout=ttl)
+        cache.delete_many(live_keys)
+
+    apply()
+    transaction.on_commit(apply)
 
 
 def live_session_for_cookie(raw: str) -> Session:

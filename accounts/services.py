@@ -144,6 +144,13 @@ def one_time_token_consume(
     return OneTimeToken.objects.select_related("user").get(token_hash=token_hash)
 
 
+def _one_time_tokens_void(*, user: User, purposes: tuple[str, ...]) -> None:
+    """Retire a user's outstanding links of these purposes (credentials or address changed)."""
+    OneTimeToken.objects.filter(user=user, purpose__in=purposes, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+
+
 def _link(path: str, **params: str) -> str:
     """Links are built from BASE_URL, never from the request's Host header."""
     query = urlencode({key: value for key, value in params.items() if value})
@@ -256,9 +263,12 @@ def user_register(
     """
     current = now or timezone.now()
     normalized = normalize_email(email)
+    # Everything that can refuse a sign-up runs before we look the address up, and on the
+    # request's own data only: an answer must never depend on whether the address exists.
+    password_policy_check(password=password, user=User(email=normalized, name=name))
+    if kind == Kind.HUMAN:
+        _signup_cap_enforce(current)
     existing = User.objects.filter_email(normalized).first()
-    probe = existing or User(email=normalized, name=name)
-    password_policy_check(password=password, user=probe)
     if existing is not None:
         make_password(password)  # the same hashing work as a real sign-up
         security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
@@ -270,8 +280,6 @@ def user_register(
             context={"name": existing.name or existing.email},
         )
         return existing, False
-    if kind == Kind.HUMAN:
-        _signup_cap_enforce(current)
     user = User(email=normalized, name=name.strip(), locale=locale, kind=kind, created_at=current)
     user.set_password(password)
     user.save()
@@ -620,10 +628,21 @@ def session_to_token(*, session: Session) -> TokenPair:
 # --- Re-authentication ------------------------------------------------------------------------
 
 
+def password_recheck(*, user: User, password: str | None) -> bool:
+    """Check a signed-in user's password (re-authentication, password/email change, account
+    deletion). Wrong guesses are counted per user: a stolen access token must not become an
+    unlimited password oracle."""
+    ratelimit.check(ratelimit.REAUTH_USER, str(user.pk))
+    if isinstance(password, str) and password and user.check_password(password):
+        return True
+    ratelimit.hit(ratelimit.REAUTH_USER, str(user.pk))
+    return False
+
+
 def reauth_require(*, user: User, session: Session | None, password: str | None) -> None:
     """Sensitive actions need the current password now, or a sign-in within the window."""
     if password:
-        if not user.check_password(password):
+        if not password_recheck(user=user, password=password):
             raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
         return
     if session is not None:
@@ -677,9 +696,9 @@ def password_reset(*, token: str, new_password: str, meta: RequestMeta) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = timezone.now()  # the reset link proved the address
     user.save(update_fields=["password", "email_verified_at", "updated_at"])
-    OneTimeToken.objects.filter(
-        user=user, purpose=TokenPurpose.RESET_PASSWORD, used_at__isnull=True
-    ).update(used_at=timezone.now())
+    _one_time_tokens_void(
+        user=user, purposes=(TokenPurpose.RESET_PASSWORD, TokenPurpose.MAGIC_LINK, TokenPurpose.MFA)
+    )
     sessions_revoke_all(user=user, meta=meta, reason="password_reset")
     lockout.unlock(email_key=email_key(user.email))
     security_event_record(type=EventType.PASSWORD_RESET, user=user, meta=meta)
@@ -690,11 +709,12 @@ def password_reset(*, token: str, new_password: str, meta: RequestMeta) -> User:
 def password_change(
     *, user: User, session: Session, current_password: str, new_password: str, meta: RequestMeta
 ) -> None:
-    if not user.check_password(current_password or ""):
+    if not password_recheck(user=user, password=current_password):
         raise AuthError(code="REAUTH_REQUIRED", message="The current password is not correct.")
     password_policy_check(password=new_password, user=user)
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
+    _one_time_tokens_void(user=user, purposes=(TokenPurpose.RESET_PASSWORD, TokenPurpose.MFA))
     sessions_revoke_all(user=user, meta=meta, reason="password_changed", keep=session)
     session_mark_authenticated(session=session, method="password")
     security_event_record(type=EventType.PASSWORD_CHANGED, user=user, meta=meta)
@@ -729,7 +749,7 @@ def profile_update(*, user: User, data: dict[str, Any], meta: RequestMeta) -> Us
 
 @transaction.atomic
 def email_change_request(*, user: User, new_email: str, password: str, meta: RequestMeta) -> None:
-    if not user.check_password(password or ""):
+    if not password_recheck(user=user, password=password):
         raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
     normalized = normalize_email(new_email)
     if email_key(normalized) == email_key(user.email):
@@ -776,6 +796,16 @@ def email_change_confirm(*, token: str, meta: RequestMeta) -> User:
     user.email = new_email
     user.email_verified_at = timezone.now()
     user.save(update_fields=["email", "email_verified_at", "updated_at"])
+    # Links mailed to the old address stop working with it.
+    _one_time_tokens_void(
+        user=user,
+        purposes=(
+            TokenPurpose.RESET_PASSWORD,
+            TokenPurpose.MAGIC_LINK,
+            TokenPurpose.VERIFY_EMAIL,
+            TokenPurpose.CHANGE_EMAIL,
+        ),
+    )
     lockout.unlock(email_key=old_key)
     security_event_record(type=EventType.EMAIL_CHANGED, user=user, meta=meta)
     return user
@@ -803,7 +833,7 @@ def account_delete(
     *, user: User, password: str | None, meta: RequestMeta, actor: User | None = None
 ) -> None:
     """Delete the account and everything of it. The security trail survives, anonymised."""
-    if actor is None and not user.check_password(password or ""):
+    if actor is None and not password_recheck(user=user, password=password):
         raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
     from accounts.deletion import user_data_delete
 

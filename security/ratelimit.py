@@ -34,6 +34,7 @@ RESEND_EMAIL = Limit("resend-email", 3, 3600)
 MAGIC_IP = Limit("magic-ip", 10, 3600)
 MAGIC_EMAIL = Limit("magic-email", 5, 3600)
 MFA_IP = Limit("mfa-ip", 30, 60)
+REAUTH_USER = Limit("reauth-user-failures", 10, 300)
 PASSKEY_OPTIONS_IP = Limit("passkey-options-ip", 20, 60)
 PASSKEY_FAILURES_CREDENTIAL = Limit("passkey-fail-cred", 10, 60)
 PASSKEY_COOLDOWN_SECONDS = 300

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import ValidationFailed, classify
+from mana_auth.errors import AuthError, ValidationFailed, classify
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -233,12 +233,25 @@ def vault_rotate(*, user: User, meta: RequestMeta, reauth: Check | None = None) 
 
 
 def recovery_wrap_set(
-    *, user: User, recovery_wrapped_mk: str, recovery_iv: str, meta: RequestMeta
+    *,
+    user: User,
+    recovery_wrapped_mk: str,
+    recovery_iv: str,
+    meta: RequestMeta,
+    reauth: Check | None = None,
 ) -> VaultStatus:
     """Store (or replace) the client-built recovery wrap. The recovery secret never reaches
-    the server; the wrap is stored verbatim and never opened here."""
+    the server; the wrap is stored verbatim and never opened here.
+
+    In zero-knowledge mode the recovery wrap is the only copy of the key: replacing it is as
+    destructive as a rotation and needs re-authentication (a stolen token must not be able to
+    overwrite it with junk)."""
     with _vault_action(user=user, action=VaultAction.RECOVERY_SET, meta=meta) as context:
         vault = _vault(user, for_update=True)
+        if vault.zero_knowledge:
+            if reauth is None:
+                raise AuthError(code="REAUTH_REQUIRED")
+            _sensitive(user, reauth)()
         replaced = vault.has_recovery_wrap
         vault.recovery_wrapped_mk = recovery_wrapped_mk
         vault.recovery_iv = recovery_iv

@@ -241,7 +241,13 @@ class ValidateView(FastAPIView):
             if exc.code not in ("TOKEN_INVALID", "TOKEN_EXPIRED"):
                 raise
             return JsonResponse({"valid": False, "code": exc.code})
-        if not selectors.session_is_live(claims):
+        try:
+            live = selectors.session_is_live(claims)
+        except AuthError as exc:
+            if exc.code != "TOKEN_INVALID":  # a signed token with a malformed sid
+                raise
+            return JsonResponse({"valid": False, "code": exc.code})
+        if not live:
             return JsonResponse({"valid": False, "code": "SESSION_REVOKED"})
         return JsonResponse({"valid": True, "claims": claims})
 

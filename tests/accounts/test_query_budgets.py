@@ -122,3 +122,34 @@ def test_a_memoised_token_still_expires_and_dies_with_its_key(api_client, user_f
     signing_keys.invalidate_memo()
     gone = api_client.post("/api/v1/auth/validate", body, format="json").json()
     assert gone == {"valid": False, "code": "TOKEN_INVALID"}
+
+
+def test_a_late_live_write_cannot_resurrect_a_revoked_session(api_client, user_factory):
+    """A reader that saw "live" before the revocation committed writes the cache late."""
+    from django.core.cache import cache
+
+    from accounts import selectors
+
+    tokens = login_tokens(api_client, user_factory())
+    claims = selectors.access_token_claims(tokens["accessToken"])
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['accessToken']}")
+    assert bearer.post("/api/v1/auth/logout").status_code == 204
+    cache.set(f"sess-live:{claims['sid']}", (claims["sub"], 9_999_999_999), timeout=30)
+    assert selectors.session_is_live(claims) is False
+
+
+def test_validate_with_a_malformed_sid_is_just_invalid(api_client, user_factory):
+    from accounts import crypto, signing_keys
+
+    token = login_tokens(api_client, user_factory())["accessToken"]
+    claims = crypto.parse_compact(token)
+    import json
+
+    body = json.loads(claims.payload)
+    body["sid"] = "not-a-uuid"
+    kid, key = signing_keys.active_signing_key()
+    forged = crypto.sign_access_token(private_key=key, kid=kid, claims=body)
+    response = api_client.post("/api/v1/auth/validate", {"token": forged}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"valid": False, "code": "TOKEN_INVALID"}

@@ -255,3 +255,22 @@ def test_resend_is_rate_limited_per_email(api_client, user_factory):
     assert response.status_code == 429
     assert response.json()["code"] == "RATE_LIMITED"
     assert int(response["Retry-After"]) == response.json()["details"]["retryAfter"] > 0
+
+
+def test_password_similarity_is_judged_on_the_request_not_the_account(api_client, user_factory):
+    """An existing address must not be told apart by a password close to the sender's name."""
+    user_factory(email="known@example.com", name="Someone Else")
+    body = {"name": "Quixotic Zebulon", "password": "quixoticzebulon"}
+    known = register(api_client, email="known@example.com", **body)
+    unknown = register(api_client, email="unknown@example.com", **body)
+    assert known.status_code == unknown.status_code == 400
+    assert known.json() == unknown.json()
+
+
+def test_the_signup_cap_answers_the_same_for_known_and_unknown(api_client, settings, user_factory):
+    user_factory(email="known@example.com")
+    settings.MAX_DAILY_SIGNUPS = 1
+    known = register(api_client, email="known@example.com")
+    unknown = register(api_client, email="unknown@example.com")
+    assert known.status_code == unknown.status_code == 403
+    assert known.json()["code"] == unknown.json()["code"] == "SIGNUP_LIMIT_REACHED"

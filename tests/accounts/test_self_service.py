@@ -305,3 +305,36 @@ def test_security_event_table_refuses_update_and_delete(user_factory):
         cursor.execute("SET LOCAL mana.audit_anonymise = 'on'")
         cursor.execute("UPDATE security_event SET type = 'LOGOUT' WHERE id = %s", [event.pk])
     assert SecurityEvent.objects.get(pk=event.pk).type == event.type
+
+
+def test_wrong_passwords_behind_a_token_are_limited(auth_client):
+    client = auth_client()
+    for _ in range(10):
+        response = client.post(
+            "/api/v1/auth/change-password",
+            {"currentPassword": "guess-guess-1", "newPassword": NEW},
+            format="json",
+        )
+        assert response.json()["code"] == "REAUTH_REQUIRED"
+    blocked = client.delete("/api/v1/auth/account", {"password": PASSWORD}, format="json")
+    assert blocked.status_code == 429 and blocked.json()["code"] == "RATE_LIMITED"
+    assert User.objects.filter(pk=client.user.pk).exists()
+
+
+def test_password_change_and_reset_retire_outstanding_links(api_client, user_factory, mailoutbox):
+    user = user_factory(email="links@example.com")
+    mailoutbox.clear()
+    api_client.post("/api/v1/auth/forgot-password", {"email": user.email}, format="json")
+    reset = token_from(mailoutbox[-1])
+    client = APIClient()
+    tokens = login_tokens(client, user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['accessToken']}")
+    client.post(
+        "/api/v1/auth/change-password",
+        {"currentPassword": PASSWORD, "newPassword": NEW},
+        format="json",
+    )
+    stale = api_client.post(
+        "/api/v1/auth/reset-password", {"token": reset, "newPassword": NEW + "x"}, format="json"
+    )
+    assert stale.json()["code"] == "VERIFICATION_TOKEN_INVALID"

@@ -575,3 +575,19 @@ def test_openapi_schema_describes_the_vault_endpoints(api_client):
     for name in ("VaultStatusOutput", "VaultKeyOutput", "MissionGrantOutput"):
         assert name in components
     assert components["VaultKeyOutput"]["oneOf"]
+
+
+def test_replacing_the_only_wrap_in_zero_knowledge_mode_needs_reauth(client_, init):
+    from tests.conftest import PASSWORD
+    from tests.vault.conftest import BASE, RECOVERY, make_stale, zk_on
+
+    init()
+    zk_on(client_)
+    make_stale(client_)
+    junk = {"recoveryWrappedMk": "AAAA", "recoveryIv": "AAAA"}
+    refused = client_.post(BASE + "recovery-wrap", junk, format="json")
+    assert refused.status_code == 401 and refused.json()["code"] == "REAUTH_REQUIRED"
+    key = client_.get(BASE + "key").json()
+    assert key["recoveryWrappedMk"] == RECOVERY["recoveryWrappedMk"]
+    ok = client_.post(BASE + "recovery-wrap", {**junk, "password": PASSWORD}, format="json")
+    assert ok.status_code == 200

@@ -85,7 +85,9 @@ class VaultReauthInputSerializer(serializers.Serializer):
     )
 
 
-class RecoveryWrapInputSerializer(serializers.Serializer):
+class RecoveryWrapInputSerializer(VaultReauthInputSerializer):
+    """``password`` is needed only in zero-knowledge mode (the wrap is then the only copy)."""
+
     recoveryWrappedMk = serializers.CharField(max_length=1024, validators=[_base64])
     recoveryIv = serializers.CharField(max_length=256, validators=[_base64])
 

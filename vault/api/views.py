@@ -82,6 +82,7 @@ class RecoveryWrapView(AuthenticatedView):
             recovery_wrapped_mk=data["recoveryWrappedMk"],
             recovery_iv=data["recoveryIv"],
             meta=meta(request),
+            reauth=partial(reauth_check, request, data.get("password")),
         )
         return Response(s.status_data(status))
 
