@@ -327,7 +327,9 @@ def email_verify(*, token: str, meta: RequestMeta) -> User:
 # --- Sign-in ----------------------------------------------------------------------------------
 
 
-@transaction.atomic
+# savepoint=False: callers that open their own transaction (passkey sign-in) get one commit,
+# not a SAVEPOINT round trip on top; an error here still rolls the whole transaction back.
+@transaction.atomic(savepoint=False)
 def session_start(
     *, user: User, meta: RequestMeta, method: str, now: datetime | None = None
 ) -> SignIn:

@@ -295,8 +295,6 @@ def passkey_sign_in(*, ceremony_id: str, credential: dict[str, Any], meta: Reque
             raise CeremonyFailed("sign count did not increase")
         if not passkey.user.is_active:
             raise CeremonyFailed("inactive account")
-        if not _passkey_use_record(passkey=passkey, asserted=asserted):
-            raise CeremonyFailed("sign count moved concurrently")
     except CeremonyFailed as exc:
         logger.info("passkey sign-in refused: %s", exc)
         _sign_in_failure(ident=ident, passkey=passkey, meta=meta)
@@ -304,7 +302,15 @@ def passkey_sign_in(*, ceremony_id: str, credential: dict[str, Any], meta: Reque
     user = passkey.user
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
         raise AuthError(code="EMAIL_NOT_VERIFIED")
-    return session_start(user=user, meta=meta, method="passkey")
+    # The counter and the new session commit together (one commit on the hot path).
+    with transaction.atomic():
+        recorded = _passkey_use_record(passkey=passkey, asserted=asserted)
+        sign_in = session_start(user=user, meta=meta, method="passkey") if recorded else None
+    if sign_in is None:
+        logger.info("passkey sign-in refused: sign count moved concurrently")
+        _sign_in_failure(ident=ident, passkey=passkey, meta=meta)
+        raise _verification_failed()
+    return sign_in
 
 
 # --- Management -------------------------------------------------------------------------------
