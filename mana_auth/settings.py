@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,6 +84,7 @@ MIDDLEWARE = [
     "mana_auth.middleware.ErrorEnvelopeMiddleware",
     "mana_auth.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,6 +182,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the admin's and the API docs' assets from STATIC_ROOT (`collectstatic`
+# runs in the Dockerfile); outside production it finds them in the apps directly.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+if not IS_PRODUCTION:  # no collectstatic outside production: the finders serve the assets
+    warnings.filterwarnings("ignore", message="No directory at")
 
 # --- HTTP -----------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

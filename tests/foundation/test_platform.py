@@ -216,3 +216,13 @@ def test_expected_domain_503_is_not_sent_to_sentry(sentry_transport):
     capture(error, classify(error))
     sentry_sdk.flush()
     assert _events(sentry_transport) == []
+
+
+def test_static_assets_are_served_without_debug(settings):
+    """The docs UI and the admin need their assets in production too (WhiteNoise)."""
+    from django.test import Client
+
+    settings.DEBUG = False
+    response = Client().get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content if response.streaming else [response.content])
