@@ -153,6 +153,11 @@ def is_infrastructure_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of one of our dependencies (database, cache, network)."""
     if isinstance(exc, ServiceUnavailable):
         return True
+    import psycopg
+
+    # A driver error Django did not wrap (a pool timeout: psycopg_pool.PoolTimeout is one).
+    if isinstance(exc, psycopg.OperationalError):
+        return True
     if isinstance(exc, DatabaseError):
         if isinstance(exc, OperationalError | InterfaceError):
             return True

@@ -148,3 +148,12 @@ def test_a_value_the_database_refuses_is_400_not_500():
         User.objects.create(email="x" * 300 + "@example.com", password="!")
     error = classify(caught.value)
     assert (error.code, error.status) == ("VALIDATION_ERROR", 400)
+
+
+def test_a_connection_pool_timeout_is_503():
+    from psycopg_pool import PoolTimeout
+
+    from mana_auth.errors import classify
+
+    error = classify(PoolTimeout("couldn't get a connection after 30.00 sec"))
+    assert (error.code, error.status) == ("SERVICE_UNAVAILABLE", 503)
