@@ -170,10 +170,6 @@ def header_kid(token: CompactToken) -> str:
     return kid
 
 
-def unverified_kid(token: str) -> str:
-    return header_kid(parse_compact(token))
-
-
 def verify_compact(
     token: CompactToken,
     *,

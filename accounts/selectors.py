@@ -89,19 +89,19 @@ _SESSION_FIELDS = [field.attname for field in Session._meta.concrete_fields]
 _USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
 # Precompiled: the ORM spent longer building this join than PostgreSQL spent answering it.
 # Column names come from the models, never from input.
-_SESSION_USER_SQL = (
+SESSION_USER_SELECT = (
     "SELECT "  # noqa: S608
     + ", ".join(f's."{f.column}"' for f in Session._meta.concrete_fields)
     + ", "
     + ", ".join(f'u."{f.column}"' for f in User._meta.concrete_fields)
-    + " FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id WHERE s.{} = %s"
+    + " FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
 )
 
 
-def _session_with_user(column: str, value: object) -> Session | None:
-    """One indexed query: the session (by id or cookie hash) and its user."""
+def session_user_fetch(sql: str, params: list[Any]) -> Session | None:
+    """Run a statement ending in ``SESSION_USER_SELECT … WHERE …``; build session and user."""
     with connection.cursor() as cursor:
-        cursor.execute(_SESSION_USER_SQL.format(column), [value])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -109,6 +109,11 @@ def _session_with_user(column: str, value: object) -> Session | None:
     session = Session.from_db("default", _SESSION_FIELDS, row[:split])
     session.user = User.from_db("default", _USER_FIELDS, row[split:])
     return session
+
+
+def _session_with_user(column: str, value: object) -> Session | None:
+    """One indexed query: the session (by id or cookie hash) and its user."""
+    return session_user_fetch(f"{SESSION_USER_SELECT} WHERE s.{column} = %s", [value])
 
 
 def live_session_for_claims(claims: dict[str, Any]) -> Session:

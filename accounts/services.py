@@ -32,6 +32,7 @@ from accounts.models import (
     TokenPurpose,
     User,
 )
+from accounts.selectors import SESSION_USER_SELECT, session_user_fetch
 from accounts.validators import MAX_PASSWORD_BYTES
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, Conflict, ValidationFailed
@@ -480,20 +481,13 @@ def _session_revoke_rows(*, sessions: Any, reason: str, now: datetime) -> list[u
     return ids
 
 
-_SESSION_COLUMNS = [field.column for field in Session._meta.concrete_fields]
-_USER_COLUMNS = [field.column for field in User._meta.concrete_fields]
-# Column names come from the models, never from input.
 _CLAIM_SQL = (
-    "WITH claimed AS ("  # noqa: S608
+    "WITH claimed AS ("  # noqa: S608 - constants built from the models
     " UPDATE accounts_refresh_token SET used_at = %s"
     " WHERE token_hash = %s AND used_at IS NULL AND expires_at > %s"
-    " RETURNING session_id)"
-    " SELECT "
-    + ", ".join(f's."{column}"' for column in _SESSION_COLUMNS)
-    + ", "
-    + ", ".join(f'u."{column}"' for column in _USER_COLUMNS)
-    + " FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
-    " WHERE s.id = (SELECT session_id FROM claimed)"
+    " RETURNING session_id) "
+    + SESSION_USER_SELECT
+    + " WHERE s.id = (SELECT session_id FROM claimed)"
 )
 _ROTATE_SQL = (
     "WITH touched AS (UPDATE accounts_session SET last_used_at = %s WHERE id = %s)"
@@ -508,19 +502,7 @@ def _refresh_claim(*, token_hash: str, now: datetime) -> Session | None:
     The conditional UPDATE is the single-use guarantee: of two concurrent refreshes with the
     same token, exactly one gets the row back.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [now, token_hash, now])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    split = len(_SESSION_COLUMNS)
-    session = Session.from_db(
-        "default", [f.attname for f in Session._meta.concrete_fields], row[:split]
-    )
-    session.user = User.from_db(
-        "default", [f.attname for f in User._meta.concrete_fields], row[split:]
-    )
-    return session
+    return session_user_fetch(_CLAIM_SQL, [now, token_hash, now])
 
 
 def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, TokenPair]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
@@ -81,7 +81,3 @@ class FastAPIView(APIView):
             log_unexpected(exc, error)
             capture(exc, error)
             return json_error(error)
-
-
-def json_ok(body: dict[str, Any], status: int = 200) -> JsonResponse:
-    return JsonResponse(body, status=status)

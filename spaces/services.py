@@ -76,6 +76,13 @@ def _require_role(membership: Membership, *roles: str) -> None:
         raise Forbidden("Your role in this Space does not allow this.")
 
 
+def membership_require_manager(*, user: User, space_id: object) -> Membership:
+    """The caller's membership, when their role may manage the Space (owner or admin)."""
+    membership = selectors.membership_get(user=user, space_id=space_id)
+    _require_role(membership, *MANAGERS)
+    return membership
+
+
 def _locked_membership(*, user: User, space_id: object) -> Membership:
     """The caller's membership, with the Space row locked: membership changes on one Space
     run one at a time, so "the last owner" is decided on a stable count."""

@@ -8,10 +8,6 @@ from accounts.models import Passkey, User
 from security.otp.models import BackupCode, SealedTotpDevice
 
 
-def totp_device_confirmed(*, user: User) -> SealedTotpDevice | None:
-    return SealedTotpDevice.objects.filter(user=user, confirmed=True).first()
-
-
 def totp_enabled(*, user: User) -> bool:
     return SealedTotpDevice.objects.filter(user=user, confirmed=True).exists()
 

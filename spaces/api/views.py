@@ -190,9 +190,7 @@ class SpaceInvitationsView(AuthenticatedView):
         summary="Invitations of a Space (owners and admins)",
     )
     def get(self, request: Request, space_id: str) -> Response:
-        membership = selectors.membership_get(user=request.user, space_id=space_id)
-        if membership.role not in services.MANAGERS:
-            raise Forbidden("Your role in this Space does not allow this.")
+        membership = services.membership_require_manager(user=request.user, space_id=space_id)
         invitations = selectors.invitations_of(space=membership.space)
         return Response(paginate(request, invitations, s.invitation_data))
 
@@ -296,9 +294,7 @@ class SpaceCredentialsView(AuthenticatedView):
         summary="Credential metadata (owners and admins); values are never shown",
     )
     def get(self, request: Request, space_id: str) -> Response:
-        membership = selectors.membership_get(user=request.user, space_id=space_id)
-        if membership.role not in services.MANAGERS:
-            raise Forbidden("Your role in this Space does not allow this.")
+        membership = services.membership_require_manager(user=request.user, space_id=space_id)
         credentials = selectors.credentials_of(space=membership.space)
         return Response(paginate(request, credentials, s.credential_data))
 
