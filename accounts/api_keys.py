@@ -3,10 +3,16 @@
 A key is ``sk_live_`` + a public id + ``_`` + 32 random bytes (url-safe). The visible prefix
 (``sk_live_<public id>``) finds the row; the SHA-256 of the whole key is compared in constant
 time. Unknown, expired and revoked keys all answer ``valid: false`` after the same work.
+
+Keys imported from the predecessor (Better Auth's api-key plugin, ``mana_…``) keep working
+unchanged: Better Auth stores the unpadded base64url SHA-256 of the whole key, and such a key
+carries no public id, so that hash is the (unique, indexed) lookup; it is compared in
+constant time like the others. Any key that is not ``sk_live_…`` takes that path.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -21,13 +27,16 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, ApiKeyHashFormat, User
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, NotFound, ValidationFailed
 from security.models import EventType
 from security.services import security_event_record
 
 KEY_PREFIX = "sk_live_"
+# The predecessor's keys (Better Auth api-key plugin, imported by ``import_predecessor``).
+LEGACY_KEY_PREFIXES = ("mana_",)
+MAX_KEY_LENGTH = 200
 # The closed set of scopes (README "API keys"). Endpoints declare the one they accept.
 SCOPES: dict[str, str] = {
     "profile:read": "Read the account's profile.",
@@ -45,9 +54,23 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def better_auth_key_hash(key: str) -> str:
+    """Better Auth's ``defaultKeyHasher``: unpadded base64url of SHA-256 of the whole key."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+_DUMMY_LEGACY_HASH = better_auth_key_hash("mana-auth:no-such-key")
+
+
+def looks_like_api_key(token: str) -> bool:
+    """Whether a bearer value is meant as an API key (never a JWT: those start ``eyJ``)."""
+    return token.startswith(KEY_PREFIX) or token.startswith(LEGACY_KEY_PREFIXES)
+
+
 def _split(key: str) -> str | None:
     """The visible prefix of a well-formed key, else None."""
-    if not isinstance(key, str) or not key.startswith(KEY_PREFIX) or len(key) > 200:
+    if not isinstance(key, str) or not key.startswith(KEY_PREFIX) or len(key) > MAX_KEY_LENGTH:
         return None
     public_id, sep, secret = key[len(KEY_PREFIX) :].partition("_")
     if not sep or len(public_id) != 12 or len(secret) < 43:
@@ -84,6 +107,7 @@ def api_key_create(
         name=name.strip(),
         prefix=KEY_PREFIX + public_id,
         key_hash=_hash(key),
+        hash_format=ApiKeyHashFormat.SHA256_HEX,
         scopes=sorted(set(scopes)),
         expires_at=expires_at,
     )
@@ -131,16 +155,38 @@ class KeyCheck:
     api_key: ApiKey | None = None
 
 
+def _lookup(key: object) -> tuple[ApiKey | None, str, str]:
+    """``(row, presented hash, stored hash)``: one indexed query for any string key."""
+    if isinstance(key, str) and key.startswith(KEY_PREFIX):
+        prefix = _split(key)
+        row = (
+            ApiKey.objects.select_related("user")
+            .filter(hash_format=ApiKeyHashFormat.SHA256_HEX, prefix=prefix)
+            .first()
+            if prefix
+            else None
+        )
+        presented = _hash(key)
+        return row, presented, row.key_hash if row is not None else _DUMMY_HASH
+    if isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH:
+        presented = better_auth_key_hash(key)
+        row = (
+            ApiKey.objects.select_related("user")
+            .filter(hash_format=ApiKeyHashFormat.BETTER_AUTH, key_hash=presented)
+            .first()
+        )
+        return row, presented, row.key_hash if row is not None else _DUMMY_LEGACY_HASH
+    return None, _DUMMY_HASH, _DUMMY_LEGACY_HASH
+
+
 def api_key_check(key: str, *, now: datetime | None = None) -> KeyCheck:
-    """Look a key up by prefix and compare its hash in constant time.
+    """Look a key up (by prefix, or by hash for an imported key) and compare its hash in
+    constant time.
 
     Unknown, malformed, expired and revoked keys do the same work and say only "not valid".
     """
     current = now or timezone.now()
-    prefix = _split(key)
-    row = ApiKey.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
-    presented = _hash(key) if isinstance(key, str) else _DUMMY_HASH
-    stored = row.key_hash if row is not None else _DUMMY_HASH
+    row, presented, stored = _lookup(key)
     matches = hmac.compare_digest(presented.encode(), stored.encode())
     if row is None or not matches or not row.is_usable(current) or not row.user.is_active:
         return KeyCheck(valid=False)
@@ -159,13 +205,14 @@ class ApiKeyContext:
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """``Authorization: Bearer sk_live_…`` on endpoints that declare ``api_key_scope``."""
+    """``Authorization: Bearer sk_live_…`` (or an imported ``mana_…`` key) on endpoints that
+    declare ``api_key_scope``."""
 
     def authenticate(self, request: Request) -> tuple[User, ApiKeyContext] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX):
+        if scheme.lower() != "bearer" or not looks_like_api_key(token):
             return None
         check = api_key_check(token)
         if not check.valid or check.api_key is None:

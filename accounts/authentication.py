@@ -11,6 +11,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from accounts import selectors
+from accounts.api_keys import looks_like_api_key
 from accounts.models import Session, User
 from mana_auth.errors import AuthError
 
@@ -39,7 +40,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             if request.META.get("HTTP_AUTHORIZATION"):
                 raise AuthError(code="TOKEN_INVALID")
             return None
-        if token.startswith("sk_live_"):
+        if looks_like_api_key(token):
             return None  # API keys are accepted only where an endpoint declares a scope
         claims = selectors.access_token_claims(token)
         session = selectors.live_session_for_claims(claims)

@@ -247,14 +247,27 @@ class Passkey(models.Model):
         return self.name or f"passkey {self.id}"
 
 
+class ApiKeyHashFormat(models.TextChoices):
+    # This service's keys: ``sk_live_<public id>_<secret>``, SHA-256 hex of the whole key.
+    SHA256_HEX = "sha256_hex", "SHA-256 (hex)"
+    # Keys imported from the predecessor (Better Auth's api-key plugin, ``mana_…``): unpadded
+    # base64url of SHA-256 of the whole key. They have no public id; the hash finds the row.
+    BETTER_AUTH = "better_auth", "Better Auth (base64url SHA-256)"
+
+
 class ApiKey(models.Model):
-    """A personal API key: ``sk_live_<public id>_<secret>``. Only its SHA-256 is stored."""
+    """A personal API key: ``sk_live_<public id>_<secret>``, or an imported predecessor key.
+    Only a hash of the key is stored."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=40, unique=True)
+    # Visible part: ``sk_live_<public id>`` (finds the row), or an imported key's first characters.
+    prefix = models.CharField(max_length=40)
     key_hash = models.CharField(max_length=64)
+    hash_format = models.CharField(
+        max_length=16, choices=ApiKeyHashFormat.choices, default=ApiKeyHashFormat.SHA256_HEX
+    )
     scopes = models.JSONField(default=list)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -263,6 +276,23 @@ class ApiKey(models.Model):
 
     class Meta:
         db_table = "accounts_api_key"
+        constraints = [
+            # The lookup of each format: by the public prefix, or by the hash itself.
+            models.UniqueConstraint(
+                fields=["prefix"],
+                condition=models.Q(hash_format="sha256_hex"),
+                name="accounts_api_key_prefix_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["key_hash"],
+                condition=models.Q(hash_format="better_auth"),
+                name="accounts_api_key_better_auth_hash_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hash_format__in=ApiKeyHashFormat.values),
+                name="accounts_api_key_hash_format_valid",
+            ),
+        ]
         indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_apikey_user_idx")]
 
     def __str__(self) -> str:

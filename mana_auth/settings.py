@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "vault",
     "spaces",
     "personas",
+    "predecessor",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,8 @@ else:
 # --- Passwords ------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
     "accounts.hashers.ManaArgon2PasswordHasher",
+    # Verifies only: hashes imported from the predecessor, upgraded to argon2id at sign-in.
+    "accounts.hashers.BetterAuthScryptPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 # OWASP's argon2id minimum: 19 MiB, two passes, one lane (see the Performance section).
