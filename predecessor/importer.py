@@ -83,6 +83,7 @@ ROLE_RANK = (SpaceRole.OWNER, SpaceRole.ADMIN, SpaceRole.MEMBER)
 SPACE_METADATA_MAX_BYTES = 16 * 1024
 _API_KEY_HASH = re.compile(r"^[A-Za-z0-9_-]{43}$")  # unpadded base64url of 32 bytes
 _ADVISORY_LOCK = 0x6D616E61  # "mana": one import at a time against this database
+PREFLIGHT_SAMPLES = 20
 
 Progress = Callable[[str, int, int], None]
 
@@ -140,8 +141,7 @@ def predecessor_preflight(*, source: Source, options: ImportOptions) -> None:
             "secret: pass --source-secret-env NAME (the environment variable holding its "
             "BETTER_AUTH_SECRET), and --source-secrets-env NAME when it rotated secrets"
         )
-    sample = source.first("twoFactor")
-    if sample is not None:
+    for sample in source.sample("twoFactor"):
         try:
             formats.symmetric_decrypt(sample["secret"], options.secrets)
         except FormatError as exc:
@@ -149,18 +149,25 @@ def predecessor_preflight(*, source: Source, options: ImportOptions) -> None:
                 f"the secret given does not open the predecessor's two-factor secrets ({exc}): "
                 "is it the predecessor's BETTER_AUTH_SECRET?"
             ) from exc
-    wrap = source.first("encryption_vaults", where_not_null="wrappedMk")
-    if wrap is not None and wrap.get("wrapIv"):
-        try:
-            master_key = formats.vault_unwrap(
-                wrapped_mk=wrap["wrappedMk"], wrap_iv=wrap["wrapIv"], keks=options.keks
-            )
-        except FormatError as exc:
-            raise ImportRefused(
-                f"the predecessor's vault wraps do not open ({exc}): pass --source-kek-env "
-                "NAME when its MANA_AUTH_KEK differs from this service's keys"
-            ) from exc
-        wipe(bytearray(master_key))
+    # A wrong KEK opens none of them; one odd row among many is skipped and reported instead.
+    wraps = source.sample("encryption_vaults", limit=PREFLIGHT_SAMPLES, where_not_null="wrappedMk")
+    if wraps and not any(_opens(row, options.keks) for row in wraps):
+        raise ImportRefused(
+            f"none of the first {len(wraps)} vault wraps of the predecessor opens with the "
+            "KEKs given: pass --source-kek-env NAME when its MANA_AUTH_KEK differs from this "
+            "service's keys"
+        )
+
+
+def _opens(row: dict[str, Any], keks: tuple[bytes, ...]) -> bool:
+    try:
+        master_key = formats.vault_unwrap(
+            wrapped_mk=row["wrappedMk"], wrap_iv=row.get("wrapIv") or "", keks=keks
+        )
+    except FormatError:
+        return False
+    wipe(bytearray(master_key))
+    return True
 
 
 # --- The run ------------------------------------------------------------------------------------

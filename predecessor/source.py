@@ -478,10 +478,12 @@ class Source:
                     return
                 yield [{n: utc(v) for n, v in zip(names, row, strict=True)} for row in batch]
 
-    def first(self, key: str, *, where_not_null: str | None = None) -> dict[str, Any] | None:
-        """The first row (in table order) with ``where_not_null`` set: a preflight sample."""
+    def sample(
+        self, key: str, *, limit: int = 1, where_not_null: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The first rows (in table order) with ``where_not_null`` set: preflight samples."""
         if not self.has(key) or (where_not_null and not self.has_column(key, where_not_null)):
-            return None
+            return []
         table = self.tables[key]
         order = [sql.Identifier(table.columns[c]) for c in SPECS[key].order if c in table.columns]
         condition = (
@@ -489,16 +491,19 @@ class Source:
             if where_not_null
             else sql.SQL("")
         )
-        query = sql.SQL("SELECT {} FROM {} {} ORDER BY {} LIMIT 1").format(
-            self._select_list(key), self._ident(key), condition, sql.SQL(", ").join(order)
+        query = sql.SQL("SELECT {} FROM {} {} ORDER BY {} LIMIT {}").format(
+            self._select_list(key),
+            self._ident(key),
+            condition,
+            sql.SQL(", ").join(order),
+            sql.Literal(limit),
         )
         with self.conn.cursor() as cursor:
             cursor.execute(query)
-            row = cursor.fetchone()
-            if row is None:
-                return None
             names = [d.name for d in cursor.description or []]
-            return {n: utc(v) for n, v in zip(names, row, strict=True)}
+            return [
+                {n: utc(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()
+            ]
 
     def credential_passwords(self, user_ids: list[str]) -> dict[str, str | None]:
         """The ``credential`` account's password hash of each user that has one."""
