@@ -143,6 +143,15 @@ def test_a_role_bound_by_the_vault_policies_is_refused(world):
         admin.close()
 
 
+def test_a_second_import_at_the_same_time_is_refused(world):
+    from predecessor.importer import _ADVISORY_LOCK
+
+    with psycopg.connect(_server_url(settings.DATABASES["default"]["NAME"])) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [_ADVISORY_LOCK])
+        message = refused(world.db.url)
+    assert message.startswith("another import_predecessor is running")
+
+
 def test_the_command_exits_non_zero(world):
     """As an operator runs it: ``manage.py`` prints the reason and exits with status 1."""
     env = {**os.environ, "MANA_ENV": "test"}

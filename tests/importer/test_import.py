@@ -105,8 +105,9 @@ def test_a_user_signs_in_with_the_old_password_and_it_is_rehashed_with_argon2id(
     assert login(bob.email, bob.password).status_code == 200  # and the new hash works
 
 
-def test_the_profile_comes_over(world):
+def test_the_profile_comes_over(world, mailoutbox):
     run_import(world.db.url)
+    assert mailoutbox == []  # no reset mail, no notice: nothing is mailed
     alice = imported_user(world["alice"])
     assert alice.pk == target_uuid("user", world["alice"].id)  # not a UUID: a UUIDv5
     assert alice.email == "Alice.Smith@example.com"  # normalised: trimmed, domain lower-cased
