@@ -6,10 +6,12 @@ key and passkey, and get the same vault key. A second run changes nothing."""
 from __future__ import annotations
 
 import base64
+import io
 from datetime import timedelta
 
 import pyotp
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from freezegun import freeze_time
 from rest_framework.test import APIClient
@@ -402,3 +404,45 @@ def test_an_account_deleted_here_is_not_brought_back(world):
     outcome = run_import(world.db.url)
     assert "deleted here after an earlier import; not brought back" in outcome.out
     assert not User.objects.filter_email(dave.email).exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_shown_on_a_terminal_only(world, monkeypatch):
+    args = ["--source", world.db.url, "--source-secret-env", "PRED_SECRET"]
+    args += ["--source-secrets-env", "PRED_SECRETS", "--source-kek-env", "PRED_KEK"]
+    terminal = _Terminal()
+    call_command("import_predecessor", *args, "--dry-run", stdout=io.StringIO(), stderr=terminal)
+    assert "\ruser: 9/9\n" in terminal.getvalue()
+    assert "\rpasskey: 1/1\n" in terminal.getvalue()
+    assert run_import(world.db.url, "--dry-run").err == ""  # not a terminal: no progress
+
+
+def test_the_predecessors_drizzle_spelling_is_read_too(predecessor_db):
+    """Plural tables and snake_case columns, as the predecessor's Drizzle schema has them."""
+    predecessor_db.execute(
+        "CREATE TABLE public.users (id uuid PRIMARY KEY, name text NOT NULL, email text NOT NULL,"
+        " email_verified boolean NOT NULL, created_at timestamp NOT NULL,"
+        " access_tier text NOT NULL, role text NOT NULL, kind text NOT NULL);"
+        "CREATE TABLE public.accounts (id text PRIMARY KEY, user_id uuid NOT NULL,"
+        " provider_id text NOT NULL, password text)"
+    )
+    uid = "6f1c2a9e-0d4b-4c3e-9a1f-5b2d7e8c9a01"
+    predecessor_db.execute(
+        "INSERT INTO public.users VALUES (%s, 'Hana', 'hana@example.com', true,"
+        " '2025-01-02 03:04:05', 'beta', 'user', 'human')",
+        [uid],
+    )
+    predecessor_db.execute(
+        "INSERT INTO public.accounts VALUES ('a1', %s, 'credential', %s)",
+        [uid, ba.hash_password("Hana-Passwort-2026")],
+    )
+    outcome = run_import(predecessor_db.url, "--source-schema", "public", secrets=False, kek=False)
+    assert "twoFactor" in outcome.out and "(no such table in the source)" in outcome.out
+    user = User.objects.get(pk=uid)
+    assert user.access_tier == "beta"
+    assert user.created_at.isoformat() == "2025-01-02T03:04:05+00:00"  # no zone: UTC
+    assert login("hana@example.com", "Hana-Passwort-2026").status_code == 200

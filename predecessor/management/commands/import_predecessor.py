@@ -4,7 +4,6 @@ factors, Spaces, keys, vaults and personas (README "Migrating from the predecess
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import psycopg
@@ -94,7 +93,7 @@ class Command(BaseCommand):
             keks=self._keks(options),
             batch_size=options["batch"],
             dry_run=options["dry_run"],
-            progress=self._progress if sys.stderr.isatty() else None,
+            progress=self._progress if self.stderr.isatty() else None,
         )
         source = Source(options["source"], schema=options["source_schema"])
         try:
