@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import uuid
 from datetime import timedelta
 
 import pyotp
@@ -446,3 +447,29 @@ def test_the_predecessors_drizzle_spelling_is_read_too(predecessor_db):
     assert user.access_tier == "beta"
     assert user.created_at.isoformat() == "2025-01-02T03:04:05+00:00"  # no zone: UTC
     assert login("hana@example.com", "Hana-Passwort-2026").status_code == 200
+
+
+def test_vaults_are_imported_by_a_role_bound_by_row_level_security(world):
+    """Run as the service runs in production: an ordinary role that the vault policies bind."""
+    from django.db import connection
+
+    from tests.vault.conftest import grant_table_access
+
+    role = f"mana_import_app_{uuid.uuid4().hex[:10]}"
+    with connection.cursor() as cursor:  # inside the test's transaction: rolled back after
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN NOSUPERUSER NOBYPASSRLS")
+        grant_table_access(cursor, role)
+        cursor.execute(f"SET ROLE {role}")
+        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert cursor.fetchone()[0] is False
+    run_import(world.db.url)
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+    alice = signed_in_with_totp(world["alice"])
+    key = alice.get("/api/v1/me/encryption-vault/key").json()["masterKey"]
+    assert base64.b64decode(key) == world["alice"].master_key
+    user_id = imported_user(world["alice"]).pk
+    with vault_scope(user_id):
+        assert (
+            VaultAudit.objects.filter(user_id=user_id, context__source="predecessor").count() == 2
+        )
