@@ -54,7 +54,7 @@ def user_data_delete(*, user: User, meta: RequestMeta, actor: User | None = None
     doomed_spaces = sole_space_ids(user=user)
     spaces_delete_solely_owned(user=user)
     # Invitations to the address are about the person even in Spaces that stay.
-    Invitation.objects.filter(email__lower=address).delete()
+    Invitation.objects.filter(email_key=address).delete()
     LoginAttempt.objects.filter(email_key=address).delete()
     LoginThrottle.objects.filter(email_key=address).delete()
     user.delete()

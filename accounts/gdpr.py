@@ -477,7 +477,7 @@ def _spaces(ctx: _Context) -> Section:
 
 
 def _received_invitations(user: User) -> models.QuerySet[Invitation]:
-    return Invitation.objects.filter(email__lower=email_key(user.email))
+    return Invitation.objects.filter(email_key=email_key(user.email))
 
 
 def _invitations(ctx: _Context) -> Section:
@@ -486,7 +486,7 @@ def _invitations(ctx: _Context) -> Section:
         Invitation.objects.filter(invited_by=user).select_related("space").order_by("-created_at")
     )
     received = list(
-        Invitation.objects.filter(Q(accepted_by=user) | Q(email__lower=email_key(user.email)))
+        Invitation.objects.filter(Q(accepted_by=user) | Q(email_key=email_key(user.email)))
         .select_related("space")
         .order_by("-created_at")
     )

@@ -500,7 +500,7 @@ def invitation_create(
     # A new invitation supersedes any still-open one for the same address.
     Invitation.objects.filter(
         space=space,
-        email__iexact=key,
+        email_key=key,
         accepted_at__isnull=True,
         revoked_at__isnull=True,
         declined_at__isnull=True,
