@@ -645,7 +645,9 @@ def invitation_create(
         locale=invitee.locale if invitee is not None else user.locale,
         kind=invitee.kind if invitee is not None else "human",
         context={
-            "inviter": user.name or user.email,
+            # The name is the inviter's to choose; the address next to it is what we know.
+            "inviter": user.name,
+            "inviter_email": user.email,
             "space_name": space.name,
             "role": role,
             "link": _invitation_link(token),
