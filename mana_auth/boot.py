@@ -45,11 +45,17 @@ def workers_from_env(env: Mapping[str, str] | None = None) -> int:
     return max([count for count in counts if count is not None], default=1)
 
 
+def shared_state_backend(caches: Mapping[str, Mapping[str, Any]]) -> str:
+    """The backend of the store that holds what every worker must see the same (rate
+    counters, passkey ceremonies, revocation markers): here, Django's default cache."""
+    return str(caches.get("default", {}).get("BACKEND", ""))
+
+
 def cache_problems(*, caches: Mapping[str, Mapping[str, Any]], workers: int) -> list[str]:
     """Why ``caches`` cannot serve ``workers`` processes (empty: they can)."""
     if workers <= 1:
         return []
-    backend = str(caches.get("default", {}).get("BACKEND", ""))
+    backend = shared_state_backend(caches)
     if backend in PROCESS_LOCAL_CACHE_BACKENDS:
         return [
             f"{workers} workers share no cache: the default cache is {backend.rsplit('.', 1)[-1]}, "
