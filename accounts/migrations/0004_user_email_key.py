@@ -42,22 +42,27 @@ def email_key(raw):
 
 def fill_email_keys(apps, schema_editor):
     User = apps.get_model("accounts", "User")
-    seen = {}
+    rows = User.objects.order_by("id").values_list("id", "email").iterator(BATCH)
+    sql = "UPDATE accounts_user SET email_key = %s WHERE id = %s"
+    with schema_editor.connection.cursor() as cursor:
+        batch = []
+        for pk, email in rows:
+            batch.append((email_key(email), pk))
+            if len(batch) >= BATCH:
+                cursor.executemany(sql, batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+    # Collisions are found by the database, in constant memory, before the constraint exists.
+    shared = (
+        User.objects.values("email_key")
+        .annotate(accounts=models.Count("id"))
+        .filter(accounts__gt=1)
+        .values_list("email_key", flat=True)
+    )
     collisions = {}
-    pending = []
-    for user in User.objects.only("id", "email").order_by("created_at", "id").iterator(BATCH):
-        key = email_key(user.email)
-        if key in seen:
-            collisions.setdefault(key, [seen[key]]).append(user)
-        else:
-            seen[key] = user
-        user.email_key = key
-        pending.append(user)
-        if len(pending) >= BATCH:
-            User.objects.bulk_update(pending, ["email_key"])
-            pending = []
-    if pending:
-        User.objects.bulk_update(pending, ["email_key"])
+    for user in User.objects.filter(email_key__in=shared).order_by("email_key", "created_at"):
+        collisions.setdefault(user.email_key, []).append(user)
     if collisions:
         lines = [
             f"  {key!r}: " + ", ".join(f"{u.id} <{u.email}>" for u in users)

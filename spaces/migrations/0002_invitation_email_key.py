@@ -36,15 +36,17 @@ def email_key(raw):
 
 def fill_email_keys(apps, schema_editor):
     Invitation = apps.get_model("spaces", "Invitation")
-    pending = []
-    for invitation in Invitation.objects.only("id", "email").order_by("id").iterator(BATCH):
-        invitation.email_key = email_key(invitation.email)
-        pending.append(invitation)
-        if len(pending) >= BATCH:
-            Invitation.objects.bulk_update(pending, ["email_key"])
-            pending = []
-    if pending:
-        Invitation.objects.bulk_update(pending, ["email_key"])
+    rows = Invitation.objects.order_by("id").values_list("id", "email").iterator(BATCH)
+    sql = "UPDATE spaces_invitation SET email_key = %s WHERE id = %s"
+    with schema_editor.connection.cursor() as cursor:
+        batch = []
+        for pk, email in rows:
+            batch.append((email_key(email), pk))
+            if len(batch) >= BATCH:
+                cursor.executemany(sql, batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
 
 
 class Migration(migrations.Migration):
