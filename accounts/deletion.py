@@ -49,12 +49,13 @@ def user_data_delete(*, user: User, meta: RequestMeta, actor: User | None = None
     session_cache_forget(list(user.sessions.values_list("id", flat=True)))
     from accounts.gdpr import sole_space_ids
     from spaces.models import Invitation
-    from spaces.services import spaces_delete_solely_owned
+    from spaces.services import invitations_revoke_sent_by_deleted_user, spaces_delete_solely_owned
 
     doomed_spaces = sole_space_ids(user=user)
     spaces_delete_solely_owned(user=user)
+    invitations_revoke_sent_by_deleted_user(user=user)
     # Invitations to the address are about the person even in Spaces that stay.
-    Invitation.objects.filter(email__lower=address).delete()
+    Invitation.objects.filter(email_key=address).delete()
     LoginAttempt.objects.filter(email_key=address).delete()
     LoginThrottle.objects.filter(email_key=address).delete()
     user.delete()

@@ -361,24 +361,36 @@ def _vault(ctx: _Context) -> Section:
     return section
 
 
-def _invitation_record(invitation: Invitation, *, space_name: bool = True) -> dict[str, Any]:
-    record = {
+def _invitation_record(
+    invitation: Invitation, *, space_name: bool = True, outcome: bool = True
+) -> dict[str, Any]:
+    """An invitation as the user may see it: ``space_name`` only while the Space is visible to
+    them, ``outcome`` (status, who accepted, when) only while they may follow it."""
+    record: dict[str, Any] = {
         "invitationId": invitation.pk,
         "spaceId": invitation.space_id,
         "invitedEmail": invitation.email,
         "role": invitation.role,
-        "status": invitation.status,
         "invitedByUserId": invitation.invited_by_id,
         "createdAt": invitation.created_at,
         "expiresAt": invitation.expires_at,
-        "acceptedAt": invitation.accepted_at,
-        "acceptedByUserId": invitation.accepted_by_id,
-        "declinedAt": invitation.declined_at,
-        "revokedAt": invitation.revoked_at,
     }
+    if outcome:
+        record.update(
+            {
+                "status": invitation.status,
+                "acceptedAt": invitation.accepted_at,
+                "acceptedByUserId": invitation.accepted_by_id,
+                "declinedAt": invitation.declined_at,
+                "revokedAt": invitation.revoked_at,
+            }
+        )
     if space_name:
         record["spaceName"] = invitation.space.name
     return record
+
+
+SPACE_MANAGER_ROLES = (SpaceRole.OWNER, SpaceRole.ADMIN)
 
 
 def _spaces(ctx: _Context) -> Section:
@@ -386,8 +398,15 @@ def _spaces(ctx: _Context) -> Section:
     memberships = {
         m.space_id: m for m in Membership.objects.filter(user=user).select_related("space")
     }
-    created = list(Space.objects.filter(created_by=user).exclude(id__in=list(memberships)))
-    spaces = [m.space for m in memberships.values()] + created
+    # A Space the user created but no longer belongs to is the other members' now: the export
+    # says only that they created it (its id), nothing of what it has become.
+    left = list(
+        Space.objects.filter(created_by=user)
+        .exclude(id__in=list(memberships))
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
+    spaces = [m.space for m in memberships.values()]
     spaces.sort(key=lambda s: (s.type != SpaceType.PERSONAL, s.created_at, str(s.id)))
     owned = [
         s.id for s in spaces if getattr(memberships.get(s.id), "role", None) == SpaceRole.OWNER
@@ -463,9 +482,19 @@ def _spaces(ctx: _Context) -> Section:
                 for c in credentials.get(space.id, [])
             ]
         items.append(item)
+    items.extend(
+        {
+            "spaceId": space_id,
+            "createdByYou": True,
+            "yourRole": None,
+            "note": "You created this Space and are no longer a member; its contents belong "
+            "to its members and are not part of your export.",
+        }
+        for space_id in left
+    )
 
     section = Section("spaces", items)
-    section.add(Space._meta.label, (s.id for s in spaces))
+    section.add(Space._meta.label, [*(s.id for s in spaces), *left])
     section.add(Membership._meta.label, (m.pk for m in memberships.values()))
     section.add(Membership._meta.label, (m.pk for group in members.values() for m in group))
     section.add(Invitation._meta.label, (i.pk for group in invitations.values() for i in group))
@@ -477,24 +506,37 @@ def _spaces(ctx: _Context) -> Section:
 
 
 def _received_invitations(user: User) -> models.QuerySet[Invitation]:
-    return Invitation.objects.filter(email__lower=email_key(user.email))
+    return Invitation.objects.filter(email_key=email_key(user.email))
 
 
 def _invitations(ctx: _Context) -> Section:
     user = ctx.user
+    roles = dict(Membership.objects.filter(user=user).values_list("space_id", "role"))
+    managed = {space_id for space_id, role in roles.items() if role in SPACE_MANAGER_ROLES}
     sent = list(
         Invitation.objects.filter(invited_by=user).select_related("space").order_by("-created_at")
     )
     received = list(
-        Invitation.objects.filter(Q(accepted_by=user) | Q(email__lower=email_key(user.email)))
+        Invitation.objects.filter(Q(accepted_by=user) | Q(email_key=email_key(user.email)))
         .select_related("space")
         .order_by("-created_at")
     )
     section = Section(
         "invitations",
         {
-            "sentByYou": [_invitation_record(inv) for inv in sent],
-            "receivedByYou": [_invitation_record(inv) for inv in received],
+            # What the user did, always; the Space's name while they are in it; what became
+            # of the invitation while they may still manage the Space's invitations.
+            "sentByYou": [
+                _invitation_record(
+                    inv, space_name=inv.space_id in roles, outcome=inv.space_id in managed
+                )
+                for inv in sent
+            ],
+            # Addressed to them: a still open invitation shows the Space it invites to.
+            "receivedByYou": [
+                _invitation_record(inv, space_name=inv.space_id in roles or inv.status == "pending")
+                for inv in received
+            ],
         },
     )
     section.add(Invitation._meta.label, (inv.pk for inv in sent + received))

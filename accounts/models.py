@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from accounts.emails import normalize_email
+from accounts.emails import email_key, normalize_email
 
 models.CharField.register_lookup(Lower)
 models.EmailField.register_lookup(Lower)
+
+
+# Full case folding turns one character into at most three (``ß`` → ``ss``, ``ΐ`` → three).
+EMAIL_KEY_MAX_LENGTH = 3 * 254
 
 
 class Role(models.TextChoices):
@@ -43,10 +48,11 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_email(self, email: str) -> User:
-        return self.get(email__lower=normalize_email(email).lower())
+        return self.get(email_key=email_key(email))
 
     def filter_email(self, email: str) -> models.QuerySet[User]:
-        return self.filter(email__lower=normalize_email(email).lower())
+        """The account of ``email`` however it is spelled (see ``accounts.emails``)."""
+        return self.filter(email_key=email_key(email))
 
     def get_by_natural_key(self, username: str | None) -> User:
         return self.get_by_email(username or "")
@@ -68,6 +74,8 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(max_length=254)
+    # accounts.emails.email_key(email), kept by save(): the one thing compared, and unique.
+    email_key = models.CharField(max_length=EMAIL_KEY_MAX_LENGTH, editable=False)
     name = models.CharField(max_length=200, blank=True, default="")
     image = models.URLField(max_length=2000, blank=True, default="")
     locale = models.CharField(max_length=8, choices=Locale.choices, default=Locale.EN)
@@ -89,7 +97,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         db_table = "accounts_user"
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            models.UniqueConstraint(fields=["email_key"], name="accounts_user_email_key_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(email_key=""), name="accounts_user_email_key_set"
+            ),
             models.CheckConstraint(
                 condition=models.Q(role__in=Role.values), name="accounts_user_role_valid"
             ),
@@ -116,6 +127,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The key follows the address on every write path (services, admin, create_user);
+        # a save that names its fields writes the key whenever it writes the address.
+        self.email_key = email_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
 
 
 class Session(models.Model):

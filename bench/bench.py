@@ -122,20 +122,38 @@ def droppable_database(url: str) -> str:
     return name
 
 
-def database_recreate(url: str) -> str:
-    """Drop and create the bench database; returns the server's version."""
+def database_recreate(url: str) -> tuple[str, str]:
+    """Drop and create the bench database, owned by an ordinary role ``<name>_app`` (created
+    or reset here: production refuses to serve as a superuser, and so does the bench's server).
+    Returns the server's version and the URL that connects as that role."""
     import psycopg
     from psycopg import sql
 
     name = droppable_database(url)
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    role, password = f"{name}_app", secrets.token_urlsafe(24)
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
         connection.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        connection.execute(
+            sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"),
+                sql.Identifier(role),
+                sql.Literal(password),
+            )
+        )
+        connection.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(role)
+            )
+        )
         version = connection.info.server_version
-    return f"{version // 10000}.{version % 10000}"
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return f"{version // 10000}.{version % 10000}", urlunsplit(parts._replace(netloc=netloc))
 
 
 def redis_probe(url: str) -> str | None:
@@ -333,13 +351,14 @@ class Bench:
     def setup(self) -> None:
         config = self.config
         log(f"fresh database {urlsplit(config.database_url).path.lstrip('/')}")
-        self.facts["postgres"] = database_recreate(config.database_url)
+        self.facts["postgres"], app_database_url = database_recreate(config.database_url)
         redis_version = redis_probe(config.redis_url)
         self.facts["redis"] = (
             f"{redis_version} ({config.redis_url})" if redis_version else "none (local memory)"
         )
         self.port = config.port or free_port()
         self.env = server_env(config, self.port, redis_version is not None)
+        self.env["DATABASE_URL"] = app_database_url
         log("migrate")
         done = subprocess.run(  # noqa: S603 - fixed arguments
             [PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"],

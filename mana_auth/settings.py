@@ -340,7 +340,8 @@ if SENTRY_DSN:
 
     init_sentry(dsn=SENTRY_DSN, environment=MANA_ENV)
 
-# auth.E003: email uniqueness is a functional index on lower(email), stronger than unique=True.
+# auth.E003: addresses are unique by their comparison key (accounts_user_email_key_unique on
+# User.email_key, see accounts/emails.py), not by the spelling in User.email.
 SILENCED_SYSTEM_CHECKS = ["auth.E003"]
 LOGIN_URL = "admin:login"
 OTP_TOTP_ISSUER = "Mana"

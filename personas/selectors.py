@@ -27,7 +27,10 @@ def users_search(*, search: str = "") -> QuerySet[User]:
     users = User.objects.all().order_by("-created_at", "id")
     term = search.strip()
     if term:
-        condition = Q(email__icontains=term) | Q(name__icontains=term)
+        # Any spelling of an address finds its account (full-width, other case, IDN).
+        condition = (
+            Q(email__icontains=term) | Q(name__icontains=term) | Q(email_key=email_key(term))
+        )
         with contextlib.suppress(ValueError):  # not an id: match email and name only
             condition |= Q(pk=uuid.UUID(term))
         users = users.filter(condition)

@@ -4,12 +4,14 @@ credentials."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Tier
+from accounts.emails import email_key
+from accounts.models import EMAIL_KEY_MAX_LENGTH, Tier
 from spaces import modules, slugs
 
 
@@ -127,6 +129,8 @@ class Invitation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(max_length=254)
+    # accounts.emails.email_key(email), kept by save(): the invitation is bound to this key.
+    email_key = models.CharField(max_length=EMAIL_KEY_MAX_LENGTH, editable=False)
     role = models.CharField(max_length=16, choices=SpaceRole.choices, default=SpaceRole.MEMBER)
     token_hash = models.CharField(max_length=64, unique=True)
     invited_by = models.ForeignKey(
@@ -156,10 +160,18 @@ class Invitation(models.Model):
                 condition=models.Q(role__in=SpaceRole.values), name="spaces_invitation_role_valid"
             ),
         ]
-        indexes = [models.Index(fields=["space", "email"], name="spaces_invitation_email_idx")]
+        # By address alone (sign-up, export, deletion); Space-scoped reads use the FK index.
+        indexes = [models.Index(fields=["email_key"], name="spaces_invitation_key_idx")]
 
     def __str__(self) -> str:
         return f"invitation of {self.email} to {self.space_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email_key = email_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
 
     def status_at(self, now: object = None) -> str:
         if self.accepted_at:

@@ -357,6 +357,14 @@ def membership_ensure_by_system(
             role=role,
             reason=reason,
         )
+        _invitations_revoke_beyond(
+            space_id=space.id,
+            inviter_id=user.id,
+            role=role,
+            actor=None,
+            meta=meta,
+            reason="inviter_demoted",
+        )
         return True
     return False
 
@@ -383,6 +391,82 @@ def spaces_delete_solely_owned(*, user: User) -> int:
 
 
 # --- Members ----------------------------------------------------------------------------------
+
+
+def roles_invitable_by(role: str | None) -> frozenset[str]:
+    """The roles a member with ``role`` may invite: owners any, admins below owner, members
+    none. An invitation is only as good as its inviter's standing (see ``_open_invitation``)."""
+    if role == SpaceRole.OWNER:
+        return frozenset(SpaceRole.values)
+    if role == SpaceRole.ADMIN:
+        return frozenset({SpaceRole.ADMIN, SpaceRole.MEMBER})
+    return frozenset()
+
+
+def _pending_invitations(*, now: datetime) -> Any:
+    return Invitation.objects.filter(
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        declined_at__isnull=True,
+        expires_at__gt=now,
+    )
+
+
+def _invitations_revoke_beyond(
+    *,
+    space_id: object,
+    inviter_id: object,
+    role: str | None,
+    actor: User | None,
+    meta: RequestMeta | None,
+    reason: str,
+) -> int:
+    """Revoke the pending invitations ``inviter_id`` sent in the Space that their ``role``
+    (None: no longer a member) would not let them send now; one audit event each. Called
+    wherever an inviter leaves, is removed or demoted, in the same transaction."""
+    current = timezone.now()
+    allowed = roles_invitable_by(role)
+    stale = list(
+        _pending_invitations(now=current)
+        .select_for_update()
+        .filter(space_id=space_id, invited_by_id=inviter_id)
+        .exclude(role__in=allowed)
+        .values_list("id", flat=True)
+    )
+    if stale:
+        Invitation.objects.filter(id__in=stale).update(revoked_at=current)
+    for invitation_id in stale:
+        _event(
+            EventType.SPACE_INVITATION_REVOKED,
+            user=actor,
+            meta=meta,
+            spaceId=space_id,
+            invitationId=invitation_id,
+            reason=reason,
+        )
+    return len(stale)
+
+
+def invitations_revoke_sent_by_deleted_user(*, user: User) -> int:
+    """Account deletion: the pending invitations ``user`` sent in Spaces that stay go void
+    (their ``invited_by`` is about to become NULL, and nobody would answer for them)."""
+    space_ids = (
+        _pending_invitations(now=timezone.now())
+        .filter(invited_by=user)
+        .values_list("space_id", flat=True)
+        .distinct()
+    )
+    return sum(
+        _invitations_revoke_beyond(
+            space_id=space_id,
+            inviter_id=user.id,
+            role=None,
+            actor=None,
+            meta=None,
+            reason="inviter_deleted",
+        )
+        for space_id in list(space_ids)
+    )
 
 
 @transaction.atomic
@@ -413,6 +497,14 @@ def member_role_change(
         previous=previous,
         role=role,
     )
+    _invitations_revoke_beyond(
+        space_id=space.id,
+        inviter_id=target.user_id,
+        role=role,
+        actor=user,
+        meta=meta,
+        reason="inviter_demoted",
+    )
     return target
 
 
@@ -434,6 +526,14 @@ def member_remove(
         _leave_checks(membership=actor)
         target.delete()
         _event(EventType.SPACE_LEFT, user=user, meta=meta, spaceId=space.id)
+        _invitations_revoke_beyond(
+            space_id=space.id,
+            inviter_id=user.id,
+            role=None,
+            actor=user,
+            meta=meta,
+            reason="inviter_left",
+        )
         return
     _require_role(actor, *MANAGERS)
     if actor.role != SpaceRole.OWNER and target.role == SpaceRole.OWNER:
@@ -449,6 +549,14 @@ def member_remove(
         memberId=target.user_id,
         role=target.role,
     )
+    _invitations_revoke_beyond(
+        space_id=space.id,
+        inviter_id=target.user_id,
+        role=None,
+        actor=user,
+        meta=meta,
+        reason="inviter_removed",
+    )
 
 
 @transaction.atomic
@@ -457,6 +565,14 @@ def space_leave(*, user: User, space_id: object, meta: RequestMeta) -> None:
     _leave_checks(membership=membership)
     membership.delete()
     _event(EventType.SPACE_LEFT, user=user, meta=meta, spaceId=membership.space.id)
+    _invitations_revoke_beyond(
+        space_id=membership.space.id,
+        inviter_id=user.id,
+        role=None,
+        actor=user,
+        meta=meta,
+        reason="inviter_left",
+    )
 
 
 # --- Invitations ------------------------------------------------------------------------------
@@ -500,7 +616,7 @@ def invitation_create(
     # A new invitation supersedes any still-open one for the same address.
     Invitation.objects.filter(
         space=space,
-        email__iexact=key,
+        email_key=key,
         accepted_at__isnull=True,
         revoked_at__isnull=True,
         declined_at__isnull=True,
@@ -529,7 +645,9 @@ def invitation_create(
         locale=invitee.locale if invitee is not None else user.locale,
         kind=invitee.kind if invitee is not None else "human",
         context={
-            "inviter": user.name or user.email,
+            # The name is the inviter's to choose; the address next to it is what we know.
+            "inviter": user.name,
+            "inviter_email": user.email,
             "space_name": space.name,
             "role": role,
             "link": _invitation_link(token),
@@ -573,6 +691,17 @@ def _open_invitation(*, user: User, token: str, now: datetime) -> Invitation:
         .first()
     )
     if invitation is None or invitation.status_at(now) != "pending":
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    # Revoked when the inviter leaves, is removed or demoted; checked here as well, so that no
+    # path that changes a membership can leave a live invitation its inviter could not send.
+    inviter_role = (
+        Membership.objects.filter(space_id=invitation.space_id, user_id=invitation.invited_by_id)
+        .values_list("role", flat=True)
+        .first()
+        if invitation.invited_by_id is not None
+        else None
+    )
+    if invitation.role not in roles_invitable_by(inviter_role):
         raise AuthError(code="VERIFICATION_TOKEN_INVALID")
     if not token_crypto.tokens_equal(email_key(invitation.email), email_key(user.email)):
         raise Forbidden("This invitation was sent to a different address.")

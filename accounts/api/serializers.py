@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.emails import normalize_email
+from accounts.emails import NOT_ASSIGNABLE_MESSAGE, email_is_assignable, normalize_email
 from accounts.models import Locale, Session, User
 
 
@@ -18,6 +18,18 @@ class NormalizedEmailField(serializers.EmailField):
         if isinstance(data, str):
             data = normalize_email(data)
         return super().to_internal_value(data)
+
+
+class NewAddressField(NormalizedEmailField):
+    """An address someone claims (sign-up, email change, invitation): also plain ASCII once
+    normalised, so no look-alike of another address (``İnfo@`` for ``info@``) can be claimed.
+    Refused the same way whether or not an account has the look-alike address."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not email_is_assignable(value):
+            raise serializers.ValidationError(NOT_ASSIGNABLE_MESSAGE)
+        return value
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -60,7 +72,7 @@ def user_data(user: User) -> dict[str, Any]:
 
 
 class RegisterInputSerializer(serializers.Serializer):
-    email = NormalizedEmailField(max_length=254)
+    email = NewAddressField(max_length=254)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     locale = serializers.ChoiceField(choices=Locale.values, required=False, default="en")
@@ -194,7 +206,7 @@ class ProfileInputSerializer(serializers.Serializer):
 
 
 class ChangeEmailInputSerializer(serializers.Serializer):
-    newEmail = NormalizedEmailField(max_length=254)
+    newEmail = NewAddressField(max_length=254)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 

@@ -25,7 +25,7 @@ def passkey_descriptors_for_email(*, email_key: str) -> list[tuple[str, bytes, l
     An unknown address and an account without passkeys both give ``[]``.
     """
     rows = (
-        Passkey.objects.filter(user__email__lower=email_key, user__is_active=True)
+        Passkey.objects.filter(user__email_key=email_key, user__is_active=True)
         .order_by("created_at", "id")
         .values_list("user_id", "credential_id", "transports")
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.api.serializers import NormalizedEmailField, UserOutputSerializer, user_data
+from accounts.api.serializers import NewAddressField, UserOutputSerializer, user_data
 from accounts.models import Tier, User
 from personas.catalog import CatalogPersona
 from personas.models import ActionResult, Archetype, Persona, TickCadence
@@ -57,7 +57,7 @@ class AdminUserSessionsRevokeOutputSerializer(serializers.Serializer):
 
 
 class PersonaUpsertInputSerializer(serializers.Serializer):
-    email = NormalizedEmailField(max_length=254)
+    email = NewAddressField(max_length=254)
     name = serializers.CharField(max_length=200)
     archetype = serializers.ChoiceField(choices=Archetype.values)
     systemPrompt = serializers.CharField(max_length=PROMPT_MAX)

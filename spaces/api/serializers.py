@@ -9,7 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.api.serializers import NormalizedEmailField
+from accounts.api.serializers import NewAddressField
 from spaces import modules
 from spaces.models import (
     CredentialKind,
@@ -126,7 +126,7 @@ class SpaceMemberRoleInputSerializer(serializers.Serializer):
 
 
 class SpaceInvitationCreateInputSerializer(serializers.Serializer):
-    email = NormalizedEmailField(max_length=254)
+    email = NewAddressField(max_length=254)
     role = serializers.ChoiceField(choices=SpaceRole.values, default=SpaceRole.MEMBER)
 
 

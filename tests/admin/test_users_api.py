@@ -286,3 +286,11 @@ def test_revoke_sessions_ends_every_session_of_the_user(admin_client, user_facto
     assert action.metadata["targetUserId"] == str(user.id) and action.metadata["count"] == 2
     # The operator's own session is untouched.
     assert admin_client.get("/api/v1/admin/users").status_code == 200
+
+
+def test_users_search_finds_an_account_by_any_spelling_of_its_address(admin_client, user_factory):
+    kelvin = user_factory(email="kelvin@example.com", name="Lord")
+    # Kelvin sign and full-width letters: not a substring of the stored address, the same key.
+    spelling = "\u212aELVIN@" + "".join(chr(ord(c) + 0xFEE0) for c in "example") + ".com"
+    found = admin_client.get("/api/v1/admin/users", {"search": spelling}).json()
+    assert [item["id"] for item in found["items"]] == [str(kelvin.id)]
