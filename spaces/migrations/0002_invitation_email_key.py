@@ -2,7 +2,7 @@
 
 Adds ``spaces_invitation.email_key``, fills it for every existing invitation and indexes it in
 place of the (space, email) index. The key function is frozen here as it was when this
-migration was written (see accounts.0004_user_email_key).
+migration was written (see accounts.0005_user_email_key).
 """
 
 import unicodedata

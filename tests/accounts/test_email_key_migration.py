@@ -1,4 +1,4 @@
-"""accounts.0004_user_email_key fills the key of existing accounts and stops, naming them, when
+"""accounts.0005_user_email_key fills the key of existing accounts and stops, naming them, when
 two existing accounts are one address under the new key."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("accounts", "0003_outbox"), ("spaces", "0001_initial")]
-TARGET = [("accounts", "0004_user_email_key"), ("spaces", "0002_invitation_email_key")]
+BEFORE = [("accounts", "0004_api_key_legacy_hash"), ("spaces", "0001_initial")]
+TARGET = [("accounts", "0005_user_email_key"), ("spaces", "0002_invitation_email_key")]
 
 
 def _migrate(targets):

@@ -69,7 +69,7 @@ def fill_email_keys(apps, schema_editor):
             for key, users in sorted(collisions.items())
         ]
         raise RuntimeError(
-            "accounts.0004_user_email_key: these accounts are one address under the new "
+            "accounts.0005_user_email_key: these accounts are one address under the new "
             "comparison key (NFKC + case folding). Give all but one of each group another "
             "address (or delete it) and run migrate again:\n" + "\n".join(lines)
         )
@@ -77,7 +77,7 @@ def fill_email_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0003_outbox"),
+        ("accounts", "0004_api_key_legacy_hash"),
     ]
 
     operations = [
