@@ -62,10 +62,10 @@ def passkey_shape_model() -> ShapeModel:
     global _shape
     now = time.monotonic()
     memo = _shape
-    if memo is not None and now - memo[0] < _SHAPE_MEMO_SECONDS:
+    if memo is not None and 0 <= now - memo[0] < _SHAPE_MEMO_SECONDS:
         return memo[1]
     with _shape_lock:
-        if _shape is not None and now - _shape[0] < _SHAPE_MEMO_SECONDS:
+        if _shape is not None and 0 <= now - _shape[0] < _SHAPE_MEMO_SECONDS:
             return _shape[1]
         with connection.cursor() as cursor:
             cursor.execute(_SHAPE_SQL)

@@ -107,4 +107,6 @@ class PasskeyAuthenticateVerifyInputSerializer(serializers.Serializer):
     ``credential.response.clientDataJSON``. ``ceremonyId`` is optional: sent, it must match."""
 
     credential = PasskeyCredentialField()
-    ceremonyId = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    ceremonyId = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True
+    )
