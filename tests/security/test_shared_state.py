@@ -18,6 +18,8 @@ from accounts.models import User
 from security import ratelimit, shared_state
 from security.models import LoginThrottle, SharedCounter, SharedEntry
 from tests.conftest import PASSWORD
+from tests.security.conftest import REDIS_URL
+from tests.shared_state_helpers import store_select
 
 RACERS = 8
 HITS_EACH = 25
@@ -186,3 +188,12 @@ def test_wrong_passwords_on_sensitive_changes_are_counted_on_both_stores(
     user = User.objects.get(pk=client.user.pk)
     assert user.check_password(PASSWORD)
     assert user.is_active
+
+
+def test_the_purge_command_leaves_redis_to_its_own_expiry(settings):
+    from io import StringIO
+
+    store_select(settings, "redis", REDIS_URL)
+    out = StringIO()
+    call_command("purge_shared_state", stdout=out)
+    assert "Redis expires the shared state itself" in out.getvalue()
