@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gunicorn.workers.base import Worker
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
@@ -49,15 +45,3 @@ def _tune_allocator() -> None:
 
 
 _tune_allocator()
-
-
-def post_worker_init(worker: Worker) -> None:
-    """With gunicorn's real worker count (``-w`` or GUNICORN_WORKERS, default one per core),
-    refuse a process-local cache in production: a worker that raises here fails to boot, and
-    gunicorn then stops altogether. The WSGI module checks the database role itself."""
-    from django.conf import settings
-
-    from mana_auth import boot
-
-    if settings.IS_PRODUCTION:
-        boot.refuse(boot.cache_problems(caches=settings.CACHES, workers=worker.cfg.workers))

@@ -729,6 +729,14 @@ EXCLUDED: dict[str, str] = {
     "security.LoginThrottle": (
         "The sign-in lockout's short-lived failure counter for the address; it expires."
     ),
+    "security.SharedCounter": (
+        "Rate-limit counters (without Redis), keyed by a hash of the address or IP they count; "
+        "each expires with its window, at most an hour."
+    ),
+    "security.SharedEntry": (
+        "Passkey ceremony challenges and cooldowns (without Redis), keyed by hashes; single "
+        "use, they expire within five minutes."
+    ),
 }
 
 # Rows that may still name a deleted user, and why (the guard test checks their shape).

@@ -9,13 +9,13 @@ from collections import OrderedDict
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import crypto, signing_keys
 from accounts.models import Passkey, Session, User
-from mana_auth.errors import AuthError, NotFound, is_infrastructure_error
+from mana_auth.errors import AuthError, NotFound
+from security import shared_state
 
 logger = logging.getLogger("mana_auth.accounts")
 
@@ -136,29 +136,31 @@ def _session_revoked_key(session_id: object) -> str:
 
 
 def session_is_live(claims: dict[str, Any]) -> bool:
-    """Whether the token's session is live: a shared-cache hit, else one indexed query.
+    """Whether the token's session is live: with Redis, a cache hit, else one indexed query.
 
-    The cache holds "live until" for the session id, and revocation leaves a "revoked" marker
-    that outlives any "live" entry (see ``session_cache_forget``): both are read in one round
-    trip, so a reader that filled "live" just before a revocation committed cannot make a
-    revoked session look live. When the cache is unreachable the database answers.
+    With Redis, the cache holds "live until" for the session id, and revocation leaves a
+    "revoked" marker that outlives any "live" entry (see ``session_cache_forget``): both are
+    read in one round trip, so a reader that filled "live" just before a revocation committed
+    cannot make a revoked session look live. When Redis is unreachable the database answers.
+    Without Redis there is no cache: a cache in the same PostgreSQL would cost what the session
+    query costs, and the query sees every revocation the moment it commits, on every worker.
     """
     sid = str(_session_id(claims.get("sid")))
     live_key, revoked_key = _session_cache_key(sid), _session_revoked_key(sid)
-    ttl = settings.SESSION_CACHE_SECONDS
+    ttl = settings.SESSION_CACHE_SECONDS if shared_state.uses_redis() else 0
     if ttl:
         try:
-            found = cache.get_many([live_key, revoked_key])
-        except Exception as exc:
-            if not is_infrastructure_error(exc):
-                raise
-            logger.warning("session cache unavailable (%s); using the database", type(exc).__name__)
+            found = shared_state.get_many([live_key, revoked_key])
+        except shared_state.StoreUnavailable as exc:
+            logger.warning(
+                "session cache unavailable (%s); using the database", type(exc.__cause__).__name__
+            )
             ttl = 0
             found = {}
         if revoked_key in found:
             return False
         cached = found.get(live_key)
-        if cached is not None:
+        if isinstance(cached, list) and len(cached) == 2:
             user_id, expires_ts = cached
             return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
     try:
@@ -169,26 +171,27 @@ def session_is_live(claims: dict[str, Any]) -> bool:
         raise
     if ttl:
         try:
-            cache.set(live_key, (str(session.user_id), session.expires_at.timestamp()), timeout=ttl)
-        except Exception as exc:
-            if not is_infrastructure_error(exc):
-                raise
-            logger.warning("session cache unavailable (%s)", type(exc).__name__)
+            shared_state.put(
+                live_key, [str(session.user_id), session.expires_at.timestamp()], ttl=ttl
+            )
+        except shared_state.StoreUnavailable as exc:
+            logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
     return True
 
 
 def session_cache_forget(session_ids: list[Any]) -> None:
-    """Mark revoked sessions in the cache, now and again after commit. The marker lives longer
-    than any "live" entry, so a concurrent reader's late write cannot resurrect a session."""
-    if not session_ids or not settings.SESSION_CACHE_SECONDS:
+    """Mark revoked sessions in the Redis cache, now and again after commit. The marker lives
+    longer than any "live" entry, so a concurrent reader's late write cannot resurrect a
+    session. Without Redis there is no cache to correct."""
+    if not session_ids or not settings.SESSION_CACHE_SECONDS or not shared_state.uses_redis():
         return
     ttl = settings.SESSION_CACHE_SECONDS * 2 + 5
     markers = {_session_revoked_key(sid): 1 for sid in session_ids}
     live_keys = [_session_cache_key(sid) for sid in session_ids]
 
     def apply() -> None:
-        cache.set_many(markers, timeout=ttl)
-        cache.delete_many(live_keys)
+        shared_state.put_many(markers, ttl=ttl)
+        shared_state.delete_many(live_keys)
 
     apply()
     transaction.on_commit(apply)

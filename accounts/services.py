@@ -689,12 +689,18 @@ def password_reset(*, token: str, new_password: str, meta: RequestMeta) -> User:
     return user
 
 
-@transaction.atomic
 def password_change(
     *, user: User, session: Session, current_password: str, new_password: str, meta: RequestMeta
 ) -> None:
+    # Checked before the transaction opens: a wrong password's count must outlive the refusal
+    # (without Redis the counter is a row, and a rollback would take it back).
     if not password_recheck(user=user, password=current_password):
         raise AuthError(code="REAUTH_REQUIRED", message="The current password is not correct.")
+    _password_change(user=user, session=session, new_password=new_password, meta=meta)
+
+
+@transaction.atomic
+def _password_change(*, user: User, session: Session, new_password: str, meta: RequestMeta) -> None:
     password_policy_check(password=new_password, user=user)
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
@@ -731,10 +737,15 @@ def profile_update(*, user: User, data: dict[str, Any], meta: RequestMeta) -> Us
     return user
 
 
-@transaction.atomic
 def email_change_request(*, user: User, new_email: str, password: str, meta: RequestMeta) -> None:
+    # Checked before the transaction opens, so a wrong password's count survives the refusal.
     if not password_recheck(user=user, password=password):
         raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+    _email_change_request(user=user, new_email=new_email, meta=meta)
+
+
+@transaction.atomic
+def _email_change_request(*, user: User, new_email: str, meta: RequestMeta) -> None:
     normalized = normalize_email(new_email)
     if email_key(normalized) == email_key(user.email):
         raise ValidationFailed({"newEmail": ["This is already your address."]})
@@ -812,13 +823,18 @@ def verify_token_any(*, token: str, meta: RequestMeta) -> tuple[str, User]:
 # --- Account deletion -------------------------------------------------------------------------
 
 
-@transaction.atomic
 def account_delete(
     *, user: User, password: str | None, meta: RequestMeta, actor: User | None = None
 ) -> None:
     """Delete the account and everything of it. The security trail survives, anonymised."""
+    # Checked before the transaction opens, so a wrong password's count survives the refusal.
     if actor is None and not password_recheck(user=user, password=password):
         raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+    _account_delete(user=user, meta=meta, actor=actor)
+
+
+@transaction.atomic
+def _account_delete(*, user: User, meta: RequestMeta, actor: User | None) -> None:
     from accounts.deletion import user_data_delete
 
     user_data_delete(user=user, meta=meta, actor=actor)

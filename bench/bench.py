@@ -354,7 +354,7 @@ class Bench:
         self.facts["postgres"], app_database_url = database_recreate(config.database_url)
         redis_version = redis_probe(config.redis_url)
         self.facts["redis"] = (
-            f"{redis_version} ({config.redis_url})" if redis_version else "none (local memory)"
+            f"{redis_version} ({config.redis_url})" if redis_version else "none (PostgreSQL)"
         )
         self.port = config.port or free_port()
         self.env = server_env(config, self.port, redis_version is not None)
@@ -417,13 +417,9 @@ class Bench:
             if status != 200 or (key == "validate" and not (body or {}).get("valid")):
                 self.unavailable[key] = f"error: HTTP {status} {str(body)[:120]}"
         self.spaces_discover()
+        # Ceremony state is shared by every worker, in Redis or (without it) in PostgreSQL.
         if not routes.get("passkey") or not routes.get("passkey_register"):
             self.unavailable["passkey"] = "n/a (endpoint missing)"
-        elif self.workers_need_redis():
-            self.unavailable["passkey"] = "n/a (ceremony state needs Redis with >1 worker)"
-
-    def workers_need_redis(self) -> bool:
-        return self.config.workers > 1 and "REDIS_URL" not in self.env
 
     def spaces_discover(self) -> None:
         """Each user's first Space (GET /api/v1/spaces), for GET /spaces/{id}/access."""

@@ -105,6 +105,47 @@ def parse_networks(
     return networks
 
 
+def webauthn_rp_id(env: Mapping[str, str], *, production: bool) -> str:
+    """The passkey relying party id: ``WEBAUTHN_RP_ID``; in production else the explicitly set
+    ``COOKIE_DOMAIN`` (the SSO domain every app lives under, as the predecessor did); outside
+    production else ``localhost``. Empty in production when neither is set (boot refuses)."""
+    explicit = env_str(env, "WEBAUTHN_RP_ID").lower()
+    if explicit:
+        return explicit
+    if production:
+        return env_str(env, "COOKIE_DOMAIN").lstrip(".").lower()
+    return "localhost"
+
+
+def rp_id_problem(rp_id: str, base_url: str) -> str | None:
+    """Why passkeys cannot work with ``rp_id`` for the service at ``base_url``, or None.
+
+    WebAuthn accepts an RP id only when it is the page's host or a registrable parent domain of
+    it (on a label boundary; a bare top-level label is a public suffix). Without a public
+    suffix list, multi-label public suffixes (``co.uk``) are not recognised here.
+    """
+    host = (urlparse(base_url).hostname or "").lower()
+    if not rp_id:
+        return "the passkey relying party id is empty"
+    if not host:
+        return "BASE_URL has no host"
+    if any(ch in rp_id for ch in ":/@ ") or rp_id.startswith(".") or rp_id.endswith("."):
+        return f"WEBAUTHN_RP_ID {rp_id!r} is not a domain name"
+    try:
+        ipaddress.ip_address(rp_id)
+    except ValueError:
+        pass
+    else:
+        return f"WEBAUTHN_RP_ID {rp_id!r} is an IP address; passkeys need a domain"
+    if host == rp_id:
+        return None
+    if not host.endswith("." + rp_id):
+        return f"WEBAUTHN_RP_ID {rp_id!r} is neither BASE_URL's host {host!r} nor a parent of it"
+    if "." not in rp_id:
+        return f"WEBAUTHN_RP_ID {rp_id!r} is a top-level domain, not a registrable one"
+    return None
+
+
 def production_problems(env: Mapping[str, str]) -> list[str]:
     """List what stops a production boot. Empty means the secrets are present and well formed."""
     problems = []
@@ -139,6 +180,17 @@ def production_problems(env: Mapping[str, str]) -> list[str]:
         problems.append("PERSONA_SEED_SECRET must not be the development fallback value")
     if not env_str(env, "DATABASE_URL"):
         problems.append("DATABASE_URL is required in production")
-    if not env_str(env, "BASE_URL").startswith("https://"):
+    base_url = env_str(env, "BASE_URL")
+    if not base_url.startswith("https://"):
         problems.append("BASE_URL must be an https:// URL in production")
+    rp_id = webauthn_rp_id(env, production=True)
+    if not rp_id:
+        problems.append(
+            "WEBAUTHN_RP_ID or COOKIE_DOMAIN is required in production (the passkey relying "
+            "party id: BASE_URL's host or a parent domain of it)"
+        )
+    elif base_url.startswith("https://"):
+        problem = rp_id_problem(rp_id, base_url)
+        if problem:
+            problems.append(f"{problem}: passkeys would fail on every browser")
     return problems

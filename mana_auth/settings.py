@@ -138,14 +138,18 @@ if _sync_url and _sync_url != _database_url:
     DATABASES["sync"]["TEST"] = {"DEPENDENCIES": []}
 DATABASE_ROUTERS = ["spaces.routers.SyncStoreRouter"]
 
-# --- Cache ----------------------------------------------------------------------------------
+# --- Cache and shared state -----------------------------------------------------------------
+# State that every worker must see (rate counters, cooldowns, passkey ceremonies, the validate
+# cache) goes through ``security.shared_state``: Redis when REDIS_URL is set, else PostgreSQL.
+# Django's own cache holds nothing of that kind; without Redis it is per-process memory.
 REDIS_URL = env_str(ENV, "REDIS_URL")
+CACHE_KEY_PREFIX = env_str(ENV, "CACHE_KEY_PREFIX", "mana-auth")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "mana_auth.cache.ManaRedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str(ENV, "CACHE_KEY_PREFIX", "mana-auth"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
@@ -263,7 +267,9 @@ BREACHED_PASSWORD_API = env_str(
 )
 
 # --- WebAuthn -------------------------------------------------------------------------------
-WEBAUTHN_RP_ID = env_str(ENV, "WEBAUTHN_RP_ID", "localhost")
+# Production: an explicit WEBAUTHN_RP_ID, else the explicit COOKIE_DOMAIN (the boot check
+# refuses neither, and an RP id that is not BASE_URL's host or a parent domain of it).
+WEBAUTHN_RP_ID = config.webauthn_rp_id(ENV, production=IS_PRODUCTION)
 WEBAUTHN_RP_NAME = env_str(ENV, "WEBAUTHN_RP_NAME", "Mana")
 WEBAUTHN_ORIGINS = env_list(ENV, "WEBAUTHN_ORIGINS") or TRUSTED_ORIGINS
 

@@ -7,6 +7,6 @@ application = get_wsgi_application()
 
 from mana_auth import boot  # noqa: E402 - needs the settings configured above
 
-# Production refuses to serve as a database superuser or with a per-process cache shared by
-# nobody (see mana_auth/boot.py); raising here stops the server before its first request.
-boot.production_serving_check(workers=boot.workers_from_env())
+# Production refuses to serve as a database superuser or BYPASSRLS role (see
+# mana_auth/boot.py); raising here stops the server before its first request.
+boot.production_serving_check()

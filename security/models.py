@@ -150,6 +150,36 @@ class LoginThrottle(models.Model):
         return self.scope
 
 
+class SharedCounter(models.Model):
+    """A rate-limit counter every worker sees, when there is no Redis (``security.shared_state``
+    writes it with one ``INSERT … ON CONFLICT DO UPDATE … RETURNING``). The key is a SHA-256."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    value = models.BigIntegerField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "security_shared_counter"
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}… = {self.value}"
+
+
+class SharedEntry(models.Model):
+    """A short-lived value every worker sees, when there is no Redis: passkey ceremony state
+    (taken once with ``DELETE … RETURNING``) and cooldowns. The key is a SHA-256."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    value = models.JSONField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "security_shared_entry"
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}…"
+
+
 # Second-factor devices (django-otp) live in their own module; importing them here registers
 # them with the ``security`` app.
 from security.otp.models import BackupCode, BackupCodeDevice, SealedTotpDevice  # noqa: E402, F401

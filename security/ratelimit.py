@@ -1,7 +1,8 @@
-"""Fixed-window rate limits over Django's cache (Redis when ``REDIS_URL`` is set).
+"""Fixed-window rate limits in the shared state (Redis with ``REDIS_URL``, else PostgreSQL).
 
-Counters live in the shared cache, so every worker sees the same numbers. When the cache is
-unreachable the guarded endpoints fail closed: 503 SERVICE_UNAVAILABLE, nothing counted.
+Counters live in ``security.shared_state``, so every worker sees the same numbers. When the
+store is unreachable the guarded endpoints fail closed: 503 SERVICE_UNAVAILABLE, nothing
+counted.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 
-from mana_auth.errors import RateLimited, ServiceUnavailable, is_infrastructure_error
+from mana_auth.errors import RateLimited
+from security import shared_state
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ MAGIC_EMAIL = Limit("magic-email", 5, 3600)
 MFA_IP = Limit("mfa-ip", 30, 60)
 REAUTH_USER = Limit("reauth-user-failures", 10, 300)
 PASSKEY_OPTIONS_IP = Limit("passkey-options-ip", 20, 60)
-PASSKEY_FAILURES_CREDENTIAL = Limit("passkey-fail-cred", 10, 60)
+PASSKEY_FAILURES_CREDENTIAL = Limit("passkey-fail-cred", 10, 60)  # per credential and address
 PASSKEY_COOLDOWN_SECONDS = 300
 ADMIN_LOGIN_IP = Limit("admin-login-ip", 10, 300)
 API_KEY_VALIDATE_IP = Limit("apikey-validate-ip", 600, 60)
@@ -64,19 +65,19 @@ def hit(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
         return
     current = time.time() if now is None else now
     index, retry_after = _window(limit, current)
-    key = _key(limit, ident, index)
-    try:
-        cache.add(key, 0, timeout=limit.window_seconds + 5)
-        count = cache.incr(key)
-    except ValueError:  # the key expired between add and incr: start again
-        cache.set(key, 1, timeout=limit.window_seconds + 5)
-        count = 1
-    except Exception as exc:
-        if is_infrastructure_error(exc):
-            raise ServiceUnavailable() from exc
-        raise
+    count = shared_state.counter_incr(_key(limit, ident, index), ttl=limit.window_seconds + 5)
     if count > budget(limit):
         raise RateLimited(retry_after)
+
+
+def spent(limit: Limit, ident: str | None, *, now: float | None = None) -> bool:
+    """Count one event; whether the window's budget is now used up (the caller decides)."""
+    if not settings.RATE_LIMITS_ENABLED or not ident:
+        return False
+    current = time.time() if now is None else now
+    index, _ = _window(limit, current)
+    count = shared_state.counter_incr(_key(limit, ident, index), ttl=limit.window_seconds + 5)
+    return count >= budget(limit)
 
 
 def check(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
@@ -85,33 +86,17 @@ def check(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
         return
     current = time.time() if now is None else now
     index, retry_after = _window(limit, current)
-    try:
-        count = cache.get(_key(limit, ident, index), 0)
-    except Exception as exc:
-        if is_infrastructure_error(exc):
-            raise ServiceUnavailable() from exc
-        raise
-    if count >= budget(limit):
+    if shared_state.counter_get(_key(limit, ident, index)) >= budget(limit):
         raise RateLimited(retry_after)
 
 
 def cooldown_set(name: str, ident: str, seconds: int) -> None:
-    try:
-        cache.set(f"cd:{name}:{ident}", time.time() + seconds, timeout=seconds)
-    except Exception as exc:
-        if is_infrastructure_error(exc):
-            raise ServiceUnavailable() from exc
-        raise
+    shared_state.put(f"cd:{name}:{ident}", time.time() + seconds, ttl=seconds)
 
 
 def cooldown_check(name: str, ident: str) -> None:
     if not settings.RATE_LIMITS_ENABLED:
         return
-    try:
-        until = cache.get(f"cd:{name}:{ident}")
-    except Exception as exc:
-        if is_infrastructure_error(exc):
-            raise ServiceUnavailable() from exc
-        raise
-    if until and until > time.time():
+    until = shared_state.get(f"cd:{name}:{ident}")
+    if isinstance(until, int | float) and until > time.time():
         raise RateLimited(int(until - time.time()) + 1)

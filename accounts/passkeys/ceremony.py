@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +46,7 @@ SUPPORTED_ALGORITHMS = [
 CHALLENGE_BYTES = 32
 MAX_CREDENTIAL_ID_BYTES = 1023  # WebAuthn L3 §5.1: credential ids are at most 1023 bytes
 TRANSPORTS = frozenset(item.value for item in AuthenticatorTransport)
-# Decoy credential ids mimic the lengths real authenticators produce.
-_DECOY_ID_LENGTHS = (16, 20, 32, 64)
-_DECOY_TRANSPORTS = ["hybrid", "internal"]
+MAX_DECOY_COUNT = 10
 
 
 # What py_webauthn raises for a refused or malformed response. Beyond its own exceptions,
@@ -74,6 +73,24 @@ class Descriptor:
 
     credential_id: bytes
     transports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShapeModel:
+    """How ``allowCredentials`` lists are shaped: weights of passkeys per account and of
+    credential id lengths in bytes, as ``((value, weight), …)``."""
+
+    counts: tuple[tuple[int, int], ...]
+    lengths: tuple[tuple[int, int], ...]
+
+
+# What a handful of accounts would look like before there are real ones to learn from: most
+# have one passkey; ids of 16 (Google Password Manager, most password managers), 20 (iCloud
+# Keychain), 32 (Windows Hello) and 64 bytes (security keys). Real accounts outweigh it fast.
+SHAPE_PRIOR = ShapeModel(
+    counts=((1, 14), (2, 4), (3, 1), (4, 1)),
+    lengths=((16, 5), (20, 5), (32, 5), (64, 5)),
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,22 @@ def b64url_decode(value: object) -> bytes:
     return raw
 
 
+def client_data_challenge(credential: dict[str, Any]) -> bytes:
+    """The challenge the authenticator signed over, read from ``response.clientDataJSON``.
+
+    Only used to find the ceremony's state; py_webauthn checks it against that state again.
+    """
+    response = credential.get("response")
+    raw = b64url_decode(response.get("clientDataJSON") if isinstance(response, dict) else None)
+    try:
+        client_data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CeremonyFailed("clientDataJSON is not JSON") from exc
+    if not isinstance(client_data, dict):
+        raise CeremonyFailed("clientDataJSON is not an object")
+    return b64url_decode(client_data.get("challenge"))
+
+
 def transports_clean(raw: object) -> list[str]:
     """Keep only the transports WebAuthn defines, in order, without repeats."""
     if not isinstance(raw, list):
@@ -122,11 +155,15 @@ def transports_clean(raw: object) -> list[str]:
     return seen
 
 
-def _descriptors(items: list[Descriptor]) -> list[PublicKeyCredentialDescriptor]:
+def _descriptors(
+    items: list[Descriptor], *, with_transports: bool = True
+) -> list[PublicKeyCredentialDescriptor]:
     return [
         PublicKeyCredentialDescriptor(
             id=item.credential_id,
-            transports=[AuthenticatorTransport(t) for t in item.transports if t in TRANSPORTS],
+            transports=[AuthenticatorTransport(t) for t in item.transports if t in TRANSPORTS]
+            if with_transports
+            else None,
         )
         for item in items
     ]
@@ -168,13 +205,15 @@ def authentication_options(
     """Request options. An empty ``allow`` asks for a discoverable credential (conditional UI).
 
     User verification is required: a verified passkey is two factors (possession + PIN or
-    biometric) and signs in without a second step.
+    biometric) and signs in without a second step. ``allowCredentials`` carries no
+    ``transports``: they would tell a real account's list from a decoy (the browser then offers
+    every transport, which costs nothing but a hint).
     """
     options = generate_authentication_options(
         rp_id=rp.id,
         challenge=challenge,
         timeout=timeout_ms,
-        allow_credentials=_descriptors(allow),
+        allow_credentials=_descriptors(allow, with_transports=False),
         user_verification=UserVerificationRequirement.REQUIRED,
     )
     return options_to_json_dict(options)
@@ -246,21 +285,41 @@ def sign_count_regressed(*, stored: int, received: int) -> bool:
     return stored > 0 and received <= stored
 
 
-def decoy_descriptors(*, secret: bytes, email_key: str) -> list[Descriptor]:
+def _uniform(seed: bytes, label: str) -> float:
+    digest = hmac.new(seed, label.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _pick(weighted: tuple[tuple[int, int], ...], point: float) -> int:
+    """The value at ``point`` (in [0, 1)) of the weighted distribution's inverse CDF."""
+    total = sum(weight for _, weight in weighted)
+    threshold = point * total
+    running = 0
+    for value, weight in weighted:
+        running += weight
+        if threshold < running:
+            return value
+    return weighted[-1][0]
+
+
+def decoy_descriptors(*, secret: bytes, email_key: str, model: ShapeModel) -> list[Descriptor]:
     """Stable, plausible ``allowCredentials`` for an address without passkeys.
 
     Derived from HMAC(secret, email), so repeated requests for the same address look the same
-    as they would for a real account, and nothing is stored.
+    as they would for a real account, and nothing is stored. The number of entries and each
+    id's length are drawn from ``model``, the shape of the real accounts' lists, so over many
+    addresses decoys are distributed as real lists are.
     """
     seed = hmac.new(secret, b"passkey-decoy:" + email_key.encode(), hashlib.sha256).digest()
-    count = 2 if seed[0] % 5 == 0 else 1
+    count = min(max(_pick(model.counts, _uniform(seed, "count")), 1), MAX_DECOY_COUNT)
     descriptors = []
     for index in range(count):
-        length = _DECOY_ID_LENGTHS[seed[1 + index] % len(_DECOY_ID_LENGTHS)]
+        length = _pick(model.lengths, _uniform(seed, f"length:{index}"))
+        length = min(max(length, 1), MAX_CREDENTIAL_ID_BYTES)
         material = b""
         block = 0
         while len(material) < length:
             material += hmac.new(seed, f"{index}:{block}".encode(), hashlib.sha256).digest()
             block += 1
-        descriptors.append(Descriptor(material[:length], tuple(_DECOY_TRANSPORTS)))
+        descriptors.append(Descriptor(material[:length]))
     return descriptors

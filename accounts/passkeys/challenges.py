@@ -1,22 +1,22 @@
-"""Server-side ceremony state in Django's cache: 5 minutes, single use.
+"""Server-side ceremony state in the shared state (Redis or PostgreSQL): 5 minutes, single use.
 
-Registration state is bound to the user (and the session that asked for it); sign-in state to
-a random ceremony id handed to the client, of which only a hash is used as the cache key.
-Single use does not rely on get-then-delete alone (two concurrent readers could both get):
-the first reader to ``cache.add`` the "used" marker of a challenge wins, every other loses.
+Registration state is bound to the user (and the session that asked for it). Sign-in state is
+found from its challenge: the client sends back the credential only, and the challenge inside
+``clientDataJSON`` (32 random bytes, handed out once) names the state; only a hash of it is
+the key. The ``ceremonyId`` handed out with the options is optional for clients: when one is
+sent back it must match. Single use is the store's: ``take_once`` is one atomic ``GETDEL`` or
+``DELETE … RETURNING``, so of two concurrent verifications exactly one gets the state.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
-
-from django.core.cache import cache
 
 from accounts.passkeys.ceremony import CHALLENGE_BYTES
-from mana_auth.errors import ServiceUnavailable, is_infrastructure_error
+from security import shared_state
 
 CHALLENGE_TTL_SECONDS = 300
 
@@ -34,75 +34,71 @@ class SignInState:
     user_id: str | None  # the named account, None when unknown or without passkeys
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def _call(method: str, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return getattr(cache, method)(*args, **kwargs)
-    except Exception as exc:
-        if is_infrastructure_error(exc):
-            raise ServiceUnavailable() from exc
-        raise
+def _digest(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return hashlib.sha256(raw).hexdigest()
 
 
 def challenge_new() -> bytes:
     return secrets.token_bytes(CHALLENGE_BYTES)
 
 
-def _claim(key: str) -> dict[str, Any] | None:
-    """Read the state at ``key`` exactly once across all workers."""
-    data = _call("get", key)
-    if not isinstance(data, dict) or not isinstance(data.get("challenge"), str):
-        return None
-    marker = f"passkey:used:{_digest(data['challenge'])}"
-    if not _call("add", marker, 1, timeout=CHALLENGE_TTL_SECONDS + 5):
-        return None
-    _call("delete", key)
-    return data
+def _registration_key(user_id: object) -> str:
+    return f"passkey:reg:{user_id}"
+
+
+def _sign_in_key(challenge: bytes) -> str:
+    return f"passkey:auth:{_digest(challenge)}"
 
 
 def registration_store(*, user_id: object, session_id: object, challenge: bytes) -> None:
-    _call(
-        "set",
-        f"passkey:reg:{user_id}",
+    """Keep the pending registration (a newer one replaces it)."""
+    shared_state.put(
+        _registration_key(user_id),
         {"challenge": challenge.hex(), "sid": str(session_id)},
-        timeout=CHALLENGE_TTL_SECONDS,
+        ttl=CHALLENGE_TTL_SECONDS,
     )
 
 
 def registration_take(*, user_id: object) -> RegistrationState | None:
-    data = _claim(f"passkey:reg:{user_id}")
-    if data is None:
+    data = shared_state.take_once(_registration_key(user_id))
+    if not isinstance(data, dict) or not isinstance(data.get("challenge"), str):
         return None
     return RegistrationState(challenge=bytes.fromhex(data["challenge"]), session_id=data["sid"])
 
 
 def sign_in_store(*, challenge: bytes, identified: bool, user_id: object | None) -> str:
-    """Keep the sign-in state; returns the ceremony id the client must send back."""
+    """Keep the sign-in state under its challenge; returns the (optional) ceremony id."""
     ceremony_id = secrets.token_urlsafe(32)
-    _call(
-        "set",
-        f"passkey:auth:{_digest(ceremony_id)}",
+    shared_state.put(
+        _sign_in_key(challenge),
         {
             "challenge": challenge.hex(),
             "identified": identified,
             "uid": str(user_id) if user_id else None,
+            "cid": _digest(ceremony_id),
         },
-        timeout=CHALLENGE_TTL_SECONDS,
+        ttl=CHALLENGE_TTL_SECONDS,
     )
     return ceremony_id
 
 
-def sign_in_take(*, ceremony_id: str) -> SignInState | None:
-    if not ceremony_id or len(ceremony_id) > 200:
+def sign_in_take(*, challenge: bytes, ceremony_id: str | None = None) -> SignInState | None:
+    """Claim the sign-in state of ``challenge`` once. A ``ceremony_id``, when the client sent
+    one, must be the one handed out with that challenge (the state is used up either way)."""
+    if len(challenge) != CHALLENGE_BYTES:
         return None
-    data = _claim(f"passkey:auth:{_digest(ceremony_id)}")
-    if data is None:
+    data = shared_state.take_once(_sign_in_key(challenge))
+    if not isinstance(data, dict) or not isinstance(data.get("challenge"), str):
+        return None
+    if not hmac.compare_digest(data["challenge"], challenge.hex()):
+        return None
+    if ceremony_id is not None and not hmac.compare_digest(
+        str(data.get("cid") or ""), _digest(ceremony_id[:200])
+    ):
         return None
     return SignInState(
-        challenge=bytes.fromhex(data["challenge"]),
+        challenge=challenge,
         identified=bool(data["identified"]),
         user_id=data["uid"],
     )

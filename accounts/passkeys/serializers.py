@@ -92,7 +92,7 @@ class PasskeyAuthenticateOptionsInputSerializer(serializers.Serializer):
 
 
 class PasskeyRequestOptionsOutputSerializer(serializers.Serializer):
-    """``PublicKeyCredentialRequestOptionsJSON`` plus the ``ceremonyId`` to send back."""
+    """``PublicKeyCredentialRequestOptionsJSON`` plus a ``ceremonyId`` clients may send back."""
 
     challenge = serializers.CharField()
     timeout = serializers.IntegerField()
@@ -103,5 +103,10 @@ class PasskeyRequestOptionsOutputSerializer(serializers.Serializer):
 
 
 class PasskeyAuthenticateVerifyInputSerializer(serializers.Serializer):
+    """``{credential}``, as the contract says; the ceremony is found from the challenge in
+    ``credential.response.clientDataJSON``. ``ceremonyId`` is optional: sent, it must match."""
+
     credential = PasskeyCredentialField()
-    ceremonyId = serializers.CharField(max_length=200)
+    ceremonyId = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True
+    )

@@ -3,7 +3,9 @@
 A passkey sign-in with user verification is two factors at once (something you have, and a PIN
 or biometric), so it starts the session directly instead of passing through the MFA step.
 It is a factor of its own: the password lockout never blocks it, and its failures are counted
-per credential (10 a minute → 5 minute cooldown), never against the password.
+per credential *and client address* (10 a minute → 5 minute cooldown), never against the
+password. Credential ids are not secret, so a count per credential alone would let a stranger
+freeze the owner's passkey; per address, the stranger throttles only himself.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from accounts.passkeys import ceremony, challenges, selectors
 from accounts.passkeys.ceremony import CeremonyFailed, Descriptor, RelyingParty
 from accounts.services import SignIn, session_start
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, Conflict, RateLimited
+from mana_auth.config import rp_id_problem
+from mana_auth.errors import AuthError, Conflict
 from mana_auth.mail import send_mail
 from security import ratelimit
 from security.models import EventType
@@ -50,8 +53,15 @@ def relying_party() -> RelyingParty:
 
 
 def passkey_capability() -> dict[str, Any]:
+    """Whether passkeys can work here: the RP id must be BASE_URL's host or a parent domain of
+    it, and of at least one trusted origin's host (else every browser refuses the ceremony)."""
     rp = relying_party()
-    return {"available": bool(rp.id and rp.name and rp.origins), "rpId": rp.id, "rpName": rp.name}
+    available = (
+        bool(rp.id and rp.name and rp.origins)
+        and rp_id_problem(rp.id, settings.BASE_URL) is None
+        and any(rp_id_problem(rp.id, origin) is None for origin in rp.origins)
+    )
+    return {"available": available, "rpId": rp.id, "rpName": rp.name}
 
 
 def _verification_failed() -> AuthError:
@@ -167,11 +177,13 @@ def _decoy_secret() -> bytes:
 
 
 def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str, Any]:
-    """Request options plus the ``ceremonyId`` to send back with the assertion.
+    """Request options plus a ``ceremonyId`` (clients may send it back; they need not: the
+    challenge in ``clientDataJSON`` finds the ceremony).
 
     With an email, ``allowCredentials`` lists that account's passkeys; an unknown address (or
-    one without passkeys) gets stable decoys of the same shape, so the answer does not tell
-    whether the account exists. Without an email the options ask for a discoverable credential.
+    one without passkeys) gets stable decoys shaped like the real accounts' lists, and neither
+    names transports, so the answer does not tell whether the account exists. Without an email
+    the options ask for a discoverable credential.
     """
     ratelimit.hit(ratelimit.PASSKEY_OPTIONS_IP, meta.ip)
     challenge = challenges.challenge_new()
@@ -180,12 +192,13 @@ def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str
     identified = bool(email)
     if email:
         key = email_key(email)
+        shape = selectors.passkey_shape_model()  # on both paths: same work, same timing
         rows = selectors.passkey_descriptors_for_email(email_key=key)
         if rows:
             user_id = rows[0][0]
-            allow = [Descriptor(cid, tuple(transports)) for _, cid, transports in rows]
+            allow = [Descriptor(cid) for _, cid, _ in rows]
         else:
-            allow = ceremony.decoy_descriptors(secret=_decoy_secret(), email_key=key)
+            allow = ceremony.decoy_descriptors(secret=_decoy_secret(), email_key=key, model=shape)
     options = ceremony.authentication_options(
         rp=relying_party(), challenge=challenge, allow=allow, timeout_ms=_TIMEOUT_MS
     )
@@ -195,8 +208,9 @@ def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str
     return {**options, "ceremonyId": ceremony_id}
 
 
-def _credential_ident(credential_key: str) -> str:
-    return hashlib.sha256(credential_key.encode()).hexdigest()[:40]
+def _failure_ident(credential_key: str, ip: str | None) -> str:
+    """Failures and the cooldown count per credential and client address together."""
+    return hashlib.sha256(f"{credential_key}\n{ip or '-'}".encode()).hexdigest()[:40]
 
 
 def _user_handle_check(
@@ -243,8 +257,14 @@ def _passkey_use_record(*, passkey: Passkey, asserted: ceremony.Asserted) -> boo
 
 
 def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) -> None:
-    """Count a failed assertion against the credential; the 10th in a minute starts the
-    cooldown. Never touches the password lockout."""
+    """Count a failed assertion against the credential from this address; the 10th in a minute
+    starts the cooldown there. Never touches the password lockout.
+
+    Every failure counts per (credential, address), including those only the key holder can
+    cause (a sign count that did not increase, a changed backup flag): no guessing is possible
+    against a signature, so nothing is gained by freezing the credential everywhere, and that
+    freeze is exactly what a stranger must not be able to cause.
+    """
     if passkey is not None:
         with transaction.atomic():
             security_event_record(
@@ -253,32 +273,35 @@ def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) 
                 meta=meta,
                 metadata={"method": "passkey", "passkeyId": str(passkey.id)},
             )
-    try:
-        ratelimit.hit(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident)
-        ratelimit.check(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident)
-    except RateLimited:
+    if ratelimit.spent(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident):
         ratelimit.cooldown_set(COOLDOWN_NAME, ident, ratelimit.PASSKEY_COOLDOWN_SECONDS)
 
 
-def passkey_sign_in(*, ceremony_id: str, credential: dict[str, Any], meta: RequestMeta) -> SignIn:
+def passkey_sign_in(
+    *, credential: dict[str, Any], meta: RequestMeta, ceremony_id: str | None = None
+) -> SignIn:
     """Verify an assertion and start a session (method ``passkey``), like a password login.
 
-    Every way the assertion can be wrong is one answer: 401 PASSKEY_VERIFICATION_FAILED.
-    Infrastructure errors propagate untouched (503) and count nothing.
+    The ceremony is the one whose challenge the authenticator signed (``clientDataJSON``); a
+    ``ceremony_id``, when the client sends one, must match it. Every way the assertion can be
+    wrong is one answer: 401 PASSKEY_VERIFICATION_FAILED. Infrastructure errors propagate
+    untouched (503) and count nothing.
     """
     try:
         raw_id = ceremony.b64url_decode(credential.get("rawId"))
     except CeremonyFailed as exc:
         raise _verification_failed() from exc
     credential_key = ceremony.b64url(raw_id)
-    ident = _credential_ident(credential_key)
+    ident = _failure_ident(credential_key, meta.ip)
     ratelimit.cooldown_check(COOLDOWN_NAME, ident)
     passkey: Passkey | None = None
     try:
-        state = challenges.sign_in_take(ceremony_id=ceremony_id)
+        passkey = selectors.passkey_for_credential(credential_id_b64=credential_key)
+        state = challenges.sign_in_take(
+            challenge=ceremony.client_data_challenge(credential), ceremony_id=ceremony_id
+        )
         if state is None:
             raise CeremonyFailed("unknown, expired or used ceremony")
-        passkey = selectors.passkey_for_credential(credential_id_b64=credential_key)
         if passkey is None:
             raise CeremonyFailed("unknown credential")
         _user_handle_check(state=state, passkey=passkey, credential=credential)

@@ -83,7 +83,9 @@ class PasskeyAuthenticateVerifyView(PublicView):
     def post(self, request: Request) -> Response:
         data = parse(s.PasskeyAuthenticateVerifyInputSerializer, request.data)
         sign_in = services.passkey_sign_in(
-            ceremony_id=data["ceremonyId"], credential=data["credential"], meta=meta(request)
+            credential=data["credential"],
+            meta=meta(request),
+            ceremony_id=data.get("ceremonyId") or None,
         )
         return sign_in_response(sign_in)
 

@@ -136,6 +136,7 @@ GOOD_PRODUCTION = {
     "MANA_SERVICE_KEY": "k" * 40,
     "BASE_URL": "https://auth.mana.how",
     "PERSONA_SEED_SECRET": "p" * 40,
+    "COOKIE_DOMAIN": "mana.how",  # also the passkey relying party id
 }
 
 

@@ -1,4 +1,5 @@
-"""Single use under concurrency, on the cache several workers share (Redis) and on locmem."""
+"""Single use under concurrency, in both shared stores (Redis, PostgreSQL), with threads that
+each hold their own connection as separate workers would."""
 
 from __future__ import annotations
 
@@ -47,22 +48,17 @@ def test_one_assertion_sent_by_many_at_once_signs_in_once(shared_cache, passkey_
     assert Session.objects.filter(auth_method="passkey").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_ceremony_is_claimed_by_exactly_one_reader(shared_cache):
-    ceremony_id = challenges.sign_in_store(
-        challenge=challenges.challenge_new(), identified=False, user_id=None
-    )
-    claims = _race(RACERS, lambda: challenges.sign_in_take(ceremony_id=ceremony_id) is not None)
-    assert sorted(claims) == [False] * (RACERS - 1) + [True]
-    assert challenges.sign_in_take(ceremony_id=ceremony_id) is None
-
-
-def test_a_challenge_stays_used_even_if_its_state_were_written_again(shared_cache):
-    """The "used" marker, not the delete, is what makes a challenge single use."""
     challenge = challenges.challenge_new()
-    ceremony_id = challenges.sign_in_store(challenge=challenge, identified=False, user_id=None)
-    assert challenges.sign_in_take(ceremony_id=ceremony_id) is not None
-    from django.core.cache import cache
+    challenges.sign_in_store(challenge=challenge, identified=False, user_id=None)
+    claims = _race(RACERS, lambda: challenges.sign_in_take(challenge=challenge) is not None)
+    assert sorted(claims) == [False] * (RACERS - 1) + [True]
+    assert challenges.sign_in_take(challenge=challenge) is None
 
-    key = f"passkey:auth:{challenges._digest(ceremony_id)}"
-    cache.set(key, {"challenge": challenge.hex(), "identified": False, "uid": None}, 60)
-    assert challenges.sign_in_take(ceremony_id=ceremony_id) is None
+
+@pytest.mark.django_db(transaction=True)
+def test_a_registration_is_claimed_by_exactly_one_reader(shared_cache):
+    challenges.registration_store(user_id="u1", session_id="s1", challenge=b"c" * 32)
+    claims = _race(RACERS, lambda: challenges.registration_take(user_id="u1") is not None)
+    assert sorted(claims) == [False] * (RACERS - 1) + [True]

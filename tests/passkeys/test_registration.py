@@ -131,11 +131,11 @@ def test_a_fresh_sign_in_is_re_authentication_enough(auth_client):
 def test_register_verify_without_pending_options_is_refused(auth_client):
     client = auth_client()
     options = register_options(client).json()
-    cache_less = SoftAuthenticator().create(options)
-    from django.core.cache import cache
+    stateless = SoftAuthenticator().create(options)
+    from accounts.passkeys import challenges
 
-    cache.clear()
-    response = register_verify(client, cache_less)
+    assert challenges.registration_take(user_id=client.user.id) is not None  # gone now
+    response = register_verify(client, stateless)
     assert response.status_code == 401
     assert response.json()["code"] == "PASSKEY_VERIFICATION_FAILED"
     assert not Passkey.objects.exists()

@@ -246,6 +246,7 @@ def test_config_refuses_a_missing_or_development_persona_seed_secret():
         "BASE_URL": "https://auth.mana.how",
         "DATABASE_URL": "postgres://x@y/z",
         "PERSONA_SEED_SECRET": "p" * 40,
+        "COOKIE_DOMAIN": "mana.how",
     }
     assert config.production_problems(good) == []
     dev = {**good, "PERSONA_SEED_SECRET": config.DEV_PERSONA_SEED_SECRET}

@@ -1,4 +1,4 @@
-"""Fixtures for the security tests: run rate limits on local memory and on Redis."""
+"""Fixtures for the security tests: shared state on PostgreSQL and on Redis."""
 
 from __future__ import annotations
 
@@ -6,35 +6,21 @@ import os
 
 import pytest
 
+from tests.shared_state_helpers import redis_clear, store_select
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-@pytest.fixture(params=["locmem", "redis"])
+@pytest.fixture(params=["postgres", "redis"])
 def cache_backend(request, settings):
-    """Run the test once on the local-memory cache and once on Redis (Django's cache API)."""
-    if request.param == "redis":
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": REDIS_URL,
-                "KEY_PREFIX": f"test-{os.getpid()}",
-            }
-        }
-    else:
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    from django.core.cache import cache
-
-    cache.clear()
+    """Run the test once with the shared state in PostgreSQL (no REDIS_URL) and once in Redis."""
+    store_select(settings, request.param, REDIS_URL)
     yield request.param
-    cache.clear()
+    if request.param == "redis":
+        redis_clear()
 
 
 @pytest.fixture
 def redis_down(settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-        }
-    }
+    """REDIS_URL names a Redis that does not answer."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
