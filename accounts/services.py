@@ -358,13 +358,23 @@ def session_start(
     return SignIn(user=user, session=session, tokens=tokens, cookie_value=cookie_value)
 
 
-def first_factor_passed(*, user: User, meta: RequestMeta, method: str) -> SignIn:
-    """A first factor checked out: finish the sign-in, or demand the second factor."""
+def first_factor_passed(
+    *, user: User, meta: RequestMeta, method: str, lockout_scope: str | None = None
+) -> SignIn:
+    """A first factor checked out: finish the sign-in, or demand the second factor.
+
+    ``lockout_scope`` is the lockout counter the first factor was checked against; wrong
+    second-factor codes count toward it, and ``login/mfa`` refuses while it is locked.
+    """
     from security.mfa import mfa_challenge_issue, mfa_methods_for_user
 
     methods = mfa_methods_for_user(user=user)
     if methods:
-        mfa_token = mfa_challenge_issue(user=user, first_factor=method)
+        mfa_token = mfa_challenge_issue(
+            user=user,
+            first_factor=method,
+            lockout_scope=lockout_scope or lockout.scope_for(email_key(user.email), None),
+        )
         raise AuthError(code="MFA_REQUIRED", details={"mfaToken": mfa_token, "methods": methods})
     return session_start(user=user, meta=meta, method=method)
 
@@ -455,10 +465,12 @@ def password_login(
         raise AuthError(code="INVALID_CREDENTIALS")
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
         raise AuthError(code="EMAIL_NOT_VERIFIED")
+    sign_in = first_factor_passed(user=user, meta=meta, method="password", lockout_scope=scope)
+    # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
+    # raised above), the count stands until ``login/mfa`` succeeds, so wrong codes add up.
     # Successes are recorded as LOGIN_SUCCESS events; LoginAttempt rows hold the failures.
     if has_counter:
         lockout.success_record(scope=scope)
-    sign_in = first_factor_passed(user=user, meta=meta, method="password")
     return SignIn(
         user=sign_in.user,
         session=sign_in.session,

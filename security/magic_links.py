@@ -27,7 +27,7 @@ from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
 from mana_auth.mail import send_mail
 from mana_auth.origins import is_trusted_redirect
-from security import ratelimit
+from security import lockout, ratelimit
 from security.models import EventType
 from security.services import security_event_record
 
@@ -95,4 +95,9 @@ def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
                 type=EventType.EMAIL_VERIFIED, user=user, meta=meta, metadata={"via": "magic_link"}
             )
     # Committed first: MFA_REQUIRED is raised from here and must not undo the use of the link.
-    return first_factor_passed(user=user, meta=meta, method=MAGIC_LINK_METHOD)
+    return first_factor_passed(
+        user=user,
+        meta=meta,
+        method=MAGIC_LINK_METHOD,
+        lockout_scope=lockout.magic_link_scope(email_key(user.email)),
+    )
