@@ -379,7 +379,7 @@ def first_factor_passed(
     return session_start(user=user, meta=meta, method=method)
 
 
-def _login_failure(
+def login_failure_record(
     *,
     key: str,
     scope: str,
@@ -444,7 +444,7 @@ def password_login(
     user = User.objects.filter_email(email).first() if key else None
     if user is None or not isinstance(password, str):
         _burn_password_check(password if isinstance(password, str) else "")
-        _login_failure(
+        login_failure_record(
             key=key,
             scope=scope,
             user=None,
@@ -454,7 +454,7 @@ def password_login(
         )
         raise AuthError(code="INVALID_CREDENTIALS")
     if not user.check_password(password) or not user.is_active:
-        _login_failure(
+        login_failure_record(
             key=key,
             scope=scope,
             user=user,
