@@ -24,9 +24,17 @@ from django.utils import timezone
 
 from accounts import crypto, signing_keys
 from accounts.emails import email_key, normalize_email
+from accounts.mailqueue import (
+    OutgoingMail,
+    mail_enqueue,
+    mail_queue_store,
+    mail_request_enqueue,
+    outgoing_mail,
+)
 from accounts.models import (
     Kind,
     OneTimeToken,
+    QueuedMailKind,
     RefreshToken,
     Session,
     TokenPurpose,
@@ -227,13 +235,10 @@ def _signup_cap_enforce(now: datetime) -> None:
         )
 
 
-def _verification_send(*, user: User, callback_url: str = "") -> None:
-    token = one_time_token_issue(
-        user=user,
-        purpose=TokenPurpose.VERIFY_EMAIL,
-        ttl=timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
-    )
-    send_mail(
+def _verification_mail(*, user: User, callback_url: str = "") -> OutgoingMail | None:
+    ttl = timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS)
+    token = one_time_token_issue(user=user, purpose=TokenPurpose.VERIFY_EMAIL, ttl=ttl)
+    return outgoing_mail(
         to=user.email,
         name="verify_email",
         locale=user.locale,
@@ -243,7 +248,14 @@ def _verification_send(*, user: User, callback_url: str = "") -> None:
             "link": _link("/api/v1/auth/verify-email", token=token, callbackURL=callback_url),
             "hours": settings.EMAIL_VERIFICATION_TTL_HOURS,
         },
+        expires_at=timezone.now() + ttl,
     )
+
+
+def _verification_send(*, user: User, callback_url: str = "") -> None:
+    mail = _verification_mail(user=user, callback_url=callback_url)
+    if mail is not None:
+        mail_queue_store(mail)
 
 
 @transaction.atomic
@@ -273,7 +285,7 @@ def user_register(
     if existing is not None:
         make_password(password)  # the same hashing work as a real sign-up
         security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
-        send_mail(
+        mail_enqueue(
             to=existing.email,
             name="signup_existing",
             locale=existing.locale,
@@ -305,13 +317,22 @@ def _after_signup_hooks(user: User) -> None:
 
 
 def verification_resend(*, email: str, meta: RequestMeta) -> None:
+    """Queue a new verification link for ``email``; whether it has an unverified account is
+    decided after the response (``verification_mail_resolve``), so every address costs the
+    same here."""
     ratelimit.hit(ratelimit.RESEND_IP, meta.ip)
     ratelimit.hit(ratelimit.RESEND_EMAIL, email_key(email))
-    with transaction.atomic():
-        user = User.objects.filter_email(email).first()
-        if user is None or user.email_verified or not user.is_active:
-            return
-        _verification_send(user=user)
+    mail_request_enqueue(kind=QueuedMailKind.VERIFICATION, email=email, meta=meta)
+
+
+def verification_mail_resolve(
+    *, email: str, meta: RequestMeta, payload: dict[str, Any]
+) -> OutgoingMail | None:
+    """The queued resend for ``email``: a fresh link when it names an unverified account."""
+    user = User.objects.filter_email(email).first()
+    if user is None or user.email_verified or not user.is_active:
+        return None
+    return _verification_mail(user=user)
 
 
 @transaction.atomic
@@ -415,7 +436,7 @@ def login_failure_record(
                     meta=meta,
                     metadata={"scope": "device" if known_device else "account"},
                 )
-                send_mail(
+                mail_enqueue(
                     to=user.email,
                     name="account_locked",
                     locale=user.locale,
@@ -657,29 +678,40 @@ def session_mark_authenticated(*, session: Session, method: str) -> None:
 
 
 def password_forgot(*, email: str, meta: RequestMeta) -> None:
+    """Queue a reset link for ``email``; whether it has an account is decided after the
+    response (``password_reset_mail_resolve``), so every address costs the same here."""
     ratelimit.hit(ratelimit.FORGOT_IP, meta.ip)
     ratelimit.hit(ratelimit.FORGOT_EMAIL, email_key(email))
-    with transaction.atomic():
-        user = User.objects.filter_email(email).first()
-        if user is None or not user.is_active:
-            return
-        token = one_time_token_issue(
-            user=user,
-            purpose=TokenPurpose.RESET_PASSWORD,
-            ttl=timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES),
-        )
-        security_event_record(type=EventType.PASSWORD_RESET_REQUESTED, user=user, meta=meta)
-        send_mail(
-            to=user.email,
-            name="reset_password",
-            locale=user.locale,
-            kind=user.kind,
-            context={
-                "name": user.name or user.email,
-                "link": _link("/reset-password", token=token),
-                "minutes": settings.PASSWORD_RESET_TTL_MINUTES,
-            },
-        )
+    mail_request_enqueue(kind=QueuedMailKind.PASSWORD_RESET, email=email, meta=meta)
+
+
+def password_reset_mail(*, user: User, meta: RequestMeta) -> OutgoingMail | None:
+    """Issue a reset link for ``user`` and render its mail (the caller queues or sends it)."""
+    ttl = timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES)
+    token = one_time_token_issue(user=user, purpose=TokenPurpose.RESET_PASSWORD, ttl=ttl)
+    security_event_record(type=EventType.PASSWORD_RESET_REQUESTED, user=user, meta=meta)
+    return outgoing_mail(
+        to=user.email,
+        name="reset_password",
+        locale=user.locale,
+        kind=user.kind,
+        context={
+            "name": user.name or user.email,
+            "link": _link("/reset-password", token=token),
+            "minutes": settings.PASSWORD_RESET_TTL_MINUTES,
+        },
+        expires_at=timezone.now() + ttl,
+    )
+
+
+def password_reset_mail_resolve(
+    *, email: str, meta: RequestMeta, payload: dict[str, Any]
+) -> OutgoingMail | None:
+    """The queued forgot-password request for ``email``: a link when it names an account."""
+    user = User.objects.filter_email(email).first()
+    if user is None or not user.is_active:
+        return None
+    return password_reset_mail(user=user, meta=meta)
 
 
 @transaction.atomic
@@ -752,7 +784,9 @@ def email_change_request(*, user: User, new_email: str, password: str, meta: Req
         raise ValidationFailed({"newEmail": ["This is already your address."]})
     taken = User.objects.filter_email(normalized).exists()
     security_event_record(type=EventType.EMAIL_CHANGE_REQUESTED, user=user, meta=meta)
-    send_mail(
+    # Both mails are queued: whether the confirmation goes out depends on whether the new
+    # address has an account, and the answer's timing must not tell.
+    mail_enqueue(
         to=user.email,
         name="change_email_notice",
         locale=user.locale,
@@ -767,7 +801,7 @@ def email_change_request(*, user: User, new_email: str, password: str, meta: Req
         ttl=timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
         payload={"newEmail": normalized},
     )
-    send_mail(
+    mail_enqueue(
         to=normalized,
         name="change_email_confirm",
         locale=user.locale,
@@ -778,6 +812,7 @@ def email_change_request(*, user: User, new_email: str, password: str, meta: Req
             "link": _link("/api/v1/auth/verify-email", token=token),
             "hours": settings.EMAIL_VERIFICATION_TTL_HOURS,
         },
+        expires_at=timezone.now() + timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
     )
 
 

@@ -280,6 +280,9 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 EMAIL_BACKEND = env_str(ENV, "EMAIL_BACKEND", EMAIL_BACKEND)
 DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "Mana <no-reply@mana.how>")
+# Queued mail (accounts/mailqueue.py) is sent by a background thread in each process after
+# the response; off in the test settings, where tests deliver with mail_queue_deliver_now().
+MAIL_QUEUE_WORKER = env_bool(ENV, "MAIL_QUEUE_WORKER", MANA_ENV != "test")
 
 # --- DRF and OpenAPI ------------------------------------------------------------------------
 REST_FRAMEWORK = {

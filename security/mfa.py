@@ -26,11 +26,11 @@ from django.utils import timezone
 
 from accounts import crypto as token_crypto
 from accounts.emails import email_key
+from accounts.mailqueue import mail_enqueue
 from accounts.models import OneTimeToken, TokenPurpose, User
 from accounts.services import SignIn, one_time_token_consume, one_time_token_issue, session_start
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
-from mana_auth.mail import send_mail
 from security import lockout, ratelimit
 from security.models import EventType
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
@@ -127,7 +127,7 @@ def _failure_record(
             meta=meta,
             metadata={"scope": _SCOPE_NAMES.get(scope.partition(":")[0], "account")},
         )
-        send_mail(
+        mail_enqueue(
             to=user.email,
             name="account_locked",
             locale=user.locale,

@@ -206,6 +206,7 @@ def test_a_link_of_a_since_deactivated_account_does_not_sign_in(
     user = user_factory()
     mailoutbox.clear()
     request_link(api_client, user.email)
+    assert len(mailoutbox) == 1  # delivered while the account was active
     User.objects.filter(pk=user.pk).update(is_active=False)
     response = verify(api_client, token_from(mailoutbox[0]))
     assert response.status_code == 400 and response.json()["code"] == "VERIFICATION_TOKEN_INVALID"
