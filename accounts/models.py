@@ -168,6 +168,7 @@ class TokenPurpose(models.TextChoices):
     MAGIC_LINK = "magic_link", "Magic link"
     CHANGE_EMAIL = "change_email", "Change email"
     MFA = "mfa", "Second-factor challenge"
+    REPORT_COMPROMISE = "report_compromise", '"This wasn\'t me" report'
 
 
 class OneTimeToken(models.Model):

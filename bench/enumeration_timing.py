@@ -9,8 +9,9 @@ and prints the median and 90th percentile of each side and their difference.
 Knobs (environment): TIMING_DATABASE_URL (…/mana_auth_timing; dropped and re-created, so its
 name must contain "timing"), TIMING_PORT (8390), TIMING_REQUESTS (200 per side and endpoint),
 TIMING_WORKERS (1), TIMING_PAUSE_MS (20: pause after each request, so that work deferred
-past a response does not overlap the next one), TIMING_EMAIL_BACKEND (console | smtp | file; default console),
-TIMING_SMTP_PORT (for smtp: a sink such as ``python -m aiosmtpd -n -l 127.0.0.1:PORT``).
+past a response does not overlap the next one), TIMING_EMAIL_BACKEND (console | smtp | file;
+default console), TIMING_SMTP_PORT (for smtp: a sink such as
+``python -m aiosmtpd -n -l 127.0.0.1:PORT``).
 """
 
 from __future__ import annotations

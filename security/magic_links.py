@@ -21,6 +21,7 @@ from accounts.mailqueue import OutgoingMail, mail_request_enqueue, outgoing_mail
 from accounts.models import Kind, OneTimeToken, QueuedMailKind, TokenPurpose, User
 from accounts.services import (
     SignIn,
+    address_claim,
     first_factor_passed,
     one_time_token_consume,
     one_time_token_issue,
@@ -103,11 +104,10 @@ def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
             user=user, purpose=TokenPurpose.MAGIC_LINK, used_at__isnull=True
         ).update(used_at=now)
         if user.email_verified_at is None:
-            user.email_verified_at = now
-            user.save(update_fields=["email_verified_at", "updated_at"])
-            security_event_record(
-                type=EventType.EMAIL_VERIFIED, user=user, meta=meta, metadata={"via": "magic_link"}
-            )
+            # The first proof of this address, and nothing proves who chose its sign-up
+            # password: the mailbox owner claims the account, the stranger's password and
+            # anything it added are void (pre-registration takeover).
+            address_claim(user=user, meta=meta, via="magic_link")
     # Committed first: MFA_REQUIRED is raised from here and must not undo the use of the link.
     return first_factor_passed(
         user=user,
