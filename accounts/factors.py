@@ -10,6 +10,7 @@ proved). Sessions are not factors: every recovery path already ends them all.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,13 +26,15 @@ from security.otp.models import BackupCode, BackupCodeDevice, SealedTotpDevice
 from security.services import security_event_record
 
 # Names are the account holder's own text, and an attacker who held the account chose some of
-# them: a mail shows them as one short plain line.
+# them ("Security team: visit https://…"): a mail shows them as one short plain line, without
+# anything a mail client would turn into a link.
 _NAME_MAX = 60
+_LINKISH = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)\S*|\S+\.[a-z]{2,}/\S*")
 
 
 def _plain(name: str) -> str:
     text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in name)
-    text = " ".join(text.split())
+    text = _LINKISH.sub("[link removed]", " ".join(text.split()))
     return text if len(text) <= _NAME_MAX else text[: _NAME_MAX - 1] + "…"
 
 

@@ -982,10 +982,11 @@ def password_change(
 def _password_changed_notify(*, user: User, how: str) -> None:
     """The "password changed" mail: what can still sign in, and a "this wasn't me" link.
 
-    Sent in the change's transaction (a change whose notice cannot go out does not happen).
+    Queued in the change's transaction: the notice is as durable as the change (it is retried
+    until delivered), and a reset — a public endpoint — never fails on the mail server.
     """
     summary = account_factors_summary(user=user)
-    send_mail(
+    mail_enqueue(
         to=user.email,
         name="password_changed",
         locale=user.locale,

@@ -403,3 +403,30 @@ def test_a_reset_token_is_not_a_report_token_and_vice_versa(auth_client, mailout
     report = report_token_in(mail_to(mailoutbox, client.user.email, "password was changed"))
     as_reset = APIClient().post(RESET, {"token": report, "newPassword": NEW + "y"}, format="json")
     assert as_reset.json()["code"] == "VERIFICATION_TOKEN_INVALID"
+
+
+def test_factor_names_reach_the_mail_as_one_plain_line_without_links(user_factory, mailoutbox):
+    owner = user_factory()
+    client, _ = signed_in(owner)
+    device = SoftAuthenticator()
+    name = "Security team: visit https://evil.example/fix now"
+    added = register_verify(client, device.create(register_options(client, None).json()), name)
+    assert added.status_code == 201, added.content
+    client.post(
+        "/api/v1/auth/change-password",
+        {"currentPassword": PASSWORD, "newPassword": NEW},
+        format="json",
+    )
+    body = mail_to(mailoutbox, owner.email, "password was changed").body
+    assert "Passkey: Security team: visit [link removed] now" in body
+    assert "evil.example" not in body
+
+
+def test_a_reset_succeeds_while_the_mail_server_is_down(user_factory, mailoutbox, settings):
+    owner = user_factory()
+    token = reset_link(mailoutbox, owner)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 1
+    reset = APIClient().post(RESET, {"token": token, "newPassword": NEW}, format="json")
+    assert reset.status_code == 200
+    assert login_tokens(APIClient(), owner, NEW)["accessToken"]
