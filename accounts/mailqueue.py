@@ -45,7 +45,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.signals import request_finished, request_started
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -148,27 +148,16 @@ def mail_request_enqueue(
     *, kind: str, email: str, meta: RequestMeta, payload: dict[str, Any] | None = None
 ) -> None:
     """Queue "mail a link to ``email`` if it has an account": the same single write for every
-    address. ``payload`` must hold no secret (it is the request's own data).
-
-    Called on its own (not inside a caller's transaction), the row is committed without
-    waiting for the WAL flush: an operating-system crash in the next fraction of a second
-    could lose the request — the person asks again — and every caller saves the flush's
-    milliseconds. Inside a caller's transaction the caller's durability applies.
-    """
+    address. ``payload`` must hold no secret (it is the request's own data)."""
     now = timezone.now()
-    standalone = not connection.in_atomic_block
-    with transaction.atomic():
-        if standalone:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        QueuedMail.objects.create(
-            kind=QueuedMailKind(kind),
-            recipient=email,
-            payload={"ip": meta.ip, "userAgent": meta.user_agent, **(payload or {})},
-            created_at=now,
-            next_attempt_at=now,
-            expires_at=now + REQUEST_MAX_AGE,
-        )
+    QueuedMail.objects.create(
+        kind=QueuedMailKind(kind),
+        recipient=email,
+        payload={"ip": meta.ip, "userAgent": meta.user_agent, **(payload or {})},
+        created_at=now,
+        next_attempt_at=now,
+        expires_at=now + REQUEST_MAX_AGE,
+    )
     _wake_after_commit()
 
 
