@@ -155,17 +155,6 @@ def mailoutbox(mailoutbox: list[Any]) -> Any:
 
 
 @pytest.fixture
-def deliver_mail(mailoutbox: DeliveringOutbox) -> Callable[[], list[Any]]:
-    """Deliver the queued mail now (``mail_queue_deliver_now``); return the outbox."""
-
-    def deliver() -> list[Any]:
-        mailoutbox.deliver()
-        return mailoutbox
-
-    return deliver
-
-
-@pytest.fixture
 def mailoutbox_clear(mailoutbox: list[Any]) -> list[Any]:
     mailoutbox.clear()
     return mailoutbox

@@ -224,7 +224,9 @@ class VerifyEmailView(PublicView):
             password=data["password"] or None,
             without_password=data["withoutPassword"],
         )
-        return Response({"verified": True, "passwordRemoved": verification.password_removed})
+        response = Response({"verified": True, "passwordRemoved": verification.password_removed})
+        response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+        return response
 
 
 class ResendVerificationView(PublicView):
