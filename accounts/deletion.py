@@ -11,7 +11,8 @@ What goes, and how (``accounts.gdpr`` lists what is stored; the completeness tes
   security hides them from the collector, not from a referential action);
 - the Spaces the user is the only owner of, with their members, invitations, overrides and
   credentials; shared Spaces with another owner stay (``created_by`` and similar become NULL);
-- invitations addressed to the user's email, sign-in attempts and lockout counters for it;
+- invitations addressed to the user's email, sign-in attempts, lockout counters and queued
+  mail for it;
 - the user's rows in the sync store (after commit, through the outbox: it is another
   database), except their changes inside Spaces that live on.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from accounts.emails import email_key
-from accounts.models import User
+from accounts.models import QueuedMail, User
 from mana_auth.clientip import RequestMeta
 from security.models import EventType, LoginAttempt, LoginThrottle, SecurityEvent
 from security.services import security_event_record
@@ -58,6 +59,7 @@ def user_data_delete(*, user: User, meta: RequestMeta, actor: User | None = None
     Invitation.objects.filter(email_key=address).delete()
     LoginAttempt.objects.filter(email_key=address).delete()
     LoginThrottle.objects.filter(email_key=address).delete()
+    QueuedMail.objects.filter(recipient__lower=address).delete()  # links of a closed account
     user.delete()
     from accounts.outbox import outbox_enqueue_deletion
 

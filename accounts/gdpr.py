@@ -722,6 +722,10 @@ EXCLUDED: dict[str, str] = {
     "accounts.OutboxMessage": (
         "Delivery bookkeeping of notices to other Mana services; it carries only the account id."
     ),
+    "accounts.QueuedMail": (
+        "Mail waiting to be sent (minutes, at most days): the message itself is what the user "
+        "receives; rows are deleted once delivered or expired, and with the account."
+    ),
     "admin.LogEntry": (
         "The operator console's record of changes an operator made to other accounts: it "
         "describes those accounts, not the operator."

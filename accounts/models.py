@@ -188,6 +188,7 @@ class TokenPurpose(models.TextChoices):
     MAGIC_LINK = "magic_link", "Magic link"
     CHANGE_EMAIL = "change_email", "Change email"
     MFA = "mfa", "Second-factor challenge"
+    REPORT_COMPROMISE = "report_compromise", '"This wasn\'t me" report'
 
 
 class OneTimeToken(models.Model):
@@ -378,3 +379,48 @@ class OutboxMessage(models.Model):
     def __str__(self) -> str:
         state = "delivered" if self.delivered_at else f"pending ({self.attempts} attempts)"
         return f"{self.event} → {self.target}: {state}"
+
+
+class QueuedMailKind(models.TextChoices):
+    MAIL = "mail", "Rendered mail"
+    PASSWORD_RESET = "password_reset", "Password reset request"
+    MAGIC_LINK = "magic_link", "Magic link request"
+    VERIFICATION = "verification", "Verification resend request"
+
+
+class QueuedMail(models.Model):
+    """A mail waiting for delivery (``accounts.mailqueue``), written in the transaction of the
+    request that caused it and delivered after the response.
+
+    A ``mail`` row holds the rendered message, one-time links included: it is secret-bearing,
+    never shown in the admin, and deleted the moment it is delivered or expires. The other
+    kinds are requests made for an address ("mail a reset link to …") that the deliverer
+    resolves after the response — whether the address has an account is decided there, so the
+    request does the same work for known and unknown addresses; they hold no secret.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=QueuedMailKind.choices)
+    recipient = models.EmailField(max_length=254)
+    payload = models.JSONField(default=dict, blank=True)
+    subject = models.CharField(max_length=998, blank=True, default="")
+    text_body = models.TextField(blank=True, default="")
+    html_body = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        db_table = "accounts_mail_queue"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=QueuedMailKind.values),
+                name="accounts_mail_queue_kind_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["next_attempt_at"], name="accounts_mail_queue_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} mail ({self.attempts} attempts)"

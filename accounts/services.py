@@ -7,6 +7,7 @@ exception handler (a broken database is a 503, never an "invalid credentials").
 
 from __future__ import annotations
 
+import hmac
 import logging
 import uuid
 from dataclasses import dataclass
@@ -24,9 +25,25 @@ from django.utils import timezone
 
 from accounts import crypto, signing_keys
 from accounts.emails import email_key, normalize_email
+from accounts.factors import (
+    FactorSummary,
+    RevokedFactors,
+    account_factors_revoke,
+    account_factors_summary,
+)
+from accounts.mailqueue import (
+    OutgoingMail,
+    mail_enqueue,
+    mail_queue_store,
+    mail_request_enqueue,
+    outgoing_mail,
+)
 from accounts.models import (
+    ApiKey,
     Kind,
     OneTimeToken,
+    Passkey,
+    QueuedMailKind,
     RefreshToken,
     Session,
     TokenPurpose,
@@ -38,7 +55,7 @@ from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, Conflict, ValidationFailed
 from mana_auth.mail import send_mail
 from security import lockout, ratelimit
-from security.models import EventType, LoginAttempt
+from security.models import EventType, LoginAttempt, SecurityEvent
 from security.services import security_event_record
 
 logger = logging.getLogger("mana_auth.accounts")
@@ -227,13 +244,17 @@ def _signup_cap_enforce(now: datetime) -> None:
         )
 
 
-def _verification_send(*, user: User, callback_url: str = "") -> None:
+def _verification_mail(
+    *, user: User, callback_url: str = "", signup_binding: str = ""
+) -> OutgoingMail | None:
+    ttl = timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS)
     token = one_time_token_issue(
         user=user,
         purpose=TokenPurpose.VERIFY_EMAIL,
-        ttl=timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
+        ttl=ttl,
+        payload={"signup": signup_binding} if signup_binding else None,
     )
-    send_mail(
+    return outgoing_mail(
         to=user.email,
         name="verify_email",
         locale=user.locale,
@@ -243,7 +264,34 @@ def _verification_send(*, user: User, callback_url: str = "") -> None:
             "link": _link("/api/v1/auth/verify-email", token=token, callbackURL=callback_url),
             "hours": settings.EMAIL_VERIFICATION_TTL_HOURS,
         },
+        expires_at=timezone.now() + ttl,
     )
+
+
+def _verification_send(*, user: User, callback_url: str = "", signup_binding: str = "") -> None:
+    mail = _verification_mail(user=user, callback_url=callback_url, signup_binding=signup_binding)
+    if mail is not None:
+        mail_queue_store(mail)
+
+
+def signup_binding_make() -> tuple[str, str]:
+    """``(secret, binding)``: the secret goes into an HttpOnly cookie of the browser that signs
+    up, its hash into the account's verification links. A link opened where that cookie is
+    proves the person who chose the password and the owner of the mailbox are one."""
+    secret = crypto.make_opaque_token("su_")
+    return secret, crypto.hash_token(secret)
+
+
+def _signup_binding_of(user: User) -> str:
+    """The binding of the sign-up that created ``user`` (its first verification link)."""
+    payload = (
+        OneTimeToken.objects.filter(user=user, purpose=TokenPurpose.VERIFY_EMAIL)
+        .order_by("created_at")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    binding = (payload or {}).get("signup")
+    return binding if isinstance(binding, str) else ""
 
 
 @transaction.atomic
@@ -256,11 +304,16 @@ def user_register(
     meta: RequestMeta,
     kind: str = Kind.HUMAN,
     send_verification: bool = True,
+    signup_binding: str = "",
     now: datetime | None = None,
 ) -> tuple[User, bool]:
     """Create an account and its personal Space, or notify the existing owner.
 
     Returns ``(user, created)``. The HTTP answer is the same either way (no enumeration).
+    ``signup_binding`` (``signup_binding_make``) ties the verification link to the browser
+    that chose the password. An existing address whose owner never verified it gets a link to
+    choose a password instead of "sign in": that account's password was chosen by whoever
+    signed up, not necessarily by the owner of the mailbox.
     """
     current = now or timezone.now()
     normalized = normalize_email(email)
@@ -273,13 +326,18 @@ def user_register(
     if existing is not None:
         make_password(password)  # the same hashing work as a real sign-up
         security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
-        send_mail(
-            to=existing.email,
-            name="signup_existing",
-            locale=existing.locale,
-            kind=existing.kind,
-            context={"name": existing.name or existing.email},
-        )
+        if existing.email_verified or not existing.is_active:
+            mail_enqueue(
+                to=existing.email,
+                name="signup_existing",
+                locale=existing.locale,
+                kind=existing.kind,
+                context={"name": existing.name or existing.email},
+            )
+        else:
+            mail = password_reset_mail(user=existing, meta=meta, template="signup_pending")
+            if mail is not None:
+                mail_queue_store(mail)
         return existing, False
     user = User(email=normalized, name=name.strip(), locale=locale, kind=kind, created_at=current)
     user.set_password(password)
@@ -290,7 +348,7 @@ def user_register(
     security_event_record(type=EventType.REGISTER, user=user, meta=meta, metadata={"kind": kind})
     _after_signup_hooks(user)
     if send_verification:
-        _verification_send(user=user)
+        _verification_send(user=user, signup_binding=signup_binding)
     return user, True
 
 
@@ -305,24 +363,171 @@ def _after_signup_hooks(user: User) -> None:
 
 
 def verification_resend(*, email: str, meta: RequestMeta) -> None:
+    """Queue a new verification link for ``email``; whether it has an unverified account is
+    decided after the response (``verification_mail_resolve``), so every address costs the
+    same here."""
     ratelimit.hit(ratelimit.RESEND_IP, meta.ip)
     ratelimit.hit(ratelimit.RESEND_EMAIL, email_key(email))
+    mail_request_enqueue(kind=QueuedMailKind.VERIFICATION, email=email, meta=meta)
+
+
+def verification_mail_resolve(
+    *, email: str, meta: RequestMeta, payload: dict[str, Any]
+) -> OutgoingMail | None:
+    """The queued resend for ``email``: a fresh link when it names an unverified account."""
+    user = User.objects.filter_email(email).first()
+    if user is None or user.email_verified or not user.is_active:
+        return None
+    # Bound to the browser that signed up, never to the one asking now: a resend requested by
+    # someone else must not let the mailbox owner's click confirm a stranger's password.
+    return _verification_mail(user=user, signup_binding=_signup_binding_of(user))
+
+
+@dataclass(frozen=True)
+class Verification:
+    user: User
+    password_removed: bool = False
+
+
+def _live_token(*, token: str, purpose: TokenPurpose, now: datetime) -> OneTimeToken:
+    """The unused, unexpired token of this purpose, locked; else VERIFICATION_TOKEN_INVALID."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    record = (
+        OneTimeToken.objects.select_for_update()
+        .filter(
+            token_hash=crypto.hash_token(token),
+            purpose=purpose,
+            used_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .first()
+    )
+    if record is None:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    return record
+
+
+def _signup_proven(
+    *, record: OneTimeToken, user: User, signup_secret: str | None, password: str | None
+) -> bool:
+    """Did the request prove it is the one who chose the sign-up password?
+
+    Either the link was opened in the browser that signed up (its cookie matches the binding
+    in the link), or the request carries the password (checked like a re-authentication:
+    wrong guesses are counted per account). A wrong password is refused outright.
+    """
+    binding = record.payload.get("signup") if isinstance(record.payload, dict) else None
+    if (
+        isinstance(binding, str)
+        and binding
+        and isinstance(signup_secret, str)
+        and signup_secret
+        and hmac.compare_digest(crypto.hash_token(signup_secret), binding)
+    ):
+        return True
+    if password:
+        if not password_recheck(user=user, password=password):
+            raise AuthError(
+                code="REAUTH_REQUIRED",
+                message="The password is not correct.",
+                details={"passwordRequired": True},
+            )
+        return True
+    return False
+
+
+def email_verify(
+    *,
+    token: str,
+    meta: RequestMeta,
+    signup_secret: str | None = None,
+    password: str | None = None,
+    without_password: bool = False,
+) -> Verification:
+    """Verify an address from its link.
+
+    The first verification of an account must not hand a stranger's password the mailbox
+    owner's account (pre-registration takeover): the password chosen at sign-up is kept only
+    when this request proves it chose it (``_signup_proven``). Otherwise the request must say
+    ``without_password`` — "I did not sign up, or I forgot the password" — and the address is
+    claimed (``address_claim``): verified, the sign-up's password, sessions, factors and links
+    void, and a link to choose a password mailed. Without either, REAUTH_REQUIRED with
+    ``details.passwordRequired`` and nothing is used up (a mail scanner's GET changes nothing).
+    """
+    now = timezone.now()
     with transaction.atomic():
-        user = User.objects.filter_email(email).first()
-        if user is None or user.email_verified or not user.is_active:
-            return
-        _verification_send(user=user)
+        record = _live_token(token=token, purpose=TokenPurpose.VERIFY_EMAIL, now=now)
+        user = User.objects.select_for_update().get(pk=record.user_id)
+        first = user.email_verified_at is None and user.is_active
+        claim = False
+        if first and user.has_usable_password():
+            proven = _signup_proven(
+                record=record, user=user, signup_secret=signup_secret, password=password
+            )
+            if not proven and not without_password:
+                raise AuthError(
+                    code="REAUTH_REQUIRED",
+                    message="Enter the password chosen at sign-up, or confirm without it.",
+                    details={"passwordRequired": True},
+                )
+            claim = not proven
+        one_time_token_consume(token=token, purpose=TokenPurpose.VERIFY_EMAIL, now=now)
+        if claim:
+            address_claim(user=user, meta=meta, via="verification_link")
+        elif first:
+            user.email_verified_at = now
+            user.save(update_fields=["email_verified_at", "updated_at"])
+            security_event_record(type=EventType.EMAIL_VERIFIED, user=user, meta=meta)
+    return Verification(user=user, password_removed=claim)
 
 
 @transaction.atomic
-def email_verify(*, token: str, meta: RequestMeta) -> User:
-    record = one_time_token_consume(token=token, purpose=TokenPurpose.VERIFY_EMAIL)
-    user = User.objects.select_for_update().get(pk=record.user_id)
-    if user.email_verified_at is None:
-        user.email_verified_at = timezone.now()
-        user.save(update_fields=["email_verified_at", "updated_at"])
-        security_event_record(type=EventType.EMAIL_VERIFIED, user=user, meta=meta)
-    return user
+def address_claim(
+    *, user: User, meta: RequestMeta, via: str, new_password: str = ""
+) -> RevokedFactors:
+    """The mailbox owner proved the address of a never-verified account without proving its
+    sign-up password: make the account theirs.
+
+    Whoever signed up chose the password, the name and — where unverified accounts may sign
+    in (``REQUIRE_EMAIL_VERIFICATION=false``) — may have added sessions, passkeys, API keys or
+    an authenticator. All of it goes: the password becomes unusable (or ``new_password``, from
+    a reset), every session ends, every factor is revoked, every outstanding link dies, the
+    name and picture are cleared, the address is verified. Data stays (Spaces, vault): it is
+    not a credential, and the owner may have put it there. Unless a new password was set, a
+    link to choose one is queued.
+    """
+    if new_password:
+        user.set_password(new_password)
+    else:
+        user.set_unusable_password()
+    user.email_verified_at = timezone.now()
+    user.name, user.image = "", ""
+    user.save(update_fields=["password", "email_verified_at", "name", "image", "updated_at"])
+    _one_time_tokens_void(user=user, purposes=tuple(TokenPurpose.values))
+    sessions = sessions_revoke_all(user=user, meta=meta, reason="address_claimed")
+    revoked = account_factors_revoke(user=user, meta=meta, reason="address_claimed")
+    lockout.unlock(email_key=email_key(user.email))
+    security_event_record(
+        type=EventType.ADDRESS_CLAIMED,
+        user=user,
+        meta=meta,
+        metadata={
+            "via": via,
+            "sessionCount": sessions,
+            "passkeyCount": revoked.passkeys,
+            "apiKeyCount": revoked.api_keys,
+            "totpRemoved": revoked.totp,
+        },
+    )
+    security_event_record(
+        type=EventType.EMAIL_VERIFIED, user=user, meta=meta, metadata={"via": via}
+    )
+    if not new_password:
+        mail = password_reset_mail(user=user, meta=meta, template="address_claimed")
+        if mail is not None:
+            mail_queue_store(mail)
+    return revoked
 
 
 # --- Sign-in ----------------------------------------------------------------------------------
@@ -358,18 +563,28 @@ def session_start(
     return SignIn(user=user, session=session, tokens=tokens, cookie_value=cookie_value)
 
 
-def first_factor_passed(*, user: User, meta: RequestMeta, method: str) -> SignIn:
-    """A first factor checked out: finish the sign-in, or demand the second factor."""
+def first_factor_passed(
+    *, user: User, meta: RequestMeta, method: str, lockout_scope: str | None = None
+) -> SignIn:
+    """A first factor checked out: finish the sign-in, or demand the second factor.
+
+    ``lockout_scope`` is the lockout counter the first factor was checked against; wrong
+    second-factor codes count toward it, and ``login/mfa`` refuses while it is locked.
+    """
     from security.mfa import mfa_challenge_issue, mfa_methods_for_user
 
     methods = mfa_methods_for_user(user=user)
     if methods:
-        mfa_token = mfa_challenge_issue(user=user, first_factor=method)
+        mfa_token = mfa_challenge_issue(
+            user=user,
+            first_factor=method,
+            lockout_scope=lockout_scope or lockout.scope_for(email_key(user.email), None),
+        )
         raise AuthError(code="MFA_REQUIRED", details={"mfaToken": mfa_token, "methods": methods})
     return session_start(user=user, meta=meta, method=method)
 
 
-def _login_failure(
+def login_failure_record(
     *,
     key: str,
     scope: str,
@@ -405,7 +620,7 @@ def _login_failure(
                     meta=meta,
                     metadata={"scope": "device" if known_device else "account"},
                 )
-                send_mail(
+                mail_enqueue(
                     to=user.email,
                     name="account_locked",
                     locale=user.locale,
@@ -434,7 +649,7 @@ def password_login(
     user = User.objects.filter_email(email).first() if key else None
     if user is None or not isinstance(password, str):
         _burn_password_check(password if isinstance(password, str) else "")
-        _login_failure(
+        login_failure_record(
             key=key,
             scope=scope,
             user=None,
@@ -444,7 +659,7 @@ def password_login(
         )
         raise AuthError(code="INVALID_CREDENTIALS")
     if not user.check_password(password) or not user.is_active:
-        _login_failure(
+        login_failure_record(
             key=key,
             scope=scope,
             user=user,
@@ -455,10 +670,12 @@ def password_login(
         raise AuthError(code="INVALID_CREDENTIALS")
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
         raise AuthError(code="EMAIL_NOT_VERIFIED")
+    sign_in = first_factor_passed(user=user, meta=meta, method="password", lockout_scope=scope)
+    # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
+    # raised above), the count stands until ``login/mfa`` succeeds, so wrong codes add up.
     # Successes are recorded as LOGIN_SUCCESS events; LoginAttempt rows hold the failures.
     if has_counter:
         lockout.success_record(scope=scope)
-    sign_in = first_factor_passed(user=user, meta=meta, method="password")
     return SignIn(
         user=sign_in.user,
         session=sign_in.session,
@@ -563,7 +780,10 @@ def _refresh_reuse_handle(
             name="refresh_reuse",
             locale=user.locale,
             kind=user.kind,
-            context={"name": user.name or user.email},
+            context={
+                "name": user.name or user.email,
+                "report_link": security_report_link(user=user),
+            },
         )
 
 
@@ -645,48 +865,102 @@ def session_mark_authenticated(*, session: Session, method: str) -> None:
 
 
 def password_forgot(*, email: str, meta: RequestMeta) -> None:
+    """Queue a reset link for ``email``; whether it has an account is decided after the
+    response (``password_reset_mail_resolve``), so every address costs the same here."""
     ratelimit.hit(ratelimit.FORGOT_IP, meta.ip)
     ratelimit.hit(ratelimit.FORGOT_EMAIL, email_key(email))
-    with transaction.atomic():
-        user = User.objects.filter_email(email).first()
-        if user is None or not user.is_active:
-            return
-        token = one_time_token_issue(
-            user=user,
-            purpose=TokenPurpose.RESET_PASSWORD,
-            ttl=timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES),
-        )
-        security_event_record(type=EventType.PASSWORD_RESET_REQUESTED, user=user, meta=meta)
-        send_mail(
-            to=user.email,
-            name="reset_password",
-            locale=user.locale,
-            kind=user.kind,
-            context={
-                "name": user.name or user.email,
-                "link": _link("/reset-password", token=token),
-                "minutes": settings.PASSWORD_RESET_TTL_MINUTES,
-            },
-        )
+    mail_request_enqueue(kind=QueuedMailKind.PASSWORD_RESET, email=email, meta=meta)
+
+
+def password_reset_mail(
+    *, user: User, meta: RequestMeta, template: str = "reset_password"
+) -> OutgoingMail | None:
+    """Issue a reset link for ``user`` and render its mail (the caller queues or sends it).
+
+    ``template``: ``reset_password``, or a mail that explains why a password must be chosen
+    (``signup_pending``, ``address_claimed``, ``compromise_reported``) around the same link.
+    """
+    ttl = timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES)
+    token = one_time_token_issue(user=user, purpose=TokenPurpose.RESET_PASSWORD, ttl=ttl)
+    security_event_record(type=EventType.PASSWORD_RESET_REQUESTED, user=user, meta=meta)
+    return outgoing_mail(
+        to=user.email,
+        name=template,
+        locale=user.locale,
+        kind=user.kind,
+        context={
+            "name": user.name or user.email,
+            "link": _link("/reset-password", token=token),
+            "minutes": settings.PASSWORD_RESET_TTL_MINUTES,
+        },
+        expires_at=timezone.now() + ttl,
+    )
+
+
+def password_reset_mail_resolve(
+    *, email: str, meta: RequestMeta, payload: dict[str, Any]
+) -> OutgoingMail | None:
+    """The queued forgot-password request for ``email``: a link when it names an account."""
+    user = User.objects.filter_email(email).first()
+    if user is None or not user.is_active:
+        return None
+    return password_reset_mail(user=user, meta=meta)
+
+
+# Every link a recovery retires: whoever held the account may have asked for any of them (a
+# pending change-email link would move the recovered account to the attacker's address). Only
+# "this wasn't me" links survive: they are the owner's way to report what just happened.
+_LINKS_RETIRED_BY_RECOVERY = tuple(
+    purpose for purpose in TokenPurpose.values if purpose != TokenPurpose.REPORT_COMPROMISE
+)
+
+
+@dataclass(frozen=True)
+class PasswordResetResult:
+    user: User
+    revoked: RevokedFactors | None  # set when passkeys, API keys and 2FA were revoked
+    reason: str = ""  # why: "requested", "compromise_reported", "address_claimed"
 
 
 @transaction.atomic
-def password_reset(*, token: str, new_password: str, meta: RequestMeta) -> User:
-    """Set a new password from a reset link; every session ends and any lock clears."""
+def password_reset(
+    *, token: str, new_password: str, meta: RequestMeta, revoke_factors: bool = False
+) -> PasswordResetResult:
+    """Set a new password from a reset link; every session ends, every outstanding link dies,
+    any lock clears, and the owner is told what can still sign in.
+
+    Passkeys, API keys and 2FA are revoked too when the caller asks (``revoke_factors``), after
+    a "this wasn't me" report not yet followed by a reset, and when this reset is the first
+    proof of the address (the factors then came from whoever signed up: ``address_claim``).
+    """
     record = one_time_token_consume(token=token, purpose=TokenPurpose.RESET_PASSWORD)
     user = User.objects.select_for_update().get(pk=record.user_id)
     password_policy_check(password=new_password, user=user)
-    user.set_password(new_password)
     if user.email_verified_at is None:
-        user.email_verified_at = timezone.now()  # the reset link proved the address
-    user.save(update_fields=["password", "email_verified_at", "updated_at"])
-    _one_time_tokens_void(
-        user=user, purposes=(TokenPurpose.RESET_PASSWORD, TokenPurpose.MAGIC_LINK, TokenPurpose.MFA)
+        # The reset link proves the address and the new password is the owner's: a claim.
+        revoked: RevokedFactors | None = address_claim(
+            user=user, meta=meta, via="password_reset", new_password=new_password
+        )
+        reason = "address_claimed"
+    else:
+        reported = compromise_report_pending(user=user)
+        user.set_password(new_password)
+        user.save(update_fields=["password", "updated_at"])
+        _one_time_tokens_void(user=user, purposes=_LINKS_RETIRED_BY_RECOVERY)
+        sessions_revoke_all(user=user, meta=meta, reason="password_reset")
+        lockout.unlock(email_key=email_key(user.email))
+        revoked, reason = None, ""
+        if reported or revoke_factors:
+            reason = "compromise_reported" if reported else "requested"
+            revoked = account_factors_revoke(user=user, meta=meta, reason=reason)
+    security_event_record(
+        type=EventType.PASSWORD_RESET,
+        user=user,
+        meta=meta,
+        metadata={"factorsRevoked": revoked is not None, "reason": reason},
     )
-    sessions_revoke_all(user=user, meta=meta, reason="password_reset")
-    lockout.unlock(email_key=email_key(user.email))
-    security_event_record(type=EventType.PASSWORD_RESET, user=user, meta=meta)
-    return user
+    _password_changed_notify(user=user, how="reset")
+    return PasswordResetResult(user=user, revoked=revoked, reason=reason)
 
 
 def password_change(
@@ -704,16 +978,146 @@ def _password_change(*, user: User, session: Session, new_password: str, meta: R
     password_policy_check(password=new_password, user=user)
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
-    _one_time_tokens_void(user=user, purposes=(TokenPurpose.RESET_PASSWORD, TokenPurpose.MFA))
+    _one_time_tokens_void(user=user, purposes=_LINKS_RETIRED_BY_RECOVERY)
     sessions_revoke_all(user=user, meta=meta, reason="password_changed", keep=session)
     session_mark_authenticated(session=session, method="password")
     security_event_record(type=EventType.PASSWORD_CHANGED, user=user, meta=meta)
-    send_mail(
+    _password_changed_notify(user=user, how="change")
+
+
+def _password_changed_notify(*, user: User, how: str) -> None:
+    """The "password changed" mail: what can still sign in, and a "this wasn't me" link.
+
+    Queued in the change's transaction: the notice is as durable as the change (it is retried
+    until delivered), and a reset — a public endpoint — never fails on the mail server.
+    """
+    summary = account_factors_summary(user=user)
+    mail_enqueue(
         to=user.email,
         name="password_changed",
         locale=user.locale,
         kind=user.kind,
-        context={"name": user.name or user.email},
+        context={
+            "name": user.name or user.email,
+            "how": how,
+            "report_link": security_report_link(user=user),
+            "report_days": settings.SECURITY_REPORT_TTL_DAYS,
+            **summary.as_mail(),
+        },
+    )
+
+
+# --- "This wasn't me" -------------------------------------------------------------------------
+
+
+def security_report_link(*, user: User) -> str:
+    """A one-time link for a security notice: "this wasn't me" (``compromise_report``).
+
+    Every notice gets its own; each works once, within ``SECURITY_REPORT_TTL_DAYS``.
+    """
+    token = one_time_token_issue(
+        user=user,
+        purpose=TokenPurpose.REPORT_COMPROMISE,
+        ttl=timedelta(days=settings.SECURITY_REPORT_TTL_DAYS),
+    )
+    return _link("/report-compromise", token=token)
+
+
+def compromise_report_pending(*, user: User) -> bool:
+    """Whether the owner reported "this wasn't me" and has not reset the password since."""
+    latest = (
+        SecurityEvent.objects.filter(
+            user=user,
+            type__in=(EventType.ACCOUNT_COMPROMISE_REPORTED, EventType.PASSWORD_RESET),
+        )
+        .order_by("-created_at")
+        .values_list("type", flat=True)
+        .first()
+    )
+    return latest == EventType.ACCOUNT_COMPROMISE_REPORTED
+
+
+@dataclass(frozen=True)
+class CompromiseReport:
+    user: User
+    sessions: int
+    revoked: RevokedFactors
+
+
+@transaction.atomic
+def compromise_report(*, token: str, meta: RequestMeta) -> CompromiseReport:
+    """The owner says a change in a security notice was not theirs: lock the intruder out.
+
+    Whoever made the change may know the password and may have added ways back in, so the
+    password becomes unusable, every session ends, passkeys and API keys are revoked, and every
+    outstanding link dies (a pending change-email link above all). The authenticator stays
+    until the reset that follows — it still guards a magic-link sign-in meanwhile — and that
+    reset revokes it, the backup codes and anything added since (``password_reset``). A link to
+    choose a new password is queued. One report per notice link; the other report links die.
+    """
+    record = one_time_token_consume(token=token, purpose=TokenPurpose.REPORT_COMPROMISE)
+    user = User.objects.select_for_update().get(pk=record.user_id)
+    if not user.is_active:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    user.set_unusable_password()
+    user.save(update_fields=["password", "updated_at"])
+    _one_time_tokens_void(user=user, purposes=tuple(TokenPurpose.values))
+    sessions = sessions_revoke_all(user=user, meta=meta, reason="compromise_reported")
+    now = timezone.now()
+    _, deleted = Passkey.objects.filter(user=user).delete()
+    api_keys = ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+    revoked = RevokedFactors(
+        passkeys=deleted.get(Passkey._meta.label, 0), api_keys=api_keys, totp=False
+    )
+    security_event_record(
+        type=EventType.ACCOUNT_COMPROMISE_REPORTED,
+        user=user,
+        meta=meta,
+        metadata={
+            "sessionCount": sessions,
+            "passkeyCount": revoked.passkeys,
+            "apiKeyCount": revoked.api_keys,
+        },
+    )
+    mail = password_reset_mail(user=user, meta=meta, template="compromise_reported")
+    if mail is not None:
+        mail_queue_store(mail)
+    return CompromiseReport(user=user, sessions=sessions, revoked=revoked)
+
+
+@dataclass(frozen=True)
+class ResetPreview:
+    user: User
+    factors: FactorSummary
+    compromise_reported: bool  # a "this wasn't me" report awaits this reset
+    revokes_factors: bool  # the reset revokes passkeys, API keys and 2FA whatever is chosen
+
+
+def password_reset_preview(*, token: str) -> ResetPreview:
+    """What the reset page shows before the new password is chosen, without using the link:
+    the account's passkeys, API keys and 2FA state, and whether a reset will revoke them
+    anyway (a pending "this wasn't me" report, or an address never verified)."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    record = (
+        OneTimeToken.objects.select_related("user")
+        .filter(
+            token_hash=crypto.hash_token(token),
+            purpose=TokenPurpose.RESET_PASSWORD,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .first()
+    )
+    if record is None or not record.user.is_active:
+        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+    user = record.user
+    reported = compromise_report_pending(user=user)
+    return ResetPreview(
+        user=user,
+        factors=account_factors_summary(user=user),
+        compromise_reported=reported,
+        revokes_factors=reported or not user.email_verified,
     )
 
 
@@ -751,12 +1155,14 @@ def _email_change_request(*, user: User, new_email: str, meta: RequestMeta) -> N
         raise ValidationFailed({"newEmail": ["This is already your address."]})
     taken = User.objects.filter_email(normalized).exists()
     security_event_record(type=EventType.EMAIL_CHANGE_REQUESTED, user=user, meta=meta)
-    send_mail(
+    # Both mails are queued: whether the confirmation goes out depends on whether the new
+    # address has an account, and the answer's timing must not tell.
+    mail_enqueue(
         to=user.email,
         name="change_email_notice",
         locale=user.locale,
         kind=user.kind,
-        context={"name": user.name or user.email},
+        context={"name": user.name or user.email, "report_link": security_report_link(user=user)},
     )
     if taken:
         return  # same answer; the owner of the other account learns nothing from us either
@@ -766,7 +1172,7 @@ def _email_change_request(*, user: User, new_email: str, meta: RequestMeta) -> N
         ttl=timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
         payload={"newEmail": normalized},
     )
-    send_mail(
+    mail_enqueue(
         to=normalized,
         name="change_email_confirm",
         locale=user.locale,
@@ -777,6 +1183,7 @@ def _email_change_request(*, user: User, new_email: str, meta: RequestMeta) -> N
             "link": _link("/api/v1/auth/verify-email", token=token),
             "hours": settings.EMAIL_VERIFICATION_TTL_HOURS,
         },
+        expires_at=timezone.now() + timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS),
     )
 
 
@@ -806,7 +1213,14 @@ def email_change_confirm(*, token: str, meta: RequestMeta) -> User:
     return user
 
 
-def verify_token_any(*, token: str, meta: RequestMeta) -> tuple[str, User]:
+def verify_token_any(
+    *,
+    token: str,
+    meta: RequestMeta,
+    signup_secret: str | None = None,
+    password: str | None = None,
+    without_password: bool = False,
+) -> tuple[str, Verification]:
     """The verify-email link serves sign-up verification and email change confirmation."""
     if not isinstance(token, str) or not token:
         raise AuthError(code="VERIFICATION_TOKEN_INVALID")
@@ -816,8 +1230,15 @@ def verify_token_any(*, token: str, meta: RequestMeta) -> tuple[str, User]:
         .first()
     )
     if purpose == TokenPurpose.CHANGE_EMAIL:
-        return "email_changed", email_change_confirm(token=token, meta=meta)
-    return "verified", email_verify(token=token, meta=meta)
+        return "email_changed", Verification(user=email_change_confirm(token=token, meta=meta))
+    verification = email_verify(
+        token=token,
+        meta=meta,
+        signup_secret=signup_secret,
+        password=password,
+        without_password=without_password,
+    )
+    return ("password_removed" if verification.password_removed else "verified"), verification
 
 
 # --- Account deletion -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ logger = logging.getLogger("mana_auth.mail")
 SUPPORTED_LOCALES = ("en", "de")
 
 # Keys whose values the service builds itself (links with their tokens, our own URL).
-TRUSTED_KEYS = frozenset({"link", "base_url", "locale"})
+TRUSTED_KEYS = frozenset({"link", "report_link", "base_url", "locale"})
 # A name in a mail is a greeting, not a message: long enough for real names.
 MAIL_TEXT_MAX_CHARS = 64
 SUBJECT_MAX_CHARS = 160
@@ -128,11 +128,16 @@ def render_mail(
     return subject, body.strip() + "\n", html
 
 
+def mail_suppressed(*, to: str, kind: str) -> bool:
+    """Personas (and anything at the non-existent ``@mana.test``) never receive mail."""
+    return kind == "persona" or to.lower().endswith("@mana.test")
+
+
 def send_mail(
     *, to: str, name: str, context: dict[str, Any], locale: str | None, kind: str = "human"
 ) -> None:
     """Render and send one mail. Personas (``kind='persona'``) never receive mail."""
-    if kind == "persona" or to.lower().endswith("@mana.test"):
+    if mail_suppressed(to=to, kind=kind):
         return
     subject, text, html = render_mail(name, context, locale, recipient=to)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])

@@ -242,11 +242,15 @@ SESSION_CACHE_SECONDS = env_int(ENV, "SESSION_CACHE_SECONDS", 30)
 SSO_COOKIE_SECURE = IS_PRODUCTION or env_bool(ENV, "SSO_COOKIE_SECURE", False)
 SSO_COOKIE_NAME = "__Secure-mana.session_token" if SSO_COOKIE_SECURE else "mana.session_token"
 DEVICE_COOKIE_NAME = "mana.device"
+# Set by `register` in the browser that signs up; its verification link keeps the chosen
+# password only when opened there (or with the password): see accounts.services.email_verify.
+SIGNUP_COOKIE_NAME = "__Secure-mana.signup" if SSO_COOKIE_SECURE else "mana.signup"
 REAUTH_WINDOW_SECONDS = env_int(ENV, "REAUTH_WINDOW_SECONDS", 600)
 EMAIL_VERIFICATION_TTL_HOURS = env_int(ENV, "EMAIL_VERIFICATION_TTL_HOURS", 24)
 PASSWORD_RESET_TTL_MINUTES = env_int(ENV, "PASSWORD_RESET_TTL_MINUTES", 60)
 MAGIC_LINK_TTL_MINUTES = env_int(ENV, "MAGIC_LINK_TTL_MINUTES", 15)
 MFA_TOKEN_TTL_SECONDS = env_int(ENV, "MFA_TOKEN_TTL_SECONDS", 300)
+SECURITY_REPORT_TTL_DAYS = env_int(ENV, "SECURITY_REPORT_TTL_DAYS", 7)  # "this wasn't me" links
 REQUIRE_EMAIL_VERIFICATION = env_bool(ENV, "REQUIRE_EMAIL_VERIFICATION", True)
 MAX_DAILY_SIGNUPS = env_int(ENV, "MAX_DAILY_SIGNUPS", None)
 DEFAULT_REDIRECT_URL = env_str(ENV, "DEFAULT_REDIRECT_URL", BASE_URL + "/")
@@ -289,6 +293,9 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 EMAIL_BACKEND = env_str(ENV, "EMAIL_BACKEND", EMAIL_BACKEND)
 DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "Mana <no-reply@mana.how>")
+# Queued mail (accounts/mailqueue.py) is sent by a background thread in each process after
+# the response; off in the test settings, where tests deliver with mail_queue_deliver_now().
+MAIL_QUEUE_WORKER = env_bool(ENV, "MAIL_QUEUE_WORKER", MANA_ENV != "test")
 
 # --- DRF and OpenAPI ------------------------------------------------------------------------
 REST_FRAMEWORK = {

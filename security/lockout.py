@@ -57,6 +57,12 @@ def scope_for(email_key: str, device_id: str | None) -> str:
     return f"dev:{email_key}:{device_id}" if device_id else f"acct:{email_key}"
 
 
+def magic_link_scope(email_key: str) -> str:
+    """The counter for second-factor codes after a magic link: a password lock must not stop
+    the owner finishing a magic-link sign-in, but guessing codes behind a link still locks."""
+    return f"link:{email_key}"
+
+
 def throttle_state(scope: str, *, now: datetime | None = None) -> tuple[bool, int]:
     """``(a counter row exists, seconds the lock still runs)`` in one query."""
     current = now or timezone.now()

@@ -9,6 +9,7 @@ password lockout, so an account whose password is under attack can still sign in
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -16,18 +17,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.emails import email_key
-from accounts.models import Kind, OneTimeToken, TokenPurpose, User
+from accounts.mailqueue import OutgoingMail, mail_request_enqueue, outgoing_mail
+from accounts.models import Kind, OneTimeToken, QueuedMailKind, TokenPurpose, User
 from accounts.services import (
     SignIn,
+    address_claim,
     first_factor_passed,
     one_time_token_consume,
     one_time_token_issue,
 )
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
-from mana_auth.mail import send_mail
 from mana_auth.origins import is_trusted_redirect
-from security import ratelimit
+from security import lockout, ratelimit
 from security.models import EventType
 from security.services import security_event_record
 
@@ -49,30 +51,43 @@ def magic_link_url(*, token: str, callback_url: str = "") -> str:
 
 
 def magic_link_request(*, email: str, callback_url: str = "", meta: RequestMeta) -> None:
-    """Mail a sign-in link to the account at ``email``, if there is one (same answer anyway)."""
+    """Queue a sign-in link for ``email``. Whether it has an account is decided after the
+    response (``magic_link_mail_resolve``): every address costs the same here."""
     ratelimit.hit(ratelimit.MAGIC_IP, meta.ip)
     ratelimit.hit(ratelimit.MAGIC_EMAIL, email_key(email))
-    with transaction.atomic():
-        user = User.objects.filter_email(email).first()
-        if user is None or not user.is_active or user.kind != Kind.HUMAN:
-            return
-        token = one_time_token_issue(
-            user=user,
-            purpose=TokenPurpose.MAGIC_LINK,
-            ttl=timedelta(minutes=settings.MAGIC_LINK_TTL_MINUTES),
-        )
-        security_event_record(type=EventType.MAGIC_LINK_REQUESTED, user=user, meta=meta)
-        send_mail(
-            to=user.email,
-            name="magic_link",
-            locale=user.locale,
-            kind=user.kind,
-            context={
-                "name": user.name or user.email,
-                "link": magic_link_url(token=token, callback_url=callback_url),
-                "minutes": settings.MAGIC_LINK_TTL_MINUTES,
-            },
-        )
+    mail_request_enqueue(
+        kind=QueuedMailKind.MAGIC_LINK,
+        email=email,
+        meta=meta,
+        payload={"callbackURL": callback_url} if callback_url else None,
+    )
+
+
+def magic_link_mail_resolve(
+    *, email: str, meta: RequestMeta, payload: dict[str, Any]
+) -> OutgoingMail | None:
+    """The queued request for ``email``: a sign-in link when it names a human account."""
+    user = User.objects.filter_email(email).first()
+    if user is None or not user.is_active or user.kind != Kind.HUMAN:
+        return None
+    ttl = timedelta(minutes=settings.MAGIC_LINK_TTL_MINUTES)
+    token = one_time_token_issue(user=user, purpose=TokenPurpose.MAGIC_LINK, ttl=ttl)
+    security_event_record(type=EventType.MAGIC_LINK_REQUESTED, user=user, meta=meta)
+    callback_url = payload.get("callbackURL")
+    return outgoing_mail(
+        to=user.email,
+        name="magic_link",
+        locale=user.locale,
+        kind=user.kind,
+        context={
+            "name": user.name or user.email,
+            "link": magic_link_url(
+                token=token, callback_url=callback_url if isinstance(callback_url, str) else ""
+            ),
+            "minutes": settings.MAGIC_LINK_TTL_MINUTES,
+        },
+        expires_at=timezone.now() + ttl,
+    )
 
 
 def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
@@ -89,10 +104,14 @@ def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
             user=user, purpose=TokenPurpose.MAGIC_LINK, used_at__isnull=True
         ).update(used_at=now)
         if user.email_verified_at is None:
-            user.email_verified_at = now
-            user.save(update_fields=["email_verified_at", "updated_at"])
-            security_event_record(
-                type=EventType.EMAIL_VERIFIED, user=user, meta=meta, metadata={"via": "magic_link"}
-            )
+            # The first proof of this address, and nothing proves who chose its sign-up
+            # password: the mailbox owner claims the account, the stranger's password and
+            # anything it added are void (pre-registration takeover).
+            address_claim(user=user, meta=meta, via="magic_link")
     # Committed first: MFA_REQUIRED is raised from here and must not undo the use of the link.
-    return first_factor_passed(user=user, meta=meta, method=MAGIC_LINK_METHOD)
+    return first_factor_passed(
+        user=user,
+        meta=meta,
+        method=MAGIC_LINK_METHOD,
+        lockout_scope=lockout.magic_link_scope(email_key(user.email)),
+    )

@@ -5,10 +5,13 @@ ends in 401 MFA_REQUIRED carrying an ``mfaToken``: a one-time token (purpose ``m
 hash stored) bound to the user and to the first factor, valid ``MFA_TOKEN_TTL_SECONDS``.
 
 A wrong code does not burn the token: a mistyped code should not send the user back to the
-password. It counts instead, three ways: toward the account's lockout exactly like a wrong
-password, toward django-otp's per-device back-off, and toward the token's own budget of
-``MFA_TOKEN_MAX_ATTEMPTS``, after which the token is void. The right code consumes the token
-(single use, by a conditional UPDATE) and starts the session.
+password. It counts instead, three ways: toward the lockout counter the first factor was
+checked against, exactly like a wrong password (the account's, a known device's, or for magic
+links their own), toward django-otp's per-device back-off, and toward the token's own budget
+of ``MFA_TOKEN_MAX_ATTEMPTS``, after which the token is void. While that counter is locked,
+``login/mfa`` refuses with ACCOUNT_LOCKED before looking at the code. The right code consumes
+the token (single use, by a conditional UPDATE), starts the session and only then resets the
+counter: a correct password alone never does, or guessing codes would never lock.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from django.utils import timezone
 
 from accounts import crypto as token_crypto
 from accounts.emails import email_key
+from accounts.mailqueue import mail_enqueue
 from accounts.models import OneTimeToken, TokenPurpose, User
 from accounts.services import SignIn, one_time_token_consume, one_time_token_issue, session_start
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
-from mana_auth.mail import send_mail
 from security import lockout, ratelimit
 from security.models import EventType
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
@@ -37,6 +40,7 @@ from security.services import security_event_record
 
 MFA_TOKEN_MAX_ATTEMPTS = 5
 METHODS = ("totp", "backup_code")
+_SCOPE_NAMES = {"acct": "account", "dev": "device", "link": "magic_link"}
 
 
 def mfa_methods_for_user(*, user: User) -> list[str]:
@@ -44,13 +48,26 @@ def mfa_methods_for_user(*, user: User) -> list[str]:
     return mfa_methods(user=user)
 
 
-def mfa_challenge_issue(*, user: User, first_factor: str) -> str:
-    """Issue the token that lets the holder of ``user``'s first factor present a code."""
+def mfa_challenge_issue(*, user: User, first_factor: str, lockout_scope: str) -> str:
+    """Issue the token that lets the holder of ``user``'s first factor present a code.
+
+    ``lockout_scope`` is the counter the first factor was checked against: wrong codes count
+    there, and a lock there refuses the second step.
+    """
     return one_time_token_issue(
         user=user,
         purpose=TokenPurpose.MFA,
         ttl=timedelta(seconds=settings.MFA_TOKEN_TTL_SECONDS),
-        payload={"firstFactor": first_factor, "attempts": 0},
+        payload={"firstFactor": first_factor, "attempts": 0, "scope": lockout_scope},
+    )
+
+
+def _challenge_scope(challenge: OneTimeToken, user: User) -> str:
+    scope = challenge.payload.get("scope")
+    return (
+        scope
+        if isinstance(scope, str) and scope
+        else lockout.scope_for(email_key(user.email), None)
     )
 
 
@@ -89,7 +106,8 @@ def _failure_record(
         used_at=now if attempts >= MFA_TOKEN_MAX_ATTEMPTS else None,
     )
     key = email_key(user.email)
-    outcome = lockout.failure_record(scope=lockout.scope_for(key, None), email_key=key, now=now)
+    scope = _challenge_scope(challenge, user)
+    outcome = lockout.failure_record(scope=scope, email_key=key, now=now)
     security_event_record(
         type=EventType.LOGIN_FAILURE,
         user=user,
@@ -104,9 +122,12 @@ def _failure_record(
     )
     if outcome.locked_now:
         security_event_record(
-            type=EventType.ACCOUNT_LOCKED, user=user, meta=meta, metadata={"scope": "account"}
+            type=EventType.ACCOUNT_LOCKED,
+            user=user,
+            meta=meta,
+            metadata={"scope": _SCOPE_NAMES.get(scope.partition(":")[0], "account")},
         )
-        send_mail(
+        mail_enqueue(
             to=user.email,
             name="account_locked",
             locale=user.locale,
@@ -140,6 +161,10 @@ def mfa_login_complete(
     with transaction.atomic():
         challenge = _challenge_lock(mfa_token, current)
         user = challenge.user
+        scope = _challenge_scope(challenge, user)
+        remaining_lock = lockout.remaining_lock_seconds(scope, now=current)
+        if remaining_lock:  # not an attempt: nothing counted, the code is not even looked at
+            raise AuthError(code="ACCOUNT_LOCKED", details={"remainingSeconds": remaining_lock})
         device = _device_for(user=user, method=method)
         if device is not None:
             allowed, extra = device.verify_is_allowed()
@@ -148,8 +173,7 @@ def mfa_login_complete(
         if device is not None and device.verify_token(code):
             one_time_token_consume(token=mfa_token, purpose=TokenPurpose.MFA, now=current)
             key = email_key(user.email)
-            if not lockout.is_locked(email_key=key, now=current):
-                lockout.success_record(scope=lockout.scope_for(key, None))
+            lockout.success_record(scope=scope)  # the sign-in is complete: now the count resets
             first_factor = str(challenge.payload.get("firstFactor") or "password")
             sign_in = session_start(user=user, meta=meta, method=f"{first_factor}+{method}")
             if first_factor != "password":

@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services, signing_keys
+from accounts.mailqueue import mail_queue_deliver_now
 from accounts.models import User
 from accounts.selectors import verified_tokens_forget
 from mana_auth.clientip import RequestMeta
@@ -89,6 +90,68 @@ def auth_client(user_factory: Callable[..., User]) -> Callable[..., APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_mail_thread(settings: Any) -> None:
+    """Queued mail is delivered by the tests (``deliver_mail``), never by a background thread
+    racing them; the tests of the thread switch it on."""
+    settings.MAIL_QUEUE_WORKER = False
+
+
+class DeliveringOutbox(list):  # type: ignore[type-arg]
+    """``mail.outbox`` that first delivers the queued mail whenever a test looks at it.
+
+    Mail to an address the request names goes through the queue (``accounts.mailqueue``) and
+    is sent after the response; a test reading the outbox reads what the queue has delivered by
+    then — all of it, as the background deliverer would. ``sent_so_far()`` looks without
+    delivering (tests of the queue itself). Django's locmem backend appends with ``extend``,
+    which does not deliver.
+    """
+
+    def deliver(self) -> None:
+        mail_queue_deliver_now()
+
+    def sent_so_far(self) -> list[Any]:
+        return list.copy(self)
+
+    def __len__(self) -> int:
+        self.deliver()
+        return list.__len__(self)
+
+    def __iter__(self) -> Any:
+        self.deliver()
+        return list.__iter__(self)
+
+    def __getitem__(self, index: Any) -> Any:
+        self.deliver()
+        return list.__getitem__(self, index)
+
+    def __eq__(self, other: object) -> bool:
+        self.deliver()
+        return list.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __contains__(self, item: object) -> bool:
+        self.deliver()
+        return list.__contains__(self, item)
+
+    def clear(self) -> None:
+        """Forget what was sent so far — including what was still queued."""
+        self.deliver()
+        list.clear(self)
+
+
+@pytest.fixture
+def mailoutbox(mailoutbox: list[Any]) -> Any:
+    """pytest-django's outbox, delivering the mail queue whenever it is read."""
+    from django.core import mail
+
+    outbox = DeliveringOutbox(mailoutbox)
+    mail.outbox = outbox
+    yield outbox
+    mail.outbox = []
 
 
 @pytest.fixture

@@ -98,8 +98,31 @@ class VerifyEmailQuerySerializer(serializers.Serializer):
     callbackURL = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
+class VerifyEmailInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=4096)
+    password = serializers.CharField(
+        max_length=4096,
+        trim_whitespace=False,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The password chosen at sign-up; needed for a first verification when the "
+        "link is opened outside the browser that signed up.",
+    )
+    withoutPassword = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text='Verify a first time without the sign-up password ("I did not sign up" '
+        'or "I forgot it"): that password, every session, passkey, API key and 2FA of the '
+        "account are removed, and a link to choose a password is mailed.",
+    )
+
+
 class VerifiedOutputSerializer(serializers.Serializer):
     verified = serializers.BooleanField()
+    passwordRemoved = serializers.BooleanField(
+        help_text="The account's sign-up password was removed; a link to choose one was mailed."
+    )
 
 
 class EmailInputSerializer(serializers.Serializer):
@@ -185,6 +208,75 @@ class RevokedOutputSerializer(serializers.Serializer):
 class ResetPasswordInputSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=4096)
     newPassword = serializers.CharField(max_length=4096, trim_whitespace=False)
+    revokeFactors = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also revoke every passkey, API key, the authenticator app and backup codes.",
+    )
+
+
+class RevokedFactorsOutputSerializer(serializers.Serializer):
+    passkeys = serializers.IntegerField()
+    apiKeys = serializers.IntegerField()
+    totp = serializers.BooleanField()
+
+
+class ResetPasswordOutputSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    factorsRevoked = serializers.BooleanField()
+    revoked = RevokedFactorsOutputSerializer(allow_null=True)
+    reason = serializers.ChoiceField(
+        choices=["", "requested", "compromise_reported", "address_claimed"],
+        help_text='Why factors were revoked: asked for, a pending "this wasn\'t me" report, or '
+        "the first proof of a never-verified address.",
+    )
+
+
+class FactorPasskeyOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    lastUsedAt = serializers.DateTimeField(allow_null=True)
+
+
+class FactorApiKeyOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    lastUsedAt = serializers.DateTimeField(allow_null=True)
+    expiresAt = serializers.DateTimeField(allow_null=True)
+
+
+class FactorTotpOutputSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+
+
+class FactorBackupCodesOutputSerializer(serializers.Serializer):
+    remaining = serializers.IntegerField()
+
+
+class ResetPasswordPreviewOutputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    passkeys = FactorPasskeyOutputSerializer(many=True)
+    apiKeys = FactorApiKeyOutputSerializer(many=True)
+    totp = FactorTotpOutputSerializer()
+    backupCodes = FactorBackupCodesOutputSerializer()
+    compromiseReported = serializers.BooleanField()
+    revokesFactors = serializers.BooleanField(
+        help_text="The reset revokes passkeys, API keys and 2FA whatever revokeFactors says."
+    )
+
+
+class CompromiseRevokedOutputSerializer(serializers.Serializer):
+    sessions = serializers.IntegerField()
+    passkeys = serializers.IntegerField()
+    apiKeys = serializers.IntegerField()
+
+
+class CompromiseReportOutputSerializer(serializers.Serializer):
+    reported = serializers.BooleanField()
+    revoked = CompromiseRevokedOutputSerializer()
 
 
 class OkOutputSerializer(serializers.Serializer):

@@ -30,6 +30,16 @@ urlpatterns = [
     ),
     path("auth/forgot-password", views.ForgotPasswordView.as_view(), name="auth-forgot-password"),
     path("auth/reset-password", views.ResetPasswordView.as_view(), name="auth-reset-password"),
+    path(
+        "auth/reset-password/preview",
+        views.ResetPasswordPreviewView.as_view(),
+        name="auth-reset-password-preview",
+    ),
+    path(
+        "auth/report-compromise",
+        views.ReportCompromiseView.as_view(),
+        name="auth-report-compromise",
+    ),
     path("auth/profile", views.ProfileView.as_view(), name="auth-profile"),
     path("auth/change-email", views.ChangeEmailView.as_view(), name="auth-change-email"),
     path("auth/change-password", views.ChangePasswordView.as_view(), name="auth-change-password"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import (
@@ -136,17 +137,30 @@ class RegisterView(PublicView):
         data = parse(s.RegisterInputSerializer, request.data)
         request_meta = meta(request)
         ratelimit.hit(ratelimit.REGISTER_IP, request_meta.ip)
+        # Made for every address, used only by a new account: the answer looks the same.
+        secret, binding = services.signup_binding_make()
         services.user_register(
             email=data["email"],
             password=data["password"],
             name=data["name"],
             locale=data["locale"],
             meta=request_meta,
+            signup_binding=binding,
         )
-        return Response(
+        response = Response(
             {"status": "verification_sent", "email": normalize_email(data["email"])},
             status=status.HTTP_201_CREATED,
         )
+        response.set_cookie(
+            settings.SIGNUP_COOKIE_NAME,
+            secret,
+            max_age=settings.EMAIL_VERIFICATION_TTL_HOURS * 3600,
+            secure=settings.SSO_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+            path="/",
+        )
+        return response
 
 
 class SignupStatusView(PublicView):
@@ -165,24 +179,54 @@ class VerifyEmailView(PublicView):
         callback = request.query_params.get("callbackURL", "")
         default = settings.DEFAULT_REDIRECT_URL
         target = safe_redirect(callback, settings.TRUSTED_ORIGINS, default)
+        token = request.query_params.get("token", "")
+        query = {}
         try:
             outcome, _ = services.verify_token_any(
-                token=request.query_params.get("token", ""), meta=meta(request)
+                token=token,
+                meta=meta(request),
+                signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
             )
         except AuthError as exc:
-            if exc.code != "VERIFICATION_TOKEN_INVALID":
+            if exc.code == "REAUTH_REQUIRED":
+                # A first verification outside the browser that signed up: nothing is used
+                # up (a mail scanner's GET changes nothing); the page asks for the sign-up
+                # password or offers to confirm without it (POST verify-email).
+                outcome, query = "password_required", {"token": token}
+            elif exc.code == "VERIFICATION_TOKEN_INVALID":
+                outcome = "invalid"
+            else:
                 raise
-            outcome = "invalid"
         separator = "&" if "?" in target else "?"
-        return HttpResponseRedirect(f"{target}{separator}status={outcome}")
+        response = HttpResponseRedirect(
+            f"{target}{separator}{urlencode({'status': outcome, **query})}"
+        )
+        if outcome in ("verified", "password_removed"):
+            response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+        return response
 
     @extend_schema(
-        request=s.TokenInputSerializer, responses={200: s.VerifiedOutputSerializer, **ERRORS}
+        request=s.VerifyEmailInputSerializer,
+        responses={200: s.VerifiedOutputSerializer, **ERRORS},
+        summary="Verify with the token from the mail",
+        description="The first verification of an account keeps its sign-up password only "
+        "when the request comes from the browser that signed up or carries `password`; "
+        "otherwise it answers 401 REAUTH_REQUIRED with `details.passwordRequired` and uses "
+        "nothing up, unless `withoutPassword` is true (the password, sessions and factors of "
+        "the account are then removed and a link to choose a password is mailed).",
     )
     def post(self, request: Request) -> Response:
-        data = parse(s.TokenInputSerializer, request.data)
-        services.verify_token_any(token=data["token"], meta=meta(request))
-        return Response({"verified": True})
+        data = parse(s.VerifyEmailInputSerializer, request.data)
+        _, verification = services.verify_token_any(
+            token=data["token"],
+            meta=meta(request),
+            signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
+            password=data["password"] or None,
+            without_password=data["withoutPassword"],
+        )
+        response = Response({"verified": True, "passwordRemoved": verification.password_removed})
+        response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+        return response
 
 
 class ResendVerificationView(PublicView):
@@ -332,14 +376,76 @@ class ForgotPasswordView(PublicView):
 
 class ResetPasswordView(PublicView):
     @extend_schema(
-        request=s.ResetPasswordInputSerializer, responses={200: s.OkOutputSerializer, **ERRORS}
+        request=s.ResetPasswordInputSerializer,
+        responses={200: s.ResetPasswordOutputSerializer, **ERRORS},
+        summary="Set a new password from a reset link",
+        description="Every session ends and every outstanding link of the account dies. With "
+        '`revokeFactors`, after a "this wasn\'t me" report, or when the link is the first '
+        "proof of the address, every passkey, API key, the authenticator and the backup codes "
+        "are revoked too (`factorsRevoked`, `revoked`, `reason`).",
     )
     def post(self, request: Request) -> Response:
         data = parse(s.ResetPasswordInputSerializer, request.data)
-        services.password_reset(
-            token=data["token"], new_password=data["newPassword"], meta=meta(request)
+        result = services.password_reset(
+            token=data["token"],
+            new_password=data["newPassword"],
+            meta=meta(request),
+            revoke_factors=data["revokeFactors"],
         )
-        return Response({"ok": True})
+        return Response(
+            {
+                "ok": True,
+                "factorsRevoked": result.revoked is not None,
+                "revoked": result.revoked.as_api() if result.revoked is not None else None,
+                "reason": result.reason,
+            }
+        )
+
+
+class ResetPasswordPreviewView(PublicView):
+    @extend_schema(
+        request=s.TokenInputSerializer,
+        responses={200: s.ResetPasswordPreviewOutputSerializer, **ERRORS},
+        summary="What a reset link's page lists, without using the link",
+        description="The account's passkeys, API keys and 2FA state, for the reset page's "
+        '"revoke them all" choice. The token stays usable.',
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.TokenInputSerializer, request.data)
+        preview = services.password_reset_preview(token=data["token"])
+        return Response(
+            {
+                "email": preview.user.email,
+                **preview.factors.as_api(),
+                "compromiseReported": preview.compromise_reported,
+                "revokesFactors": preview.revokes_factors,
+            }
+        )
+
+
+class ReportCompromiseView(PublicView):
+    @extend_schema(
+        request=s.TokenInputSerializer,
+        responses={200: s.CompromiseReportOutputSerializer, **ERRORS},
+        summary='"This wasn\'t me": the link from a security notice',
+        description="Signs every session out, removes the password, every passkey and API key, "
+        "voids every outstanding link (a pending change of address included) and mails a link "
+        "to choose a new password; the reset that follows also removes the authenticator and "
+        "the backup codes. The link works once.",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(s.TokenInputSerializer, request.data)
+        report = services.compromise_report(token=data["token"], meta=meta(request))
+        return Response(
+            {
+                "reported": True,
+                "revoked": {
+                    "sessions": report.sessions,
+                    "passkeys": report.revoked.passkeys,
+                    "apiKeys": report.revoked.api_keys,
+                },
+            }
+        )
 
 
 class ProfileView(AuthenticatedView):

@@ -23,7 +23,7 @@ from accounts.emails import email_key
 from accounts.models import Passkey, Session, User
 from accounts.passkeys import ceremony, challenges, selectors
 from accounts.passkeys.ceremony import CeremonyFailed, Descriptor, RelyingParty
-from accounts.services import SignIn, session_start
+from accounts.services import SignIn, security_report_link, session_start
 from mana_auth.clientip import RequestMeta
 from mana_auth.config import rp_id_problem
 from mana_auth.errors import AuthError, Conflict
@@ -75,7 +75,11 @@ def _factor_changed_mail(*, user: User, change: str) -> None:
         name="factor_changed",
         locale=locale,
         kind=user.kind,
-        context={"name": user.name or user.email, "what": _WHAT[change][locale]},
+        context={
+            "name": user.name or user.email,
+            "what": _WHAT[change][locale],
+            "report_link": security_report_link(user=user),  # "this wasn't me" (issue 15.2)
+        },
     )
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import security_report_link
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, Conflict, NotFound, RateLimited
 from mana_auth.mail import send_mail
@@ -60,7 +61,11 @@ def factor_change_notify(*, user: User, change: str) -> None:
         name="factor_changed",
         locale=locale,
         kind=user.kind,
-        context={"name": user.name or user.email, "what": _NOTICES[change][locale]},
+        context={
+            "name": user.name or user.email,
+            "what": _NOTICES[change][locale],
+            "report_link": security_report_link(user=user),
+        },
     )
 
 

@@ -149,7 +149,8 @@ def test_verify_email_by_post_is_single_use(api_client, mailoutbox):
     register(api_client, email="v@example.com")
     token = link_token(mailoutbox[0])
     response = api_client.post("/api/v1/auth/verify-email", {"token": token}, format="json")
-    assert response.status_code == 200 and response.json() == {"verified": True}
+    assert response.status_code == 200
+    assert response.json() == {"verified": True, "passwordRemoved": False}  # the same browser
     assert User.objects.get_by_email("v@example.com").email_verified
     assert SecurityEvent.objects.filter(type="EMAIL_VERIFIED").count() == 1
     again = api_client.post("/api/v1/auth/verify-email", {"token": token}, format="json")

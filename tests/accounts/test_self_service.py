@@ -59,7 +59,8 @@ def test_reset_password_revokes_every_session_and_is_single_use(
     response = api_client.post(
         "/api/v1/auth/reset-password", {"token": token, "newPassword": NEW}, format="json"
     )
-    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "factorsRevoked": False, "revoked": None, "reason": ""}
     for tokens in sessions:
         assert _profile(tokens["accessToken"]).json()["code"] == "SESSION_REVOKED"
     assert not Session.objects.filter(user=user, revoked_at__isnull=True).exists()

@@ -262,6 +262,8 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
     client = auth_client(user)
     secrets: list[str] = [client.tokens["accessToken"], client.tokens["refreshToken"]]
     secrets.append(login_tokens(APIClient(), user)["refreshToken"])  # a second session
+    # a reset link requested, still in the mail queue
+    APIClient().post("/api/v1/auth/forgot-password", {"email": user.email}, format="json")
     # a failed sign-in: a LoginAttempt row and a LOGIN_FAILURE event
     APIClient().post(
         "/api/v1/auth/login", {"email": user.email, "password": "wrong-password-1"}, format="json"

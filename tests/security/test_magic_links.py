@@ -109,7 +109,9 @@ def test_using_one_link_voids_the_others(api_client, user_factory, mailoutbox):
     assert verify(APIClient(), first).json()["code"] == "VERIFICATION_TOKEN_INVALID"
 
 
-def test_a_magic_link_proves_the_address(api_client, user_factory, mailoutbox):
+def test_a_magic_link_proves_the_address_but_not_the_sign_up_password(
+    api_client, user_factory, mailoutbox
+):
     user = user_factory(verified=False)
     assert password_login(APIClient(), user.email).json()["code"] == "EMAIL_NOT_VERIFIED"
     mailoutbox.clear()
@@ -117,7 +119,9 @@ def test_a_magic_link_proves_the_address(api_client, user_factory, mailoutbox):
     assert verify(api_client, token_from(mailoutbox[0])).status_code == 200
     assert User.objects.get(pk=user.pk).email_verified_at is not None
     assert SecurityEvent.objects.filter(user=user, type="EMAIL_VERIFIED").count() == 1
-    assert password_login(APIClient(), user.email).status_code == 200
+    # Whoever signed up chose that password; the link proved only the mailbox (issue 15.1).
+    assert password_login(APIClient(), user.email).json()["code"] == "INVALID_CREDENTIALS"
+    assert "choose your password" in mailoutbox[-1].subject
 
 
 def test_a_totp_users_magic_link_ends_in_mfa_required(auth_client, mailoutbox):
@@ -206,6 +210,7 @@ def test_a_link_of_a_since_deactivated_account_does_not_sign_in(
     user = user_factory()
     mailoutbox.clear()
     request_link(api_client, user.email)
+    assert len(mailoutbox) == 1  # delivered while the account was active
     User.objects.filter(pk=user.pk).update(is_active=False)
     response = verify(api_client, token_from(mailoutbox[0]))
     assert response.status_code == 400 and response.json()["code"] == "VERIFICATION_TOKEN_INVALID"

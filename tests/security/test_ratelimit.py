@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from accounts.models import User
@@ -10,6 +13,14 @@ from security.models import LoginThrottle
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _one_window(monkeypatch):
+    """Hold the limits' clock still: a loop of 60 sign-ins on a busy machine may otherwise cross
+    a minute boundary, start a fresh fixed window and never reach the budget."""
+    frozen = time.time()
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: frozen))
 
 
 def post(client, path, body, ip="198.51.100.7"):

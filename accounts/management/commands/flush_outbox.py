@@ -1,4 +1,4 @@
-"""Retry the notices to other services that have not been delivered yet (run from cron)."""
+"""Retry the notices to other services and the queued mail not delivered yet (run from cron)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from accounts.mailqueue import mail_queue_flush
 from accounts.outbox import outbox_flush
 
 
 class Command(BaseCommand):
     help = (
-        "Deliver pending outbox messages whose backoff has elapsed (--all: every pending one "
-        "now) and prune delivered ones older than 30 days. Prints the counts."
+        "Deliver pending outbox messages and queued mail whose backoff has elapsed (--all: "
+        "every pending one now), prune delivered notices older than 30 days and drop mail past "
+        "its expiry. Prints the counts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,3 +30,9 @@ class Command(BaseCommand):
             f"pending={report.pending} pruned={report.pruned}"
         )
         self.stdout.write(self.style.SUCCESS(line) if not report.failed else line)
+        mail = mail_queue_flush(ignore_backoff=options["all"], limit=options["limit"])
+        line = (
+            f"mail: delivered={mail.delivered} failed={mail.failed} skipped={mail.skipped} "
+            f"pending={mail.pending} expired={mail.expired}"
+        )
+        self.stdout.write(self.style.SUCCESS(line) if not mail.failed else line)
