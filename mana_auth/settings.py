@@ -58,6 +58,8 @@ MANA_AUTH_KEKS_RETIRED = [
 MANA_SERVICE_KEY = env_str(ENV, "MANA_SERVICE_KEY", config.DEV_SERVICE_KEY)
 PERSONA_SEED_SECRET = env_str(ENV, "PERSONA_SEED_SECRET", "dev-persona-seed-secret")
 MANA_AI_PUBLIC_KEY_PEM = env_str(ENV, "MANA_AI_PUBLIC_KEY_PEM").replace("\\n", "\n")
+# Opt-in: label the grant's RSA-OAEP wrap with its context (only for receivers that build it).
+MISSION_GRANT_BIND_CONTEXT = env_bool(ENV, "MISSION_GRANT_BIND_CONTEXT", False)
 
 # --- Applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
