@@ -81,20 +81,24 @@ INSTALLED_APPS = [
     "personas",
 ]
 
+# Order matters. The security headers (SecurityMiddleware, XFrameOptionsMiddleware) sit outside
+# every layer that builds a response of its own (the envelope, the body limit, WhiteNoise,
+# CORS preflights), so every response carries them, errors included. The envelope sits outside
+# CORS and the body limit, so it keeps their headers when it replaces an HTML error.
 MIDDLEWARE = [
     "mana_auth.middleware.RequestIdMiddleware",
-    "mana_auth.middleware.ErrorEnvelopeMiddleware",
-    "mana_auth.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mana_auth.middleware.ErrorEnvelopeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "mana_auth.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "mana_auth.urls"
@@ -208,6 +212,7 @@ CORS_ALLOW_HEADERS = (
 )
 CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
 CSRF_TRUSTED_ORIGINS = TRUSTED_ORIGINS
+CSRF_FAILURE_VIEW = "mana_auth.error_views.csrf_failure"
 COOKIE_DOMAIN = env_str(ENV, "COOKIE_DOMAIN") or (PRODUCTION_COOKIE_DOMAIN if IS_PRODUCTION else "")
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
