@@ -286,6 +286,7 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 EMAIL_BACKEND = env_str(ENV, "EMAIL_BACKEND", EMAIL_BACKEND)
+EMAIL_FILE_PATH = env_str(ENV, "EMAIL_FILE_PATH")  # for the file backend (the fuzzing run)
 DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "Mana <no-reply@mana.how>")
 
 # --- DRF and OpenAPI ------------------------------------------------------------------------
@@ -307,8 +308,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is what its serializer says (PATCH passkeys needs ``name``), not all-optional.
+    "COMPONENT_SPLIT_PATCH": False,
     "CAMELIZE_NAMES": False,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": ["owner", "admin", "member"],
+        "RestrictableRoleEnum": ["admin", "member"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mana_auth.openapi.postprocess",
+    ],
 }
 
 # --- Logging and error tracking -------------------------------------------------------------
