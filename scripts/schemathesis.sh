@@ -11,7 +11,7 @@ PORT="${FUZZ_PORT:-8765}"
 # One pass over every operation, bounded by examples (about four minutes here). A time budget
 # (FUZZ_MAX_TIME) makes schemathesis repeat its phases until the time is up, and the last,
 # truncated pass can show an operation only the odd refused case.
-MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-70}"
+MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-100}"
 TIME_LIMIT=()
 if [ -n "${FUZZ_MAX_TIME:-}" ]; then TIME_LIMIT=(--max-time "$FUZZ_MAX_TIME"); fi
 WORK="$(mktemp -d)"
