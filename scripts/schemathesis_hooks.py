@@ -16,13 +16,12 @@ Three things happen to every case before it is sent (``before_call``):
    Space, a member, a passkey, a persona, …); negative cases keep what was generated. No case
    can name a seeded object in an operation that destroys its target: schemathesis reuses ids
    it saw in responses, and a DELETE of the run's own user would end the run's usefulness.
-3. **Real cases.** Every ``GOLDEN_EVERY``-th positive case of an operation that needs one gets
-   what only a real client has: a password, a token from a mail, a WebAuthn assertion, the id
-   of an object made for it just now (so a DELETE never eats what other operations need). The
-   others keep their generated values, so the lookups of unknown tokens are fuzzed too.
-   Everything a real case sends still matches the schema: it counts as a positive case.
-   (schemathesis judges "the API refused all valid data" per scenario, and a fuzzing phase runs
-   several scenarios per operation: one real case per phase would not be enough.)
+3. **Real cases.** In each phase, the first and then every ``GOLDEN_EVERY``-th positive case of
+   an operation that needs one gets what only a real client has: a password, a token from a
+   mail, a WebAuthn assertion, the id of an object made for it just now (so a DELETE never eats
+   what other operations need). The others keep their generated values, so the lookups of
+   unknown tokens are fuzzed too. Everything a real case sends still matches the schema: it
+   counts as a positive case, and schemathesis sees the operation serve valid data.
 
 With ``FUZZ_LOG`` set, every response is logged as a JSON line (operation, phase, mode, status,
 code) for working out why an operation is refused.
@@ -80,7 +79,7 @@ ACCOUNTS = TARGETS["accounts"]
 API = "/api/v1"
 
 _lock = threading.RLock()
-_positive_counts: Counter[str] = Counter()
+_positive_counts: Counter[tuple[str, str]] = Counter()
 _skipped: Counter[str] = Counter()
 _pools: dict[str, list[Any]] = {name: list(values) for name, values in TARGETS["pools"].items()}
 
@@ -171,9 +170,7 @@ def take(pool: str) -> Any:
 USER = ACCOUNTS["user"]
 ADMIN = ACCOUNTS["admin"]
 OTHER = ACCOUNTS["other"]
-MASTER_KEY = call("POST", f"{API}/me/encryption-vault/init", token=USER["token"]).json()[
-    "masterKey"
-]
+call("POST", f"{API}/me/encryption-vault/init", token=USER["token"])
 RECOVERY_WRAP = {
     "recoveryWrappedMk": base64.b64encode(secrets.token_bytes(48)).decode(),
     "recoveryIv": base64.b64encode(secrets.token_bytes(12)).decode(),
@@ -709,9 +706,10 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     golden = GOLDEN_CASES.get(label)
     if golden is None:
         return
-    with _lock:
-        _positive_counts[label] += 1
-        if _positive_counts[label] % GOLDEN_EVERY != 1:
+    with _lock:  # the first of each phase, then every GOLDEN_EVERY-th
+        key = (label, _phase(case))
+        _positive_counts[key] += 1
+        if _positive_counts[key] % GOLDEN_EVERY != 1:
             return
     try:
         golden(case)
