@@ -248,7 +248,12 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _throwaway_session() -> dict[str, str]:
     """A fresh session of the bystander: logging out ends only that one."""
-    return _bearer(sign_in(ACCOUNTS["bystander"]["email"])["accessToken"])
+    try:
+        return _bearer(sign_in(ACCOUNTS["bystander"]["email"])["accessToken"])
+    except SetupFailed:
+        with _lock:
+            _skipped["POST /api/v1/auth/logout"] += 1
+        return {}
 
 
 # Operations that end the caller's session or account: a throwaway account per call.

@@ -117,7 +117,7 @@ class VerifyEmailQuerySerializer(serializers.Serializer):
     request line."""
 
     token = serializers.CharField(max_length=512)
-    callbackURL = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    callbackURL = serializers.URLField(max_length=2000, required=False, allow_blank=True)
 
 
 class VerifiedOutputSerializer(serializers.Serializer):
