@@ -18,6 +18,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from mana_auth import jsonsafe
+
 ACCESS_TOKEN_TYPE = "at+jwt"
 ALGORITHM = "EdDSA"
 _FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "crit")
@@ -142,7 +144,7 @@ def parse_compact(token: str) -> CompactToken:
         raise TokenInvalid("malformed token")
     header_raw, payload_raw, signature_raw = (_segment(part) for part in parts)
     try:
-        header = json.loads(header_raw)
+        header = jsonsafe.loads(header_raw)
     except ValueError as exc:
         raise TokenInvalid("malformed header") from exc
     if not isinstance(header, dict):
@@ -188,7 +190,7 @@ def verify_compact(
     except InvalidSignature as exc:
         raise TokenInvalid("token does not verify") from exc
     try:
-        claims = json.loads(token.payload)
+        claims = jsonsafe.loads(token.payload)
     except ValueError as exc:
         raise TokenInvalid("malformed claims") from exc
     if not isinstance(claims, dict) or any(name not in claims for name in REQUIRED_CLAIMS):

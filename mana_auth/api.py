@@ -53,8 +53,14 @@ class PageQuerySerializer(serializers.Serializer):
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="1-based page number"),
-    OpenApiParameter("limit", int, description="items per page, at most 100"),
+    OpenApiParameter(
+        "page", {"type": "integer", "minimum": 1, "default": 1}, description="1-based page number"
+    ),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+        description="items per page, at most 100",
+    ),
 ]
 
 

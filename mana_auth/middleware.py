@@ -20,6 +20,24 @@ def is_api_path(path: str) -> bool:
     return path.startswith(_API_PREFIXES)
 
 
+_STATUS_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "TOKEN_INVALID",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def _code_for_status(status: int) -> str:
+    """The contract code for a status some non-API layer answered with."""
+    return _STATUS_CODES.get(status, "VALIDATION_ERROR" if status < 500 else "INTERNAL")
+
+
 class RequestIdMiddleware:
     """Take ``X-Request-ID`` from the caller when it is sane, else make one; echo it back."""
 
@@ -40,7 +58,11 @@ class RequestIdMiddleware:
 
 
 class ErrorEnvelopeMiddleware:
-    """Give plain Django errors on API paths (404, 405, 500, dependency failures) the envelope."""
+    """Give every error on an API path that is not JSON yet the envelope: Django's 404, 405,
+    500, the technical pages of DEBUG, anything a middleware answered in HTML."""
+
+    # Headers of the replaced response that the envelope keeps (CORS, security, retry hints).
+    _DROPPED_HEADERS = frozenset({"content-type", "content-length", "content-language"})
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -48,16 +70,14 @@ class ErrorEnvelopeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            is_api_path(request.path)
-            and response.status_code in (404, 405, 500)
+            response.status_code >= 400
+            and is_api_path(request.path)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 500: "INTERNAL"}[
-                response.status_code
-            ]
-            enveloped = json_error(AuthError(code=code))
-            if response.has_header("Allow"):
-                enveloped["Allow"] = response["Allow"]
+            enveloped = json_error(AuthError(code=_code_for_status(response.status_code)))
+            for header, value in response.items():
+                if header.lower() not in self._DROPPED_HEADERS:
+                    enveloped[header] = value
             return enveloped
         return response
 

@@ -58,6 +58,8 @@ MANA_AUTH_KEKS_RETIRED = [
 MANA_SERVICE_KEY = env_str(ENV, "MANA_SERVICE_KEY", config.DEV_SERVICE_KEY)
 PERSONA_SEED_SECRET = env_str(ENV, "PERSONA_SEED_SECRET", "dev-persona-seed-secret")
 MANA_AI_PUBLIC_KEY_PEM = env_str(ENV, "MANA_AI_PUBLIC_KEY_PEM").replace("\\n", "\n")
+# Opt-in: label the grant's RSA-OAEP wrap with its context (only for receivers that build it).
+MISSION_GRANT_BIND_CONTEXT = env_bool(ENV, "MISSION_GRANT_BIND_CONTEXT", False)
 
 # --- Applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -80,20 +82,24 @@ INSTALLED_APPS = [
     "predecessor",
 ]
 
+# Order matters. The security headers (SecurityMiddleware, XFrameOptionsMiddleware) sit outside
+# every layer that builds a response of its own (the envelope, the body limit, WhiteNoise,
+# CORS preflights), so every response carries them, errors included. The envelope sits outside
+# CORS and the body limit, so it keeps their headers when it replaces an HTML error.
 MIDDLEWARE = [
     "mana_auth.middleware.RequestIdMiddleware",
-    "mana_auth.middleware.ErrorEnvelopeMiddleware",
-    "mana_auth.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mana_auth.middleware.ErrorEnvelopeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "mana_auth.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "mana_auth.urls"
@@ -213,6 +219,7 @@ CORS_ALLOW_HEADERS = (
 )
 CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
 CSRF_TRUSTED_ORIGINS = TRUSTED_ORIGINS
+CSRF_FAILURE_VIEW = "mana_auth.error_views.csrf_failure"
 COOKIE_DOMAIN = env_str(ENV, "COOKIE_DOMAIN") or (PRODUCTION_COOKIE_DOMAIN if IS_PRODUCTION else "")
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
@@ -292,6 +299,7 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 EMAIL_BACKEND = env_str(ENV, "EMAIL_BACKEND", EMAIL_BACKEND)
+EMAIL_FILE_PATH = env_str(ENV, "EMAIL_FILE_PATH")  # for the file backend (the fuzzing run)
 DEFAULT_FROM_EMAIL = env_str(ENV, "DEFAULT_FROM_EMAIL", "Mana <no-reply@mana.how>")
 # Queued mail (accounts/mailqueue.py) is sent by a background thread in each process after
 # the response; off in the test settings, where tests deliver with mail_queue_deliver_now().
@@ -316,8 +324,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is what its serializer says (PATCH passkeys needs ``name``), not all-optional.
+    "COMPONENT_SPLIT_PATCH": False,
     "CAMELIZE_NAMES": False,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": ["owner", "admin", "member"],
+        "RestrictableRoleEnum": ["admin", "member"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mana_auth.openapi.postprocess",
+    ],
 }
 
 # --- Logging and error tracking -------------------------------------------------------------

@@ -19,3 +19,10 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
 ]
+
+# Django's own errors (a foreign Host header, a bad multipart body, …) in the envelope on API
+# paths; Django's HTML pages elsewhere.
+handler400 = "mana_auth.error_views.bad_request"
+handler403 = "mana_auth.error_views.permission_denied"
+handler404 = "mana_auth.error_views.page_not_found"
+handler500 = "mana_auth.error_views.server_error"

@@ -5,15 +5,22 @@ user's master key:
 
 1. Derive the mission data key: ``HKDF-SHA256(ikm=master key, salt=SALT,
    info="mission:<missionId>", length=32)``.
-2. Wrap it with RSA-OAEP (SHA-256, MGF1-SHA-256) under mana-ai's public key (2048 bits or
-   more). The OAEP *label* binds the grant's context::
+2. Wrap it with RSA-OAEP under mana-ai's public key (2048 bits or more). The grant's
+   ``derivation`` states every parameter a receiver needs, ``wrap`` included:
 
-       mana-mission-grant/v1 \\n <userId> \\n <missionId> \\n <issuedAt> \\n <expiresAt>
+   - ``RSA-OAEP-SHA256`` (the contract's default, what every contract client unwraps): hash
+     SHA-256, MGF1-SHA-256, **no label** (JWA's ``RSA-OAEP-256``).
+   - ``RSA-OAEP-SHA256-LABEL`` (opt-in, ``MISSION_GRANT_BIND_CONTEXT``): the same with an OAEP
+     label that binds the grant's context, stated in ``derivation.label``::
 
-   (timestamps as Unix seconds). A grant whose ``expiresAt`` (or user, or mission) was edited
-   in transit no longer decrypts, so the expiry cannot be stretched by whoever carries it.
+         mana-mission-grant/v1 \\n <userId> \\n <missionId> \\n <issuedAt> \\n <expiresAt>
 
-``unwrap_mission_grant`` is the receiving side, for a Python service holding the private key.
+     (UTF-8, timestamps as Unix seconds). A grant whose ``expiresAt`` (or user, or mission)
+     was edited in transit no longer decrypts, so whoever carries it cannot stretch it. Only
+     for receivers that build the label; a contract-only receiver fails to decrypt it.
+
+``unwrap_mission_grant`` is the receiving side, for a Python service holding the private key; it
+opens both kinds (and grants issued before ``wrap`` said which: labelled, named plainly).
 """
 
 from __future__ import annotations
@@ -40,6 +47,14 @@ MAX_TTL_SECONDS = 30 * 86400
 DEFAULT_TTL_SECONDS = 86400
 MISSION_ID_MAX_LENGTH = 200
 _MISSION_ID = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MISSION_ID_MAX_LENGTH}}}")
+
+# The wrap a grant declares in ``derivation.wrap``.
+WRAP_PLAIN = "RSA-OAEP-SHA256"  # SHA-256, MGF1-SHA-256, no label: the contract's default
+WRAP_LABELLED = "RSA-OAEP-SHA256-LABEL"  # the same, the OAEP label binding the grant's context
+Wrap = Literal["RSA-OAEP-SHA256", "RSA-OAEP-SHA256-LABEL"]
+# How a receiver builds the label of a labelled grant: the placeholders are the grant's own
+# fields, ``issuedAt``/``expiresAt`` as Unix seconds; the text is encoded as UTF-8.
+LABEL_TEMPLATE = f"{SALT}\n{{userId}}\n{{missionId}}\n{{issuedAt}}\n{{expiresAt}}"
 
 FailureReason = Literal["not-configured", "expired", "malformed", "wrap-rejected"]
 
@@ -73,22 +88,33 @@ def derive_mission_key(master_key: bytes | bytearray, mission_id: str) -> bytes:
     ).derive(bytes(master_key))
 
 
-def derivation_description(mission_id: str) -> dict[str, Any]:
-    """What the ``derivation`` field of a grant says: enough to re-derive the key."""
-    return {
+def derivation_description(mission_id: str, wrap: Wrap = WRAP_PLAIN) -> dict[str, Any]:
+    """What the ``derivation`` field of a grant says: everything a receiver needs to unwrap
+    the key and to re-derive it from the master key."""
+    description: dict[str, Any] = {
         "kdf": "HKDF-SHA256",
         "salt": SALT,
         "info": mission_info(mission_id),
         "length": KEY_BYTES,
-        "wrap": "RSA-OAEP-SHA256",
+        "wrap": wrap,
     }
+    if wrap == WRAP_LABELLED:
+        description["label"] = {
+            "template": LABEL_TEMPLATE,
+            "encoding": "utf-8",
+            "timestamps": "unix-seconds",
+        }
+    return description
 
 
 def grant_label(*, user_id: str, mission_id: str, issued_at: int, expires_at: int) -> bytes:
-    return "\n".join([SALT, user_id, mission_id, str(issued_at), str(expires_at)]).encode()
+    """The OAEP label of a labelled grant: ``LABEL_TEMPLATE`` filled in, UTF-8."""
+    return LABEL_TEMPLATE.format(
+        userId=user_id, missionId=mission_id, issuedAt=issued_at, expiresAt=expires_at
+    ).encode()
 
 
-def _oaep(label: bytes) -> padding.OAEP:
+def _oaep(label: bytes | None) -> padding.OAEP:
     return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label)
 
 
@@ -113,6 +139,7 @@ class MissionGrant:
     mission_id: str
     issued_at: datetime
     expires_at: datetime
+    wrap: Wrap = WRAP_PLAIN
 
     @property
     def ttl_seconds(self) -> int:
@@ -120,7 +147,7 @@ class MissionGrant:
 
     @property
     def derivation(self) -> dict[str, Any]:
-        return derivation_description(self.mission_id)
+        return derivation_description(self.mission_id, self.wrap)
 
 
 def issue_mission_grant(
@@ -131,16 +158,24 @@ def issue_mission_grant(
     mission_id: str,
     ttl_seconds: int | None,
     now: datetime,
+    bind_context: bool = False,
 ) -> MissionGrant:
-    """Derive the mission key and wrap it for mana-ai, bound to user, mission and expiry."""
+    """Derive the mission key and wrap it for mana-ai. With ``bind_context`` the wrap's OAEP
+    label binds user, mission and times (``WRAP_LABELLED``); by default there is no label, as
+    the contract states (``WRAP_PLAIN``)."""
     issued_at = now.astimezone(UTC).replace(microsecond=0)
     expires_at = issued_at + timedelta(seconds=clamp_ttl(ttl_seconds))
     mission_key = bytearray(derive_mission_key(master_key, mission_id))
-    label = grant_label(
-        user_id=user_id,
-        mission_id=mission_id,
-        issued_at=int(issued_at.timestamp()),
-        expires_at=int(expires_at.timestamp()),
+    wrap: Wrap = WRAP_LABELLED if bind_context else WRAP_PLAIN
+    label = (
+        grant_label(
+            user_id=user_id,
+            mission_id=mission_id,
+            issued_at=int(issued_at.timestamp()),
+            expires_at=int(expires_at.timestamp()),
+        )
+        if bind_context
+        else None
     )
     try:
         wrapped = public_key.encrypt(bytes(mission_key), _oaep(label))
@@ -152,6 +187,7 @@ def issue_mission_grant(
         mission_id=mission_id,
         issued_at=issued_at,
         expires_at=expires_at,
+        wrap=wrap,
     )
 
 
@@ -164,6 +200,9 @@ class GrantUnwrapped:
     user_id: str
     mission_id: str
     expires_at: datetime
+    # Whether the wrap itself vouches for user, mission and times (a labelled grant). A plain
+    # grant's fields are only as trustworthy as whoever carried the grant.
+    context_bound: bool = False
     ok: Literal[True] = True
 
 
@@ -200,9 +239,14 @@ def unwrap_mission_grant(
 ) -> GrantUnwrapped | GrantRejected:
     """Open a grant as issued by ``POST /api/v1/me/ai-mission-grant``.
 
+    Opens plain grants (no OAEP label, the contract's default) and labelled ones, as
+    ``derivation.wrap`` says; a grant that names no wrap, or the plain one, and does not open
+    without a label is tried with the context label once more (grants issued before ``wrap``
+    told the two apart were labelled).
+
     Never raises for a bad grant: the reason is one of ``not-configured`` (no usable private
     key), ``malformed`` (missing or ill-typed fields), ``expired`` and ``wrap-rejected`` (the
-    key, or the grant's user, mission or times, do not match the wrap).
+    key, or for a labelled grant its user, mission or times, do not match the wrap).
     """
     if private_key is None or private_key in ("", b""):
         return GrantRejected("not-configured")
@@ -213,6 +257,15 @@ def unwrap_mission_grant(
             return GrantRejected("not-configured")
 
     if not isinstance(grant, Mapping):
+        return GrantRejected("malformed")
+    derivation = grant.get("derivation")
+    if derivation is None:
+        wrap: Any = None
+    elif isinstance(derivation, Mapping):
+        wrap = derivation.get("wrap")
+    else:
+        return GrantRejected("malformed")
+    if wrap not in (None, WRAP_PLAIN, WRAP_LABELLED):
         return GrantRejected("malformed")
     wrapped_b64, user_id, mission_id = (
         grant.get("wrappedKey"),
@@ -248,10 +301,19 @@ def unwrap_mission_grant(
         issued_at=int(issued_at.timestamp()),
         expires_at=int(expires_at.timestamp()),
     )
-    try:
-        key = private_key.decrypt(wrapped, _oaep(label))
-    except ValueError:
-        return GrantRejected("wrap-rejected")
-    if len(key) != KEY_BYTES:
-        return GrantRejected("wrap-rejected")
-    return GrantUnwrapped(key=key, user_id=user_id, mission_id=mission_id, expires_at=expires_at)
+    attempts = [label] if wrap == WRAP_LABELLED else [None, label]
+    for attempt in attempts:
+        try:
+            key = private_key.decrypt(wrapped, _oaep(attempt))
+        except ValueError:
+            continue
+        if len(key) != KEY_BYTES:
+            return GrantRejected("wrap-rejected")
+        return GrantUnwrapped(
+            key=key,
+            user_id=user_id,
+            mission_id=mission_id,
+            expires_at=expires_at,
+            context_bound=attempt is not None,
+        )
+    return GrantRejected("wrap-rejected")

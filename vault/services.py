@@ -378,6 +378,7 @@ def mission_grant_issue(
                 mission_id=mission_id,
                 ttl_seconds=ttl_seconds,
                 now=now or timezone.now(),
+                bind_context=settings.MISSION_GRANT_BIND_CONTEXT,
             )
         finally:
             wipe(master_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Passkey
@@ -39,6 +40,35 @@ class PasskeyCreationOptionsOutputSerializer(serializers.Serializer):
     attestation = serializers.CharField()
 
 
+_B64URL = {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "A PublicKeyCredential as its toJSON() gives it (WebAuthn Level 3).",
+        "required": ["id", "rawId", "type", "response"],
+        "properties": {
+            "id": _B64URL,
+            "rawId": _B64URL,
+            "type": {"type": "string", "enum": ["public-key"]},
+            "response": {
+                "type": "object",
+                "required": ["clientDataJSON"],
+                "properties": {
+                    "clientDataJSON": _B64URL,
+                    "attestationObject": _B64URL,
+                    "authenticatorData": _B64URL,
+                    "signature": _B64URL,
+                    "userHandle": {"type": "string", "nullable": True},
+                    "transports": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "authenticatorAttachment": {"type": "string", "nullable": True},
+            "clientExtensionResults": {"type": "object"},
+        },
+    }
+)
 class PasskeyCredentialField(serializers.DictField):
     """A ``PublicKeyCredential`` in its JSON form: ``{id, rawId, type, response, …}``."""
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import NewAddressField, UserOutputSerializer, user_data
 from accounts.models import Tier, User
 from personas.catalog import CatalogPersona
 from personas.models import ActionResult, Archetype, Persona, TickCadence
+from spaces import modules
 
 TEXT_MAX = 4000
 PROMPT_MAX = 20000
@@ -56,12 +58,44 @@ class AdminUserSessionsRevokeOutputSerializer(serializers.Serializer):
 # --- Personas ---------------------------------------------------------------------------------
 
 
+# What the catalog rules accept (personas.catalog), stated in the schema; the rules still judge.
+_BUILT_MODULES = [module_id for module_id, module in modules.MODULES.items() if module.built]
+
+
+@extend_schema_field(
+    {"type": "string", "format": "email", "maxLength": 254, "pattern": r"^[^@\s]+@mana\.test$"}
+)
+class PersonaEmailField(NewAddressField):
+    """A persona's address: on @mana.test, a domain that cannot receive mail."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Module id to a positive weight; only modules that are built.",
+        "properties": {
+            module_id: {"type": "number", "exclusiveMinimum": True, "minimum": 0}
+            for module_id in _BUILT_MODULES
+        },
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
+)
+class ModuleMixField(serializers.DictField):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": list(modules.MODULE_IDS)})
+class ModuleIdField(serializers.CharField):
+    """A module of the registry (spaces.modules); an unknown one is refused by the service."""
+
+
 class PersonaUpsertInputSerializer(serializers.Serializer):
-    email = NewAddressField(max_length=254)
+    email = PersonaEmailField(max_length=254)
     name = serializers.CharField(max_length=200)
     archetype = serializers.ChoiceField(choices=Archetype.values)
     systemPrompt = serializers.CharField(max_length=PROMPT_MAX)
-    moduleMix = serializers.DictField(child=serializers.FloatField(), allow_empty=False)
+    moduleMix = ModuleMixField(child=serializers.FloatField(), allow_empty=False)
     tickCadence = serializers.ChoiceField(choices=TickCadence.values)
 
 
@@ -135,7 +169,7 @@ class PersonaActionInputSerializer(serializers.Serializer):
 
 class PersonaFeedbackInputSerializer(serializers.Serializer):
     tickId = serializers.CharField(max_length=64)
-    module = serializers.CharField(max_length=64)
+    module = ModuleIdField(max_length=64)
     rating = serializers.IntegerField(min_value=1, max_value=5)
     notes = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
 

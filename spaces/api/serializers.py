@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import NewAddressField
@@ -19,6 +20,7 @@ from spaces.models import (
     Space,
     SpaceCredential,
     SpaceRole,
+    SpaceType,
 )
 from spaces.services import CREDENTIAL_VALUE_MAX_CHARS
 
@@ -51,11 +53,17 @@ def my_space_data(membership: Membership) -> dict[str, Any]:
     return space_data(membership.space, membership.role)
 
 
+@extend_schema_field(
+    {"type": "string", "enum": [t for t in SpaceType.values if t != SpaceType.PERSONAL]}
+)
+class SharedSpaceTypeField(serializers.CharField):
+    """A plain string on input: an unknown type is INVALID_SPACE_TYPE (the service decides), not
+    a generic validation error. The schema names the types a client may create."""
+
+
 class SpaceCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    # A plain string: an unknown type is INVALID_SPACE_TYPE (the service decides), not a
-    # generic validation error.
-    type = serializers.CharField(max_length=32)
+    type = SharedSpaceTypeField(max_length=32)
     slug = serializers.CharField(max_length=63, required=False, allow_blank=True)
     metadata = serializers.DictField(required=False)
 
@@ -156,9 +164,21 @@ class InvitationAcceptOutputSerializer(serializers.Serializer):
 # --- Module permissions -----------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {"type": "string", "enum": [r for r in SpaceRole.values if r != SpaceRole.OWNER]}
+)
+class RestrictableRoleField(serializers.ChoiceField):
+    """Owners cannot be restricted (the service says so per item); the schema says it upfront."""
+
+
+@extend_schema_field({"type": "string", "enum": list(modules.MODULE_IDS)})
+class ModuleIdField(serializers.CharField):
+    """A module of the registry; the service checks it and whether the Space type allows it."""
+
+
 class ModulePermissionItemSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=SpaceRole.values)
-    module = serializers.CharField(max_length=64)
+    role = RestrictableRoleField(choices=SpaceRole.values)
+    module = ModuleIdField(max_length=64)
     level = serializers.ChoiceField(choices=modules.LEVELS)
 
 

@@ -6,7 +6,9 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from security.models import EventType
 from tests.vault.conftest import (
@@ -53,6 +55,107 @@ def test_grant_round_trip_yields_the_hkdf_of_the_master_key(client_, init, grant
     assert opened.key != master_key
     assert (opened.user_id, opened.mission_id) == (str(client_.user.pk), "mission-42")
     assert unwrap_mission_grant(grant, private_key=private_pem(grant_key)).ok is True
+
+
+def _contract_receiver(grant: dict, private_key: rsa.RSAPrivateKey) -> bytes:
+    """What a client written only from the contract does: RSA-OAEP with SHA-256, MGF1-SHA-256
+    and no label over ``wrappedKey``."""
+    return private_key.decrypt(
+        base64.b64decode(grant["wrappedKey"]),
+        padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+    )
+
+
+def _derive_as_stated(derivation: dict, master_key: bytes) -> bytes:
+    """Re-derive the mission key from nothing but what ``derivation`` states."""
+    assert derivation["kdf"] == "HKDF-SHA256"
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=derivation["length"],
+        salt=derivation["salt"].encode(),
+        info=derivation["info"].encode(),
+    ).derive(master_key)
+
+
+def test_a_receiver_written_from_the_contract_opens_the_grant(client_, init, grant_key):
+    master_key = init()
+
+    grant = _issue(client_, "mission-7").json()
+
+    assert grant["derivation"]["wrap"] == "RSA-OAEP-SHA256"
+    assert "label" not in grant["derivation"]
+    mission_key = _contract_receiver(grant, grant_key)
+    assert len(mission_key) == 32
+    assert mission_key == _derive_as_stated(grant["derivation"], master_key)
+    opened = unwrap_mission_grant(grant, private_key=grant_key)
+    assert opened.ok and opened.key == mission_key and opened.context_bound is False
+
+
+def test_an_opted_in_labelled_grant_states_its_label_completely(client_, init, grant_key, settings):
+    settings.MISSION_GRANT_BIND_CONTEXT = True
+    master_key = init()
+
+    grant = _issue(client_, "mission-8").json()
+
+    derivation = grant["derivation"]
+    assert derivation["wrap"] == "RSA-OAEP-SHA256-LABEL"
+    assert derivation["label"] == {
+        "template": "mana-mission-grant/v1\n{userId}\n{missionId}\n{issuedAt}\n{expiresAt}",
+        "encoding": "utf-8",
+        "timestamps": "unix-seconds",
+    }
+    # A receiver that follows the statement: fill the template from the grant's own fields.
+    label = derivation["label"]["template"].format(
+        userId=grant["userId"],
+        missionId=grant["missionId"],
+        issuedAt=int(datetime.fromisoformat(grant["issuedAt"]).timestamp()),
+        expiresAt=int(datetime.fromisoformat(grant["expiresAt"]).timestamp()),
+    )
+    mission_key = grant_key.decrypt(
+        base64.b64decode(grant["wrappedKey"]),
+        padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label.encode()
+        ),
+    )
+    assert mission_key == _derive_as_stated(derivation, master_key)
+    opened = unwrap_mission_grant(grant, private_key=grant_key)
+    assert opened.ok and opened.key == mission_key and opened.context_bound is True
+    with pytest.raises(ValueError):  # by design: a contract-only receiver cannot open it
+        _contract_receiver(grant, grant_key)
+
+
+def test_a_grant_labelled_before_wrap_said_so_still_opens(rsa_private_key):
+    """Grants issued before the default became label-free carried the label but named the
+    plain wrap; they stay openable until they expire."""
+    master_key = bytes(range(32))
+    now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    grant = grants.issue_mission_grant(
+        master_key=master_key,
+        public_key=rsa_private_key.public_key(),
+        user_id="u-1",
+        mission_id="m-1",
+        ttl_seconds=None,
+        now=now,
+        bind_context=True,
+    )
+    wire = {
+        "wrappedKey": base64.b64encode(grant.wrapped_key).decode(),
+        "derivation": {**grant.derivation, "wrap": "RSA-OAEP-SHA256"},
+        "userId": "u-1",
+        "missionId": "m-1",
+        "issuedAt": grant.issued_at.isoformat(),
+        "expiresAt": grant.expires_at.isoformat(),
+    }
+    del wire["derivation"]["label"]
+
+    opened = unwrap_mission_grant(wire, private_key=rsa_private_key, now=now)
+
+    assert opened.ok and opened.context_bound is True
+    assert opened.key == grants.derive_mission_key(master_key, "m-1")
+    stretched = {**wire, "expiresAt": (grant.expires_at + timedelta(days=9)).isoformat()}
+    assert unwrap_mission_grant(stretched, private_key=rsa_private_key, now=now) == (
+        GrantRejected("wrap-rejected")
+    )
 
 
 def test_each_mission_gets_its_own_key(client_, init, grant_key):
@@ -178,8 +281,16 @@ def test_a_wrong_private_key_is_rejected(issued):
     assert unwrap_mission_grant(issued, private_key=other) == GrantRejected("wrap-rejected")
 
 
+@pytest.fixture
+def issued_labelled(client_, init, grant_key, settings):
+    settings.MISSION_GRANT_BIND_CONTEXT = True
+    init()
+    return _issue(client_, ttlSeconds=3600).json()
+
+
 @pytest.mark.parametrize("field", ["expiresAt", "issuedAt", "missionId", "userId"])
-def test_an_edited_grant_no_longer_opens(issued, grant_key, field):
+def test_an_edited_labelled_grant_no_longer_opens(issued_labelled, grant_key, field):
+    issued = issued_labelled
     edited = dict(issued)
     if field == "expiresAt":
         edited[field] = (datetime.fromisoformat(issued[field]) + timedelta(days=29)).isoformat()
@@ -202,6 +313,8 @@ def test_an_edited_grant_no_longer_opens(issued, grant_key, field):
         lambda g: {**g, "expiresAt": g["issuedAt"]},
         lambda g: {**g, "missionId": 42},
         lambda g: {**g, "version": 2},
+        lambda g: {**g, "derivation": "RSA-OAEP-SHA256"},
+        lambda g: {**g, "derivation": {**g["derivation"], "wrap": "RSA-OAEP-SHA1"}},
     ],
 )
 def test_a_malformed_grant_is_refused(issued, grant_key, mutate):

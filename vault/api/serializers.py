@@ -115,16 +115,33 @@ class MissionGrantInputSerializer(serializers.Serializer):
     )
 
 
+class MissionGrantLabelSerializer(serializers.Serializer):
+    template = serializers.CharField(
+        help_text="The OAEP label: {userId}, {missionId}, {issuedAt}, {expiresAt} filled in."
+    )
+    encoding = serializers.ChoiceField(choices=["utf-8"])
+    timestamps = serializers.ChoiceField(choices=["unix-seconds"])
+
+
 class MissionGrantDerivationSerializer(serializers.Serializer):
-    kdf = serializers.CharField()
-    salt = serializers.CharField()
-    info = serializers.CharField()
-    length = serializers.IntegerField()
-    wrap = serializers.CharField()
+    kdf = serializers.ChoiceField(choices=["HKDF-SHA256"])
+    salt = serializers.CharField(help_text="HKDF salt, UTF-8.")
+    info = serializers.CharField(help_text="HKDF info, UTF-8.")
+    length = serializers.IntegerField(help_text="Key length in bytes.")
+    wrap = serializers.ChoiceField(
+        choices=[grants.WRAP_PLAIN, grants.WRAP_LABELLED],
+        help_text=(
+            "RSA-OAEP-SHA256: SHA-256, MGF1-SHA-256, no label (the default). "
+            "RSA-OAEP-SHA256-LABEL (opt-in): the same with the OAEP label stated in `label`."
+        ),
+    )
+    label = MissionGrantLabelSerializer(required=False)
 
 
 class MissionGrantOutputSerializer(serializers.Serializer):
-    wrappedKey = serializers.CharField(help_text="RSA-OAEP-SHA256 ciphertext, base64.")
+    wrappedKey = serializers.CharField(
+        help_text="RSA-OAEP ciphertext of the 32-byte mission key, base64; see derivation.wrap."
+    )
     derivation = MissionGrantDerivationSerializer()
     issuedAt = serializers.DateTimeField()
     expiresAt = serializers.DateTimeField()
