@@ -435,9 +435,10 @@ def _verification_token() -> str | None:
 
 
 def golden_verify_email(case: Any) -> None:
+    # A first verification outside the signing-up browser needs the sign-up password.
     token = _verification_token()
     if token is not None:
-        _set_body(case, token=token)
+        _set_body(case, token=token, password=PASSWORD)
 
 
 def golden_verify_email_link(case: Any) -> None:
@@ -451,6 +452,22 @@ def golden_reset_password(case: Any) -> None:
     address = ACCOUNTS["reset"]["email"]
     token = _mailed("/auth/forgot-password", {"email": address}, address)
     _set_body(case, token=token, newPassword=_strong_password())
+
+
+def golden_reset_preview(case: Any) -> None:
+    address = ACCOUNTS["reset"]["email"]
+    _set_body(case, token=_mailed("/auth/forgot-password", {"email": address}, address))
+
+
+def golden_report_compromise(case: Any) -> None:
+    """A "this wasn't me" link from the notice a password change mails (a pool account: the
+    report ends its sessions and its password)."""
+    account = take("doomed")
+    if account is None:
+        return
+    token = sign_in(account["email"])["accessToken"]
+    body = {"currentPassword": PASSWORD, "newPassword": _strong_password()}
+    _set_body(case, token=_mailed("/auth/change-password", body, account["email"], token))
 
 
 def golden_change_email(case: Any) -> None:
@@ -642,6 +659,8 @@ GOLDEN_CASES: dict[str, Callable[[Any], None]] = {
     "POST /api/v1/auth/verify-email": golden_verify_email,
     "GET /api/v1/auth/verify-email": golden_verify_email_link,
     "POST /api/v1/auth/reset-password": golden_reset_password,
+    "POST /api/v1/auth/reset-password/preview": golden_reset_preview,
+    "POST /api/v1/auth/report-compromise": golden_report_compromise,
     "POST /api/v1/auth/change-email": golden_change_email,
     "POST /api/v1/auth/change-password": golden_change_password,
     "DELETE /api/v1/auth/account": golden_delete_account,
