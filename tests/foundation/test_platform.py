@@ -228,7 +228,9 @@ def test_server_errors_reach_sentry_but_client_errors_do_not(api_client, sentry_
     assert _events(sentry_transport) == []
     api_client.get("/api/v1/test/boom")
     sentry_sdk.flush()
-    assert len(_events(sentry_transport)) == 1
+    events = _events(sentry_transport)
+    assert len(events) == 1
+    assert events[0].payload.json["server_name"] == "mana-auth"
 
 
 @pytest.mark.django_db
