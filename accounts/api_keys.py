@@ -30,6 +30,7 @@ from rest_framework.request import Request
 from accounts.models import ApiKey, ApiKeyHashFormat, User
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, NotFound, ValidationFailed
+from mana_auth.logging import user_id_note
 from security.models import EventType
 from security.services import security_event_record
 
@@ -217,6 +218,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         check = api_key_check(token)
         if not check.valid or check.api_key is None:
             raise AuthError(code="TOKEN_INVALID")
+        user_id_note(check.api_key.user_id)
         return check.api_key.user, ApiKeyContext(api_key=check.api_key)
 
     def authenticate_header(self, request: Request) -> str:

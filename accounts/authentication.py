@@ -14,6 +14,7 @@ from accounts import selectors
 from accounts.api_keys import looks_like_api_key
 from accounts.models import Session, User
 from mana_auth.errors import AuthError
+from mana_auth.logging import user_id_note
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             return None  # API keys are accepted only where an endpoint declares a scope
         claims = selectors.access_token_claims(token)
         session = selectors.live_session_for_claims(claims)
+        user_id_note(session.user_id)
         return session.user, AuthContext(session=session, claims=claims)
 
     def authenticate_header(self, request: Request) -> str:
@@ -58,6 +60,7 @@ class SessionCookieAuthentication(BaseAuthentication):
         if not raw:
             return None
         session = selectors.live_session_for_cookie(raw)
+        user_id_note(session.user_id)
         return session.user, AuthContext(session=session, via="cookie")
 
     def authenticate_header(self, request: Request) -> str:

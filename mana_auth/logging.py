@@ -9,6 +9,14 @@ import re
 from datetime import UTC, datetime
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# The user the request acts for, once authentication has named one (the access log's userId).
+user_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("user_id", default=None)
+
+
+def user_id_note(user_id: object) -> None:
+    """Name the request's user for its log lines (authentication calls this)."""
+    user_id_var.set(str(user_id))
+
 
 _SECRET_KEYS = (
     "password",
@@ -70,6 +78,9 @@ class JsonFormatter(logging.Formatter):
             "requestId": getattr(record, "request_id", request_id_var.get()),
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            payload.update(fields)
         if record.exc_info:
             payload["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, ensure_ascii=False)

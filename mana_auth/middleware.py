@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -10,7 +12,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from mana_auth.errors import AuthError, capture, classify, json_error, log_unexpected
-from mana_auth.logging import request_id_var
+from mana_auth.logging import request_id_var, user_id_var
+
+_access = logging.getLogger("mana_auth.request")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _API_PREFIXES = ("/api/", "/.well-known/", "/health")
@@ -39,22 +43,58 @@ def _code_for_status(status: int) -> str:
 
 
 class RequestIdMiddleware:
-    """Take ``X-Request-ID`` from the caller when it is sane, else make one; echo it back."""
+    """Take ``X-Request-ID`` from the caller when it is sane, else make one; echo it back; and
+    write the request's one access-log line.
+
+    The line names method, path (never the query string: tokens travel there), status,
+    duration, request id and the user once authentication has named one — nothing from the
+    body or the headers. A request that raised through every layer is logged as a 500.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
+        user_token = user_id_var.set(None)
+        status = 500
         try:
             response = self.get_response(request)
+            status = response.status_code
         finally:
+            if settings.REQUEST_LOG:
+                request_log(request.method or "", request.path, status, started, request_id)
+            user_id_var.reset(user_token)
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+def request_log(method: str, path: str, status: int, started: float, request_id: str) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    user_id = user_id_var.get()
+    _access.info(
+        "%s %s %s %sms%s",
+        method,
+        path,
+        status,
+        duration_ms,
+        f" user={user_id}" if user_id else "",
+        extra={
+            "fields": {
+                "method": method,
+                "path": path,
+                "status": status,
+                "durationMs": duration_ms,
+                "userId": user_id,
+                "requestId": request_id,
+            }
+        },
+    )
 
 
 class ErrorEnvelopeMiddleware:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+# As the predecessor settled it: the consolidation into one web app retired the per-app
+# subdomains (chat, notes, todo, calendar, contacts, …); an origin nothing serves any more is
+# only a host an attacker may one day claim. tests/foundation/test_platform.py pins this list.
 PRODUCTION_APPS = (
     "mana.how",
     "auth.mana.how",
@@ -15,18 +18,14 @@ PRODUCTION_APPS = (
     "calc.mana.how",
     "arcade.mana.how",
     "whopxl.mana.how",
-    "chat.mana.how",
-    "notes.mana.how",
-    "todo.mana.how",
-    "calendar.mana.how",
-    "contacts.mana.how",
     "admin.mana.how",
 )
 PRODUCTION_ORIGINS = tuple(f"https://{host}" for host in PRODUCTION_APPS)
 PRODUCTION_COOKIE_DOMAIN = "mana.how"
 
-# Local development servers of the Mana web apps (Vite/SvelteKit ports) and this service.
-DEVELOPMENT_PORTS = (3000, 5173, 5174, 5026, 8000, 4173)
+# Local development servers of the Mana web apps (Vite/SvelteKit ports), the predecessor's port
+# (3001, which local web apps still call) and this service.
+DEVELOPMENT_PORTS = (3000, 3001, 5173, 5174, 5026, 8000, 4173)
 DEVELOPMENT_ORIGINS = tuple(
     origin
     for port in DEVELOPMENT_PORTS

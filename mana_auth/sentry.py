@@ -1,4 +1,8 @@
-"""Error tracking. Expected client errors (4xx) are not sent; server faults are."""
+"""Error tracking. Expected client errors (4xx) are not sent; server faults are.
+
+Every event names its service ``server_name="mana-auth"``, as the predecessor tagged them: the
+Mana services share one GlitchTip project, where the host name of a container says nothing.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,14 @@ def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] |
     return event
 
 
+SERVER_NAME = "mana-auth"
+
+
 def init_sentry(*, dsn: str, environment: str, transport: Any = None) -> None:
     options: dict[str, Any] = {
         "dsn": dsn,
         "environment": environment,
+        "server_name": SERVER_NAME,
         "integrations": [DjangoIntegration()],
         "before_send": before_send,
         "traces_sample_rate": 0.0,

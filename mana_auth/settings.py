@@ -339,6 +339,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging and error tracking -------------------------------------------------------------
 LOG_FORMAT = env_str(ENV, "LOG_FORMAT", "json" if IS_PRODUCTION else "text")
+# One access-log line per request (logger ``mana_auth.request``; see mana_auth/middleware.py).
+REQUEST_LOG = env_bool(ENV, "REQUEST_LOG", True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -74,6 +74,29 @@ def test_logs_redact_secrets():
 # --- Origins ------------------------------------------------------------------------------------
 
 
+CANONICAL_PRODUCTION_ORIGINS = {
+    "https://mana.how",
+    "https://auth.mana.how",
+    "https://app.mana.how",
+    "https://calc.mana.how",
+    "https://arcade.mana.how",
+    "https://whopxl.mana.how",
+    "https://admin.mana.how",
+}
+# Subdomains the predecessor retired when its apps were consolidated into one web app.
+RETIRED_SUBDOMAINS = ("chat", "notes", "todo", "calendar", "contacts")
+
+
+def test_trusted_origins_are_the_canonical_list():
+    """The list cannot drift: adding or re-adding an origin is a deliberate edit here too."""
+    assert set(origins.trusted_origins(production=True)) == CANONICAL_PRODUCTION_ORIGINS
+    development = origins.trusted_origins(production=False)
+    for port in (3001, 5173):
+        assert f"http://localhost:{port}" in development
+    for name in RETIRED_SUBDOMAINS:
+        assert f"https://{name}.mana.how" not in development
+
+
 def test_trusted_origins_are_consistent():
     production = origins.trusted_origins(production=True)
     assert len(production) == len(set(production)), "duplicate trusted origin"
@@ -205,7 +228,9 @@ def test_server_errors_reach_sentry_but_client_errors_do_not(api_client, sentry_
     assert _events(sentry_transport) == []
     api_client.get("/api/v1/test/boom")
     sentry_sdk.flush()
-    assert len(_events(sentry_transport)) == 1
+    events = _events(sentry_transport)
+    assert len(events) == 1
+    assert events[0].payload.json["server_name"] == "mana-auth"
 
 
 @pytest.mark.django_db
