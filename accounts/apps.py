@@ -14,3 +14,8 @@ class AccountsConfig(AppConfig):
 
         mailqueue.register_resolver(QueuedMailKind.PASSWORD_RESET, password_reset_mail_resolve)
         mailqueue.register_resolver(QueuedMailKind.VERIFICATION, verification_mail_resolve)
+
+        from accounts.signing_keys import signing_keys_rewrap
+        from mana_auth.kek.rewrap import register_rewrapper
+
+        register_rewrapper("jwt_signing_keys", signing_keys_rewrap)

@@ -6,8 +6,8 @@ class SecurityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from mana_auth.kek.rewrap import register_rewrapper
         from security.otp.services import totp_seeds_rewrap
-        from vault.rewrap import register_rewrapper
 
         register_rewrapper("totp_secrets", totp_seeds_rewrap)
 

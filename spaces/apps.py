@@ -6,7 +6,7 @@ class SpacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from mana_auth.kek.rewrap import register_rewrapper
         from spaces.services import space_credentials_rewrap
-        from vault.rewrap import register_rewrapper
 
         register_rewrapper("space_credentials", space_credentials_rewrap)

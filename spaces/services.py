@@ -31,6 +31,8 @@ from mana_auth.errors import (
     ValidationFailed,
     is_infrastructure_error,
 )
+from mana_auth.kek.crypto import associated_data
+from mana_auth.kek.keyring import active_kek_id, open_sealed, reseal, seal
 from mana_auth.mail import send_mail
 from security import ratelimit
 from security.models import EventType
@@ -47,8 +49,6 @@ from spaces.models import (
     SpaceRole,
     SpaceType,
 )
-from vault.crypto import associated_data
-from vault.keyring import active_kek_id, open_sealed, reseal, seal
 
 logger = logging.getLogger("mana_auth.spaces")
 

@@ -12,11 +12,10 @@ class VaultConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from mana_auth.kek.rewrap import register_rewrapper
         from vault import services
-        from vault.rewrap import register_rewrapper
 
         register_rewrapper("vault_master_keys", services.vault_master_keys_rewrap)
-        register_rewrapper("jwt_signing_keys", services.signing_keys_rewrap)
         _check_grant_key()
 
 

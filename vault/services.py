@@ -23,11 +23,13 @@ from django.utils import timezone
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, ValidationFailed, classify
+from mana_auth.kek.crypto import UnwrapError, associated_data, wipe
+from mana_auth.kek.keyring import active_kek_id, open_sealed, reseal, seal
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
 from vault import grants
-from vault.crypto import MASTER_KEY_BYTES, UnwrapError, associated_data, generate_master_key, wipe
+from vault.crypto import MASTER_KEY_BYTES, generate_master_key
 from vault.exceptions import (
     GrantNotConfigured,
     RecoveryWrapMissing,
@@ -36,7 +38,6 @@ from vault.exceptions import (
     ZeroKnowledgeActive,
     ZeroKnowledgeRotateForbidden,
 )
-from vault.keyring import active_kek_id, open_sealed, reseal, seal
 from vault.models import FORMAT_VERSION, Vault, VaultAction, VaultAudit
 from vault.rls import scope_set, scope_user_id, vault_scope
 from vault.selectors import VaultStatus
@@ -392,7 +393,7 @@ def mission_grant_issue(
         return grant
 
 
-# --- Re-wrapping after a KEK rotation (see vault.rewrap) -----------------------------------------
+# --- Re-wrapping after a KEK rotation (see mana_auth.kek.rewrap) --------------------------------
 
 
 def vault_master_keys_rewrap(batch_size: int) -> tuple[int, int]:
@@ -434,20 +435,3 @@ def vault_master_keys_rewrap(batch_size: int) -> tuple[int, int]:
                     )
                     rewrapped += 1
         after = user_ids[-1]
-
-
-def signing_keys_rewrap(batch_size: int) -> tuple[int, int]:
-    """Re-wrap the private halves of the JWT signing keys under the active KEK."""
-    from accounts.models import SigningKey
-    from accounts.signing_keys import invalidate_memo, signing_key_rewrap
-
-    kids = list(SigningKey.objects.order_by("kid").values_list("kid", flat=True))
-    rewrapped = 0
-    for start in range(0, len(kids), batch_size):
-        with transaction.atomic():
-            batch = SigningKey.objects.select_for_update().filter(
-                kid__in=kids[start : start + batch_size]
-            )
-            rewrapped += sum(signing_key_rewrap(key) for key in batch)
-    invalidate_memo()
-    return rewrapped, len(kids)

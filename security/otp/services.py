@@ -18,12 +18,12 @@ from accounts.models import User
 from accounts.services import security_report_link
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, Conflict, NotFound, RateLimited
+from mana_auth.kek.keyring import active_kek_id
 from mana_auth.mail import send_mail
 from security.models import EventType
 from security.otp import crypto
 from security.otp.models import BackupCode, BackupCodeDevice, SealedTotpDevice
 from security.services import security_event_record
-from vault.keyring import active_kek_id
 
 TOTP_DEVICE_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import OneTimeToken, Session, User
+from mana_auth.kek.crypto import UnwrapError, kek_id
 from security.models import LoginThrottle, SecurityEvent
 from security.otp.models import BackupCode, BackupCodeDevice, SealedTotpDevice
 from security.otp.services import totp_seeds_rewrap
@@ -31,7 +32,6 @@ from tests.security.mfa_helpers import (
     mfa_token,
     password_login,
 )
-from vault.crypto import UnwrapError, kek_id
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,11 @@ import uuid
 import pytest
 from django.core.management import call_command
 
+from mana_auth.kek.crypto import UnwrapError, associated_data, kek_id
+from mana_auth.kek.keyring import open_sealed
 from security.models import SecurityEvent
 from spaces import services
 from spaces.models import SpaceCredential
-from vault.crypto import UnwrapError, associated_data, kek_id
-from vault.keyring import open_sealed
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +212,7 @@ def test_unconfigured_service_key_refuses_everyone(api_client, settings, team):
 
 
 def test_rewrapper_is_registered_with_the_vault():
-    from vault.rewrap import rewrappers
+    from mana_auth.kek.rewrap import rewrappers
 
     assert rewrappers()["space_credentials"] is services.space_credentials_rewrap
 

@@ -8,19 +8,19 @@ import pytest
 
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import ValidationFailed
-from tests.vault.conftest import BASE, zk_on
-from vault import services
-from vault.crypto import (
+from mana_auth.kek.crypto import (
     Keyring,
     UnwrapError,
     associated_data,
-    generate_master_key,
     kek_id,
     rewrap,
     unwrap,
     wipe,
     wrap,
 )
+from tests.vault.conftest import BASE, zk_on
+from vault import services
+from vault.crypto import generate_master_key
 
 OLD, NEW = b"\x11" * 32, b"\x22" * 32
 AAD = associated_data("vault-mk", "7f0c2a4e-0000-4000-8000-000000000001")

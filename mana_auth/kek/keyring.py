@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from vault.crypto import Keyring, Wrapped, rewrap, unwrap, wrap
+from mana_auth.kek.crypto import Keyring, Wrapped, rewrap, unwrap, wrap
 
 
 def active_keyring() -> Keyring:

@@ -3,13 +3,13 @@ to the active KEK after a rotation.
 
 An app registers once, in its ``AppConfig.ready()``::
 
-    from vault.rewrap import register_rewrapper
+    from mana_auth.kek.rewrap import register_rewrapper
     register_rewrapper("totp_secrets", totp_secrets_rewrap)
 
 A rewrapper is ``fn(batch_size) -> (rewrapped, total)``: it re-wraps every row of its kind not
-yet under the active KEK (``vault.keyring.reseal`` does one value), commits batch by batch so an
-interrupted run keeps its progress, and leaves rows already under the active KEK alone, so it
-can simply be run again.
+yet under the active KEK (``mana_auth.kek.keyring.reseal`` does one value), commits batch by
+batch so an interrupted run keeps its progress, and leaves rows already under the active KEK
+alone, so it can simply be run again.
 """
 
 from __future__ import annotations
