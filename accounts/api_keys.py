@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +28,11 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts.models import ApiKey, ApiKeyHashFormat, User
+from accounts.models import ApiKey, ApiKeyHashFormat, Session, User
+from accounts.reauth import reauth_require
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, NotFound, ValidationFailed
+from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
 
@@ -84,7 +87,6 @@ class CreatedKey:
     key: str
 
 
-@transaction.atomic
 def api_key_create(
     *,
     user: User,
@@ -92,6 +94,17 @@ def api_key_create(
     scopes: list[str],
     expires_at: datetime | None,
     meta: RequestMeta,
+    session: Session | None,
+    password: str | None,
+) -> CreatedKey:
+    """Create a key for ``user`` (re-authentication required); the key is returned once."""
+    reauth_require(user=user, session=session, password=password)
+    return _api_key_create(user=user, name=name, scopes=scopes, expires_at=expires_at, meta=meta)
+
+
+@transaction.atomic
+def _api_key_create(
+    *, user: User, name: str, scopes: list[str], expires_at: datetime | None, meta: RequestMeta
 ) -> CreatedKey:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
@@ -125,8 +138,6 @@ def api_keys_for_user(*, user: User) -> QuerySet[ApiKey]:
 
 
 def api_key_get_for_user(*, user: User, key_id: object) -> ApiKey:
-    import uuid
-
     try:
         pk = uuid.UUID(str(key_id))
     except ValueError as exc:
@@ -193,6 +204,12 @@ def api_key_check(key: str, *, now: datetime | None = None) -> KeyCheck:
     if row.last_used_at is None or row.last_used_at + _LAST_USED_RESOLUTION < current:
         ApiKey.objects.filter(pk=row.pk).update(last_used_at=current)
     return KeyCheck(valid=True, api_key=row)
+
+
+def api_key_validate(*, key: str, meta: RequestMeta) -> KeyCheck:
+    """Other services ask whether a key is valid (rate-limited per IP): ``api_key_check``."""
+    ratelimit.hit(ratelimit.API_KEY_VALIDATE_IP, meta.ip)
+    return api_key_check(key)
 
 
 @dataclass(frozen=True)

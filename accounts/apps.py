@@ -10,10 +10,13 @@ class AccountsConfig(AppConfig):
 
         mailqueue.connect_signals()
         from accounts.models import QueuedMailKind
-        from accounts.services import password_reset_mail_resolve, verification_mail_resolve
+        from accounts.passwords import password_reset_mail_resolve
+        from accounts.registration import verification_mail_resolve
+        from accounts.signin.magic_link import magic_link_mail_resolve
 
         mailqueue.register_resolver(QueuedMailKind.PASSWORD_RESET, password_reset_mail_resolve)
         mailqueue.register_resolver(QueuedMailKind.VERIFICATION, verification_mail_resolve)
+        mailqueue.register_resolver(QueuedMailKind.MAGIC_LINK, magic_link_mail_resolve)
 
         from accounts.signing_keys import signing_keys_rewrap
         from mana_auth.kek.rewrap import register_rewrapper

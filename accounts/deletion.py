@@ -25,9 +25,26 @@ from django.db import connection, transaction
 
 from accounts.emails import email_key
 from accounts.models import QueuedMail, User
+from accounts.reauth import password_recheck
 from mana_auth.clientip import RequestMeta
+from mana_auth.errors import AuthError
 from security.models import EventType, LoginAttempt, LoginThrottle, SecurityEvent
 from security.services import security_event_record
+
+
+def account_delete(
+    *, user: User, password: str | None, meta: RequestMeta, actor: User | None = None
+) -> None:
+    """Delete the account and everything of it. The security trail survives, anonymised."""
+    # Checked before the transaction opens, so a wrong password's count survives the refusal.
+    if actor is None and not password_recheck(user=user, password=password):
+        raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+    _account_delete(user=user, meta=meta, actor=actor)
+
+
+@transaction.atomic
+def _account_delete(*, user: User, meta: RequestMeta, actor: User | None) -> None:
+    user_data_delete(user=user, meta=meta, actor=actor)
 
 
 @transaction.atomic

@@ -250,7 +250,7 @@ SSO_COOKIE_SECURE = IS_PRODUCTION or env_bool(ENV, "SSO_COOKIE_SECURE", False)
 SSO_COOKIE_NAME = "__Secure-mana.session_token" if SSO_COOKIE_SECURE else "mana.session_token"
 DEVICE_COOKIE_NAME = "mana.device"
 # Set by `register` in the browser that signs up; its verification link keeps the chosen
-# password only when opened there (or with the password): see accounts.services.email_verify.
+# password only when opened there (or with the password): see accounts.registration.email_verify.
 SIGNUP_COOKIE_NAME = "__Secure-mana.signup" if SSO_COOKIE_SECURE else "mana.signup"
 REAUTH_WINDOW_SECONDS = env_int(ENV, "REAUTH_WINDOW_SECONDS", 600)
 EMAIL_VERIFICATION_TTL_HOURS = env_int(ENV, "EMAIL_VERIFICATION_TTL_HOURS", 24)

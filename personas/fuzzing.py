@@ -19,8 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import services as account_services
 from accounts.models import User
+from accounts.registration import user_register
+from accounts.signin.session import session_start
 from mana_auth.clientip import RequestMeta
 from spaces import services as space_services
 from spaces.models import Membership, SpaceRole
@@ -40,7 +41,7 @@ class FuzzSeedRefused(Exception):
 
 
 def _account(*, run: str, label: str, password: str, verified: bool = True, **fields: Any) -> User:
-    user, _ = account_services.user_register(
+    user, _ = user_register(
         email=f"fuzz-{run}-{label}@example.com",
         password=password,
         name=f"Fuzz {label}",
@@ -57,9 +58,7 @@ def _account(*, run: str, label: str, password: str, verified: bool = True, **fi
 def _identity(user: User, *, signed_in: bool) -> dict[str, Any]:
     identity: dict[str, Any] = {"id": str(user.pk), "email": user.email}
     if signed_in:
-        sign_in = account_services.session_start(
-            user=user, meta=RequestMeta(ip="127.0.0.1"), method="password"
-        )
+        sign_in = session_start(user=user, meta=RequestMeta(ip="127.0.0.1"), method="password")
         identity.update(
             token=sign_in.tokens.access_token,
             cookie=sign_in.cookie_value,

@@ -59,16 +59,17 @@ def user_tier_set(*, user: User, tier: str, actor: User, meta: RequestMeta | Non
 
 def user_unlock(*, user: User, actor: User, meta: RequestMeta | None = None) -> int:
     """Clear the account's password lock (``account_unlock`` writes both events)."""
+    from accounts.emails import email_key
     from security.services import account_unlock
 
-    return account_unlock(user=user, actor=actor, meta=meta)
+    return account_unlock(user=user, email_key=email_key(user.email), actor=actor, meta=meta)
 
 
 @transaction.atomic
 def user_sessions_revoke(*, user: User, actor: User, meta: RequestMeta | None = None) -> int:
     """End every session of the account: its refresh tokens stop working at once and its
     access tokens at their next check."""
-    from accounts.services import sessions_revoke_all
+    from accounts.sessions import sessions_revoke_all
 
     revoked = sessions_revoke_all(user=user, meta=meta or RequestMeta(), reason="admin")
     _admin_action(

@@ -154,7 +154,7 @@ def persona_upsert(
     persona_spec_check(spec)
     email = normalize_email(spec.email)
     password = persona_password_for(email)
-    from accounts.services import user_register
+    from accounts.registration import user_register
 
     user = User.objects.filter_email(email).select_for_update().first()
     created = False

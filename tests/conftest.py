@@ -11,9 +11,10 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import services, signing_keys
+from accounts import signing_keys
 from accounts.mailqueue import mail_queue_deliver_now
 from accounts.models import User
+from accounts.registration import user_register
 from accounts.selectors import verified_tokens_forget
 from mana_auth.clientip import RequestMeta
 
@@ -48,7 +49,7 @@ def user_factory(db: Any) -> Callable[..., User]:
         **fields: Any,
     ) -> User:
         address = email or f"user{next(_counter)}@example.com"
-        user, _ = services.user_register(
+        user, _ = user_register(
             email=address,
             password=password,
             name=fields.pop("name", "Test User"),

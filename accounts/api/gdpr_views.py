@@ -14,8 +14,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import gdpr, services
-from accounts.api.views import _clear_session_cookie
+from accounts import deletion, gdpr
+from accounts.api.responses import session_cookie_clear
 from mana_auth.api import AuthenticatedView, DeleteWithBodySchema, ErrorSerializer, meta, parse
 from security import ratelimit
 
@@ -199,9 +199,9 @@ class GdprDataView(AuthenticatedView):
     def delete(self, request: Request) -> Response:
         data = parse(GdprDeleteInputSerializer, request.data)
         ratelimit.hit(gdpr.DELETE_USER, str(request.user.pk))
-        services.account_delete(user=request.user, password=data["password"], meta=meta(request))
+        deletion.account_delete(user=request.user, password=data["password"], meta=meta(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        _clear_session_cookie(response)
+        session_cookie_clear(response)
         return response
 
 

@@ -18,6 +18,7 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.api_keys import api_key_check, api_key_create
+from accounts.mfa import totp_enroll_confirmed
 from accounts.models import (
     ApiKey,
     OneTimeToken,
@@ -34,7 +35,7 @@ from personas.models import Persona, PersonaAction, PersonaFeedback
 from personas.services import persona_action_record, persona_feedback_record, persona_upsert
 from security.models import LoginAttempt, LoginThrottle, SecurityEvent
 from security.otp.models import BackupCode, SealedTotpDevice
-from security.otp.services import backup_codes_replace, totp_enroll_confirmed
+from security.otp.services import backup_codes_replace
 from spaces import services as space_services
 from spaces.models import Invitation, Space, SpaceCredential
 from tests.admin.fixtures import PERSONA_BODY
@@ -152,7 +153,13 @@ def world(user_factory, auth_client, frozen) -> World:
     alice_totp = totp_enroll_confirmed(user=alice, meta=RequestMeta())
     raw += [alice_totp.secret, *backup_codes_replace(user=alice)]
     created = api_key_create(
-        user=alice, name="CI", scopes=["profile:read"], expires_at=None, meta=RequestMeta()
+        user=alice,
+        name="CI",
+        scopes=["profile:read"],
+        expires_at=None,
+        meta=RequestMeta(),
+        session=None,
+        password=PASSWORD,
     )
     raw.append(created.key)
     Passkey.objects.create(

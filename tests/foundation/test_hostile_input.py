@@ -27,6 +27,7 @@ from mana_auth.errors import TAXONOMY
 from spaces import services as space_services
 from spaces.models import Membership, SpaceRole
 from tests.admin.fixtures import PERSONA_BODY
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +95,13 @@ def world(user_factory: Any, auth_client: Any) -> dict[str, Any]:
         user=operator, space_id=space.id, kind="smtp", name="SMTP", value="s3cret", meta=meta
     )
     key = api_keys.api_key_create(
-        user=operator, name="ci", scopes=["profile:read"], expires_at=None, meta=meta
+        user=operator,
+        name="ci",
+        scopes=["profile:read"],
+        expires_at=None,
+        meta=meta,
+        session=None,
+        password=PASSWORD,
     )
     passkey = Passkey.objects.create(
         user=operator,

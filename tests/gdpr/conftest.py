@@ -28,14 +28,15 @@ from django.db import models
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import api_keys, services
+from accounts import api_keys, mfa
 from accounts.models import Passkey, TokenPurpose, User
+from accounts.one_time_tokens import one_time_token_issue
 from mana_auth.clientip import RequestMeta
 from security.otp import services as otp_services
 from spaces import services as space_services
 from spaces import singletons
 from spaces.models import Membership, Space, SpaceRole
-from tests.conftest import login_tokens
+from tests.conftest import PASSWORD, login_tokens
 
 META = RequestMeta(ip="203.0.113.7", user_agent="pytest-gdpr")
 VAULT = "/api/v1/me/encryption-vault/"
@@ -269,9 +270,7 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
         "/api/v1/auth/login", {"email": user.email, "password": "wrong-password-1"}, format="json"
     )
     secrets.append(
-        services.one_time_token_issue(
-            user=user, purpose=TokenPurpose.RESET_PASSWORD, ttl=timedelta(hours=1)
-        )
+        one_time_token_issue(user=user, purpose=TokenPurpose.RESET_PASSWORD, ttl=timedelta(hours=1))
     )
     Passkey.objects.create(
         user=user,
@@ -283,14 +282,20 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
     )
     secrets.append(
         api_keys.api_key_create(
-            user=user, name="CI", scopes=["profile:read"], expires_at=None, meta=META
+            user=user,
+            name="CI",
+            scopes=["profile:read"],
+            expires_at=None,
+            meta=META,
+            session=None,
+            password=PASSWORD,
         ).key
     )
     # vault with an audit trail and a recovery wrap
     assert client.post(VAULT + "init").status_code == 200
     assert client.post(VAULT + "recovery-wrap", RECOVERY, format="json").status_code == 200
     # second factors
-    enrolment = otp_services.totp_enroll_confirmed(user=user, meta=META)
+    enrolment = mfa.totp_enroll_confirmed(user=user, meta=META)
     secrets.append(enrolment.secret)
     secrets += otp_services.backup_codes_replace(user=user)
     # operator groups and permissions, and an operator log entry

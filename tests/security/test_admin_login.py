@@ -15,11 +15,11 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.mfa import totp_enroll_confirmed
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
 from security.models import LoginAttempt, LoginThrottle, SecurityEvent
 from security.otp.models import SealedTotpDevice
-from security.otp.services import totp_enroll_confirmed
 from tests.conftest import PASSWORD
 from tests.security.mfa_helpers import STEP, code_at, frozen_clock
 

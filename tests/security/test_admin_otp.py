@@ -6,10 +6,10 @@ import pyotp
 import pytest
 from django.test import Client
 
+from accounts.mfa import totp_enroll_confirmed
 from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
 from security.otp.models import SealedTotpDevice
-from security.otp.services import totp_enroll_confirmed
 from tests.conftest import PASSWORD
 from tests.security.mfa_helpers import STEP, code_at, frozen_clock
 

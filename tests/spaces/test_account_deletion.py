@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import services as account_services
+from accounts.deletion import account_delete
 from mana_auth.clientip import RequestMeta
 from spaces import services
 from spaces.models import Membership, Space, SpaceRole
@@ -21,7 +21,7 @@ def test_deleting_an_account_deletes_solely_owned_spaces(user_factory, space_fac
     solo = space_factory(leaver, name="Solo", members={friend: SpaceRole.ADMIN})
     shared = space_factory(leaver, name="Shared", members={friend: SpaceRole.OWNER})
     joined = space_factory(friend, name="Friend's", members={leaver: SpaceRole.MEMBER})
-    account_services.account_delete(user=leaver, password=PASSWORD, meta=RequestMeta())
+    account_delete(user=leaver, password=PASSWORD, meta=RequestMeta())
     remaining = set(Space.objects.values_list("id", flat=True))
     assert personal.id not in remaining
     assert solo.id not in remaining

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from accounts import crypto, services
+from accounts import crypto
 from accounts.models import User
+from accounts.registration import user_register
 from mana_auth.clientip import RequestMeta
 from security import ratelimit
 from security.models import SecurityEvent
@@ -138,7 +139,7 @@ def test_a_new_invitation_supersedes_the_open_one(auth_client, team, mailoutbox)
 
 
 def _make_user(email: str, verified: bool = True) -> User:
-    user, _ = services.user_register(
+    user, _ = user_register(
         email=email, password=PASSWORD, meta=RequestMeta(), send_verification=False
     )
     if verified:

@@ -26,9 +26,10 @@ from django.utils import timezone
 
 from accounts import crypto as token_crypto
 from accounts.emails import email_key
-from accounts.mailqueue import mail_enqueue
 from accounts.models import OneTimeToken, TokenPurpose, User
-from accounts.services import SignIn, one_time_token_consume, one_time_token_issue, session_start
+from accounts.one_time_tokens import one_time_token_consume, one_time_token_issue
+from accounts.signin.failures import sign_in_failure_record
+from accounts.signin.session import SignIn, session_start
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
 from security import lockout, ratelimit
@@ -36,16 +37,28 @@ from security.models import EventType
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 from security.otp.selectors import mfa_methods
 from security.otp.services import device_throttled_error
-from security.services import security_event_record
 
 MFA_TOKEN_MAX_ATTEMPTS = 5
 METHODS = ("totp", "backup_code")
-_SCOPE_NAMES = {"acct": "account", "dev": "device", "link": "magic_link"}
 
 
-def mfa_methods_for_user(*, user: User) -> list[str]:
-    """The confirmed second factors of ``user`` (empty: no second step)."""
-    return mfa_methods(user=user)
+def first_factor_passed(
+    *, user: User, meta: RequestMeta, method: str, lockout_scope: str | None = None
+) -> SignIn:
+    """A first factor checked out: finish the sign-in, or demand the second factor.
+
+    ``lockout_scope`` is the lockout counter the first factor was checked against; wrong
+    second-factor codes count toward it, and ``login/mfa`` refuses while it is locked.
+    """
+    methods = mfa_methods(user=user)
+    if methods:
+        mfa_token = mfa_challenge_issue(
+            user=user,
+            first_factor=method,
+            lockout_scope=lockout_scope or lockout.scope_for(email_key(user.email), None),
+        )
+        raise AuthError(code="MFA_REQUIRED", details={"mfaToken": mfa_token, "methods": methods})
+    return session_start(user=user, meta=meta, method=method)
 
 
 def mfa_challenge_issue(*, user: User, first_factor: str, lockout_scope: str) -> str:
@@ -96,48 +109,15 @@ def _device_for(*, user: User, method: str) -> SealedTotpDevice | BackupCodeDevi
     return model.objects.select_for_update().filter(user=user, confirmed=True).first()
 
 
-def _failure_record(
-    *, challenge: OneTimeToken, user: User, method: str, meta: RequestMeta, now: datetime
-) -> int:
-    """Count one wrong code everywhere it counts; return the token's remaining attempts."""
+def _attempt_count(*, challenge: OneTimeToken, now: datetime) -> int:
+    """Count one wrong code against the token; the last allowed one voids it. Returns the
+    token's remaining attempts."""
     attempts = int(challenge.payload.get("attempts", 0)) + 1
     OneTimeToken.objects.filter(pk=challenge.pk).update(
         payload={**challenge.payload, "attempts": attempts},
         used_at=now if attempts >= MFA_TOKEN_MAX_ATTEMPTS else None,
     )
-    key = email_key(user.email)
-    scope = _challenge_scope(challenge, user)
-    outcome = lockout.failure_record(scope=scope, email_key=key, now=now)
-    security_event_record(
-        type=EventType.LOGIN_FAILURE,
-        user=user,
-        meta=meta,
-        metadata={"reason": "mfa", "method": method, "failures": outcome.failures},
-    )
-    security_event_record(
-        type=EventType.MFA_CHALLENGE_FAILED,
-        user=user,
-        meta=meta,
-        metadata={"method": method, "attempts": attempts},
-    )
-    if outcome.locked_now:
-        security_event_record(
-            type=EventType.ACCOUNT_LOCKED,
-            user=user,
-            meta=meta,
-            metadata={"scope": _SCOPE_NAMES.get(scope.partition(":")[0], "account")},
-        )
-        mail_enqueue(
-            to=user.email,
-            name="account_locked",
-            locale=user.locale,
-            kind=user.kind,
-            context={
-                "name": user.name or user.email,
-                "minutes": settings.LOCKOUT_DURATION_SECONDS // 60,
-            },
-        )
-    return max(0, MFA_TOKEN_MAX_ATTEMPTS - attempts)
+    return attempts
 
 
 def mfa_login_complete(
@@ -183,9 +163,21 @@ def mfa_login_complete(
                 sign_in,
                 device_cookie=device_cookie if known else lockout.device_cookie_make(key),
             )
-        remaining = _failure_record(
-            challenge=challenge, user=user, method=method, meta=meta, now=current
-        )
-    # Raised after the commit: the counts above must survive the error response.
-    ratelimit.hit(ratelimit.LOGIN_FAILURES_IP, meta.ip)
-    raise AuthError(code="MFA_INVALID_CODE", details={"attemptsRemaining": remaining})
+        attempts = _attempt_count(challenge=challenge, now=current)
+    # Counted after the token's own count committed, in the recorder's transaction: the counts
+    # must survive the error response. The lockout counter is the first factor's.
+    sign_in_failure_record(
+        key=email_key(user.email),
+        scope=scope,
+        user=user,
+        meta=meta,
+        reason="mfa",
+        login_attempt=False,
+        metadata={"method": method},
+        events=[(EventType.MFA_CHALLENGE_FAILED, {"method": method, "attempts": attempts})],
+        now=current,
+    )
+    raise AuthError(
+        code="MFA_INVALID_CODE",
+        details={"attemptsRemaining": max(0, MFA_TOKEN_MAX_ATTEMPTS - attempts)},
+    )

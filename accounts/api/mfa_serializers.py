@@ -1,10 +1,8 @@
-"""Input and output shapes of the second-factor and magic-link API (camelCase on the wire)."""
+"""Input and output shapes of the second-factor management API (camelCase on the wire)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
-
-from accounts.api.serializers import NormalizedEmailField
 
 
 class MfaTotpStatusSerializer(serializers.Serializer):
@@ -50,24 +48,3 @@ class TotpConfirmOutputSerializer(serializers.Serializer):
 
 class BackupCodesOutputSerializer(serializers.Serializer):
     backupCodes = serializers.ListField(child=serializers.CharField())
-
-
-class MfaLoginInputSerializer(serializers.Serializer):
-    mfaToken = serializers.CharField(max_length=200)
-    code = serializers.CharField(max_length=64)
-    method = serializers.ChoiceField(choices=["totp", "backup_code"], default="totp")
-
-
-class MagicLinkRequestInputSerializer(serializers.Serializer):
-    email = NormalizedEmailField(max_length=254)
-    callbackURL = serializers.CharField(
-        max_length=2000, required=False, allow_blank=True, default=""
-    )
-
-
-class MagicLinkAcceptedOutputSerializer(serializers.Serializer):
-    status = serializers.CharField()
-
-
-class MagicLinkVerifyInputSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=200)

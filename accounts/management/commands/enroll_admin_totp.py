@@ -10,10 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import mfa
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import Conflict
-from security.otp import services
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         if not user.is_staff or not user.is_active:
             raise CommandError("This account is not an active staff account.")
         try:
-            enrolment = services.totp_enroll_confirmed(
+            enrolment = mfa.totp_enroll_confirmed(
                 user=user,
                 meta=RequestMeta(user_agent="manage.py enroll_admin_totp"),
                 replace=options["replace"],

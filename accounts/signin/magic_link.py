@@ -17,15 +17,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.emails import email_key
-from accounts.mailqueue import OutgoingMail, mail_request_enqueue, outgoing_mail
+from accounts.mailqueue import OutgoingMail, mail_request_enqueue
 from accounts.models import Kind, OneTimeToken, QueuedMailKind, TokenPurpose, User
-from accounts.services import (
-    SignIn,
-    address_claim,
-    first_factor_passed,
-    one_time_token_consume,
-    one_time_token_issue,
-)
+from accounts.one_time_tokens import one_time_link_mail, one_time_token_consume
+from accounts.recovery import address_claim
+from accounts.signin.second_factor import first_factor_passed
+from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
 from mana_auth.origins import is_trusted_redirect
@@ -70,24 +67,18 @@ def magic_link_mail_resolve(
     user = User.objects.filter_email(email).first()
     if user is None or not user.is_active or user.kind != Kind.HUMAN:
         return None
-    ttl = timedelta(minutes=settings.MAGIC_LINK_TTL_MINUTES)
-    token = one_time_token_issue(user=user, purpose=TokenPurpose.MAGIC_LINK, ttl=ttl)
-    security_event_record(type=EventType.MAGIC_LINK_REQUESTED, user=user, meta=meta)
-    callback_url = payload.get("callbackURL")
-    return outgoing_mail(
-        to=user.email,
-        name="magic_link",
-        locale=user.locale,
-        kind=user.kind,
-        context={
-            "name": user.name or user.email,
-            "link": magic_link_url(
-                token=token, callback_url=callback_url if isinstance(callback_url, str) else ""
-            ),
-            "minutes": settings.MAGIC_LINK_TTL_MINUTES,
-        },
-        expires_at=timezone.now() + ttl,
+    callback = payload.get("callbackURL")
+    callback_url = callback if isinstance(callback, str) else ""
+    mail = one_time_link_mail(
+        user=user,
+        purpose=TokenPurpose.MAGIC_LINK,
+        ttl=timedelta(minutes=settings.MAGIC_LINK_TTL_MINUTES),
+        template="magic_link",
+        link=lambda token: magic_link_url(token=token, callback_url=callback_url),
+        context={"minutes": settings.MAGIC_LINK_TTL_MINUTES},
     )
+    security_event_record(type=EventType.MAGIC_LINK_REQUESTED, user=user, meta=meta)
+    return mail
 
 
 def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
