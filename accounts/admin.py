@@ -18,12 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts import mfa
+from accounts import mfa, operators
 from accounts.models import ApiKey, Session, SigningKey, SigningKeyStatus, Tier, User
 from accounts.passkeys import admin as _passkey_admin  # noqa: F401
 from accounts.signin import admin_console as _admin_console  # noqa: F401
 from mana_auth.clientip import RequestMeta
-from personas import operators
 from security.models import LoginThrottle, SecurityEvent
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 

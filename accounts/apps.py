@@ -22,3 +22,7 @@ class AccountsConfig(AppConfig):
         from mana_auth.kek.rewrap import register_rewrapper
 
         register_rewrapper("jwt_signing_keys", signing_keys_rewrap)
+
+        from accounts import gdpr
+
+        gdpr.register()

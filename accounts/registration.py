@@ -17,7 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts import crypto
+from accounts import crypto, hooks
 from accounts.emails import email_key, normalize_email
 from accounts.mailqueue import (
     OutgoingMail,
@@ -38,6 +38,7 @@ from accounts.one_time_tokens import (
     one_time_token_consume,
     one_time_token_lock,
 )
+from accounts.outbox import outbox_enqueue_signup
 from accounts.passwords import password_policy_check, password_reset_mail
 from accounts.profile import email_change_confirm
 from accounts.reauth import password_recheck
@@ -167,24 +168,13 @@ def user_register(
     user = User(email=normalized, name=name.strip(), locale=locale, kind=kind, created_at=current)
     user.set_password(password)
     user.save()
-    from spaces.services import personal_space_ensure
-
-    personal_space_ensure(user=user)
+    hooks.user_created(user=user)  # the personal Space (spaces)
     security_event_record(type=EventType.REGISTER, user=user, meta=meta, metadata={"kind": kind})
-    _after_signup_hooks(user)
+    hooks.user_signed_up(user=user)  # best effort: the sync store's singletons (spaces)
+    outbox_enqueue_signup(user=user)
     if send_verification:
         _verification_send(user=user, signup_binding=signup_binding)
     return user, True
-
-
-def _after_signup_hooks(user: User) -> None:
-    """Best-effort side effects that must never abort sign-up (sync store, other services)."""
-    from spaces.services import sync_singletons_bootstrap_for_signup
-
-    sync_singletons_bootstrap_for_signup(user=user)
-    from accounts.outbox import outbox_enqueue_signup
-
-    outbox_enqueue_signup(user=user)
 
 
 def verification_resend(*, email: str, meta: RequestMeta) -> None:

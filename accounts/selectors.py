@@ -1,21 +1,27 @@
-"""Reads for accounts: token verification, live sessions, a user's own objects."""
+"""Reads for accounts: token verification, live sessions, a user's own objects, and the
+accounts as operators see them (``/admin/users``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts import crypto, signing_keys
+from accounts.emails import email_key
 from accounts.models import Passkey, Session, User
 from mana_auth.errors import AuthError, NotFound
-from security import shared_state
+from security import lockout, shared_state
+from security.otp.models import SealedTotpDevice
 
 logger = logging.getLogger("mana_auth.accounts")
 
@@ -233,3 +239,51 @@ def passkey_get_for_user(*, user: User, passkey_id: object) -> Passkey:
     if passkey is None:
         raise NotFound()
     return passkey
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+def users_search(*, search: str = "") -> QuerySet[User]:
+    """Every account, newest first; ``search`` matches part of the email or the name, or an id."""
+    users = User.objects.all().order_by("-created_at", "id")
+    term = search.strip()
+    if term:
+        # Any spelling of an address finds its account (full-width, other case, IDN).
+        condition = (
+            Q(email__icontains=term) | Q(name__icontains=term) | Q(email_key=email_key(term))
+        )
+        with contextlib.suppress(ValueError):  # not an id: match email and name only
+            condition |= Q(pk=uuid.UUID(term))
+        users = users.filter(condition)
+    return users
+
+
+def user_get_any(*, user_id: object) -> User:
+    """Any account by id, for operators; a malformed or unknown id is NOT_FOUND."""
+    try:
+        pk = uuid.UUID(str(user_id))
+    except ValueError as exc:
+        raise NotFound("No such user.") from exc
+    user = User.objects.filter(pk=pk).first()
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def user_admin_facts(*, user: User, now: datetime | None = None) -> dict[str, Any]:
+    """What an operator wants next to the profile: lock, live sessions, second factors."""
+    current = now or timezone.now()
+    return {
+        "lockedForSeconds": lockout.remaining_lock_seconds(
+            lockout.scope_for(email_key(user.email), None), now=current
+        ),
+        "activeSessions": Session.objects.filter(
+            user=user, revoked_at__isnull=True, expires_at__gt=current
+        ).count(),
+        "totpEnabled": SealedTotpDevice.objects.filter(user=user, confirmed=True).exists(),
+        "passkeys": user.passkeys.count(),
+        "isActive": user.is_active,
+        "lastLoginAt": user.last_login,
+        "updatedAt": user.updated_at,
+    }

@@ -10,3 +10,7 @@ class SecurityConfig(AppConfig):
         from security.otp.services import totp_seeds_rewrap
 
         register_rewrapper("totp_secrets", totp_seeds_rewrap)
+
+        from security import gdpr
+
+        gdpr.register()

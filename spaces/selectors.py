@@ -4,14 +4,28 @@ is not a member of does not exist for them (404, never its data)."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Case, CharField, IntegerField, OuterRef, QuerySet, Value, When
+from django.db import DatabaseError, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Concat
 
 from accounts.models import User
-from mana_auth.errors import NotFound
+from mana_auth.errors import NotFound, is_infrastructure_error
 from spaces import modules
 from spaces.models import (
     Invitation,
@@ -22,6 +36,8 @@ from spaces.models import (
     SpaceRole,
     SpaceType,
 )
+from spaces.routers import sync_alias
+from spaces.sync_store.models import SyncChange
 
 
 def parse_uuid(raw: object) -> uuid.UUID | None:
@@ -214,3 +230,69 @@ def space_get_any(*, space_id: object) -> Space:
     if space is None:
         raise NotFound("No such Space.")
     return space
+
+
+def sole_space_ids(*, user: User) -> list[Any]:
+    """The Spaces ``user`` is the only owner of, their personal Space included: what goes with
+    the account."""
+    owned_alone = (
+        Membership.objects.filter(user=user, role=SpaceRole.OWNER)
+        .annotate(
+            owners=Count("space__memberships", filter=Q(space__memberships__role=SpaceRole.OWNER))
+        )
+        .filter(owners=1)
+        .values("space_id")
+    )
+    return list(
+        Space.objects.filter(
+            Q(id__in=owned_alone) | Q(created_by=user, type=SpaceType.PERSONAL)
+        ).values_list("id", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    available: bool
+    total: int = 0
+    by_app: dict[str, dict[str, int]] = field(default_factory=dict)
+    ids: tuple[int, ...] = ()
+
+
+def sync_store_counts(
+    *, user: User, space_ids: Iterable[Any] = (), with_ids: bool = False
+) -> SyncCounts:
+    """The user's rows in the sync store (and those of ``space_ids``), per app and table.
+
+    The sync store is another service's database: when it cannot answer, the count is
+    reported unavailable instead of failing the caller.
+    """
+    alias = sync_alias()
+    condition = Q(user_id=str(user.pk))
+    spaces = [str(space_id) for space_id in space_ids]
+    if spaces:
+        condition |= Q(space_id__in=spaces)
+    rows = SyncChange.objects.using(alias).filter(condition)
+    try:
+        # A savepoint when the sync store shares the main database: a failure here must not
+        # poison the caller's transaction.
+        with transaction.atomic(using=alias):
+            if with_ids:
+                fetched = list(rows.values_list("id", "app_id", "table_name"))
+                grouped = Counter((app, table) for _, app, table in fetched)
+                ids = tuple(row_id for row_id, _, _ in fetched)
+            else:
+                grouped = Counter(
+                    {
+                        (row["app_id"], row["table_name"]): row["n"]
+                        for row in rows.values("app_id", "table_name").annotate(n=Count("id"))
+                    }
+                )
+                ids = ()
+    except DatabaseError as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        return SyncCounts(available=False)
+    by_app: dict[str, dict[str, int]] = {}
+    for (app, table), n in sorted(grouped.items()):
+        by_app.setdefault(app, {})[table] = n
+    return SyncCounts(available=True, total=sum(grouped.values()), by_app=by_app, ids=ids)

@@ -16,6 +16,10 @@ class VaultConfig(AppConfig):
         from vault import services
 
         register_rewrapper("vault_master_keys", services.vault_master_keys_rewrap)
+
+        from vault import gdpr
+
+        gdpr.register()
         _check_grant_key()
 
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.api import api_key_views, gdpr_views, mfa_views, signin_views, views
+from accounts.api import admin_views, api_key_views, gdpr_views, mfa_views, signin_views, views
 
 urlpatterns = [
     path("auth/register", views.RegisterView.as_view(), name="auth-register"),
@@ -70,4 +70,26 @@ urlpatterns = [
     ),
     path("me/data", gdpr_views.GdprDataView.as_view(), name="me-data"),
     path("me/data/export", gdpr_views.GdprDataExportView.as_view(), name="me-data-export"),
+    path("admin/users", admin_views.AdminUsersView.as_view(), name="admin-users"),
+    path("admin/users/<str:user_id>", admin_views.AdminUserView.as_view(), name="admin-user"),
+    path(
+        "admin/users/<str:user_id>/data",
+        admin_views.AdminUserDataView.as_view(),
+        name="admin-user-data",
+    ),
+    path(
+        "admin/users/<str:user_id>/tier",
+        admin_views.AdminUserTierView.as_view(),
+        name="admin-user-tier",
+    ),
+    path(
+        "admin/users/<str:user_id>/unlock",
+        admin_views.AdminUserUnlockView.as_view(),
+        name="admin-user-unlock",
+    ),
+    path(
+        "admin/users/<str:user_id>/revoke-sessions",
+        admin_views.AdminUserRevokeSessionsView.as_view(),
+        name="admin-user-revoke-sessions",
+    ),
 ]

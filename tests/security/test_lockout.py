@@ -148,7 +148,7 @@ def test_completed_password_reset_clears_the_lock(api_client, user_factory, mail
 
 
 def test_operator_unlock(api_client, user_factory):
-    from personas.operators import user_unlock
+    from accounts.operators import user_unlock
 
     user = user_factory()
     admin = user_factory(role="admin", is_staff=True)
