@@ -16,7 +16,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,10 +27,12 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from accounts.exceptions import TokenInvalid
 from accounts.models import ApiKey, ApiKeyHashFormat, Session, User
 from accounts.reauth import reauth_require
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, NotFound, ValidationFailed
+from mana_auth.errors import Forbidden, ValidationFailed
+from mana_auth.lookups import scoped_get
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -138,14 +139,7 @@ def api_keys_for_user(*, user: User) -> QuerySet[ApiKey]:
 
 
 def api_key_get_for_user(*, user: User, key_id: object) -> ApiKey:
-    try:
-        pk = uuid.UUID(str(key_id))
-    except ValueError as exc:
-        raise NotFound() from exc
-    api_key = ApiKey.objects.filter(user=user, id=pk).first()
-    if api_key is None:
-        raise NotFound()
-    return api_key
+    return scoped_get(ApiKey.objects.filter(user=user), key_id)
 
 
 @transaction.atomic
@@ -233,7 +227,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         check = api_key_check(token)
         if not check.valid or check.api_key is None:
-            raise AuthError(code="TOKEN_INVALID")
+            raise TokenInvalid()
         return check.api_key.user, ApiKeyContext(api_key=check.api_key)
 
     def authenticate_header(self, request: Request) -> str:
@@ -247,5 +241,5 @@ class ApiKeyScopePermission(BasePermission):
         if isinstance(request.auth, ApiKeyContext):
             required = getattr(view, "api_key_scope", None)
             if not required or required not in request.auth.scopes:
-                raise AuthError(code="FORBIDDEN", message="The API key lacks the required scope.")
+                raise Forbidden(message="The API key lacks the required scope.")
         return True

@@ -25,13 +25,13 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from accounts.emails import email_key
+from accounts.exceptions import ReauthRequired
 from accounts.models import QueuedMail, User
 from accounts.outbox import outbox_enqueue_deletion
 from accounts.reauth import password_recheck
 from accounts.selectors import session_cache_forget
 from mana_auth import gdpr
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security.models import EventType, LoginAttempt, LoginThrottle, SecurityEvent
 from security.services import security_event_record
 
@@ -42,7 +42,7 @@ def account_delete(
     """Delete the account and everything of it. The security trail survives, anonymised."""
     # Checked before the transaction opens, so a wrong password's count survives the refusal.
     if actor is None and not password_recheck(user=user, password=password):
-        raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+        raise ReauthRequired(message="The password is not correct.")
     user_data_delete(user=user, meta=meta, actor=actor)
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.exceptions import MfaInvalidCode
 from accounts.models import Passkey, Session, User
 from accounts.notices import factor_change_notify
 from accounts.reauth import reauth_require
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security.models import EventType
 from security.otp import selectors as otp_selectors
 from security.otp import services as otp_services
@@ -68,7 +68,7 @@ def totp_confirm(
             factor_change_notify(user=user, what=_NOTICES["totp_enabled"])
     # Outside the transaction: the failed attempt's throttle count must be kept.
     if codes is None:
-        raise AuthError(code="MFA_INVALID_CODE")
+        raise MfaInvalidCode()
     return codes
 
 

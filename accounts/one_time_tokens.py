@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts import crypto
+from accounts.exceptions import VerificationTokenInvalid
 from accounts.mailqueue import (
     OutgoingMail,
     outgoing_mail,
@@ -27,7 +28,6 @@ from accounts.models import (
     TokenPurpose,
     User,
 )
-from mana_auth.errors import AuthError
 
 
 def one_time_token_issue(
@@ -58,21 +58,21 @@ def one_time_token_consume(
     """Use a token exactly once. Unknown, used, expired or wrong-purpose → one error."""
     current = now or timezone.now()
     if not isinstance(token, str) or not token or len(token) > 200:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     token_hash = crypto.hash_token(token)
     # A conditional UPDATE is the single-use guarantee: of two concurrent uses, one row wins.
     claimed = OneTimeToken.objects.filter(
         token_hash=token_hash, purpose=purpose, used_at__isnull=True, expires_at__gt=current
     ).update(used_at=current)
     if claimed != 1:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     return OneTimeToken.objects.select_related("user").get(token_hash=token_hash)
 
 
 def one_time_token_lock(*, token: str, purpose: TokenPurpose, now: datetime) -> OneTimeToken:
     """The unused, unexpired token of this purpose, locked; else VERIFICATION_TOKEN_INVALID."""
     if not isinstance(token, str) or not token or len(token) > 200:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     record = (
         OneTimeToken.objects.select_for_update()
         .filter(
@@ -84,7 +84,7 @@ def one_time_token_lock(*, token: str, purpose: TokenPurpose, now: datetime) -> 
         .first()
     )
     if record is None:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     return record
 
 

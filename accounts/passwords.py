@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.emails import email_key
+from accounts.exceptions import ReauthRequired, WeakPassword
 from accounts.factors import (
     account_factors_summary,
 )
@@ -39,7 +40,6 @@ from accounts.reauth import password_recheck
 from accounts.sessions import session_mark_authenticated, sessions_revoke_all
 from accounts.validators import MAX_PASSWORD_BYTES
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security import ratelimit
 from security.breached import password_breach_count
 from security.models import EventType
@@ -48,15 +48,14 @@ from security.services import security_event_record
 
 def password_policy_check(*, password: str, user: User) -> None:
     if not isinstance(password, str) or len(password.encode()) > MAX_PASSWORD_BYTES:
-        raise AuthError(code="WEAK_PASSWORD", details={"reasons": ["This password is too long."]})
+        raise WeakPassword(details={"reasons": ["This password is too long."]})
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
-        raise AuthError(code="WEAK_PASSWORD", details={"reasons": list(exc.messages)}) from exc
+        raise WeakPassword(details={"reasons": list(exc.messages)}) from exc
 
     if password_breach_count(password) > 0:
-        raise AuthError(
-            code="WEAK_PASSWORD",
+        raise WeakPassword(
             details={"reasons": ["This password has appeared in a data breach."]},
         )
 
@@ -105,7 +104,7 @@ def password_change(
     # Checked before the transaction opens: a wrong password's count must outlive the refusal
     # (without Redis the counter is a row, and a rollback would take it back).
     if not password_recheck(user=user, password=current_password):
-        raise AuthError(code="REAUTH_REQUIRED", message="The current password is not correct.")
+        raise ReauthRequired(message="The current password is not correct.")
     _password_change(user=user, session=session, new_password=new_password, meta=meta)
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.emails import email_key, normalize_email
+from accounts.exceptions import ReauthRequired
 from accounts.mailqueue import (
     mail_enqueue,
     mail_queue_store,
@@ -27,7 +28,7 @@ from accounts.one_time_tokens import (
 )
 from accounts.reauth import password_recheck
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, Conflict, ValidationFailed
+from mana_auth.errors import Conflict, ValidationFailed
 from security import lockout
 from security.models import EventType
 from security.services import security_event_record
@@ -53,7 +54,7 @@ def profile_update(*, user: User, data: dict[str, Any], meta: RequestMeta) -> Us
 def email_change_request(*, user: User, new_email: str, password: str, meta: RequestMeta) -> None:
     # Checked before the transaction opens, so a wrong password's count survives the refusal.
     if not password_recheck(user=user, password=password):
-        raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+        raise ReauthRequired(message="The password is not correct.")
     _email_change_request(user=user, new_email=new_email, meta=meta)
 
 

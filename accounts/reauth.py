@@ -14,11 +14,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.exceptions import ReauthRequired
 from accounts.models import (
     Session,
     User,
 )
-from mana_auth.errors import AuthError
 from security import ratelimit
 
 
@@ -37,10 +37,10 @@ def reauth_require(*, user: User, session: Session | None, password: str | None)
     """Sensitive actions need the current password now, or a sign-in within the window."""
     if password:
         if not password_recheck(user=user, password=password):
-            raise AuthError(code="REAUTH_REQUIRED", message="The password is not correct.")
+            raise ReauthRequired(message="The password is not correct.")
         return
     if session is not None:
         window = timedelta(seconds=settings.REAUTH_WINDOW_SECONDS)
         if session.auth_time + window > timezone.now():
             return
-    raise AuthError(code="REAUTH_REQUIRED")
+    raise ReauthRequired()

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts import crypto
 from accounts.emails import email_key
+from accounts.exceptions import VerificationTokenInvalid
 from accounts.factors import (
     FactorSummary,
     RevokedFactors,
@@ -38,7 +39,6 @@ from accounts.one_time_tokens import (
 from accounts.passwords import password_changed_notify, password_policy_check, password_reset_mail
 from accounts.sessions import sessions_revoke_all
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security import lockout
 from security.models import EventType, SecurityEvent
 from security.services import security_event_record
@@ -175,7 +175,7 @@ def compromise_report(*, token: str, meta: RequestMeta) -> CompromiseReport:
     record = one_time_token_consume(token=token, purpose=TokenPurpose.REPORT_COMPROMISE)
     user = User.objects.select_for_update().get(pk=record.user_id)
     if not user.is_active:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     user.set_unusable_password()
     user.save(update_fields=["password", "updated_at"])
     one_time_tokens_void(user=user, purposes=tuple(TokenPurpose.values))
@@ -215,7 +215,7 @@ def password_reset_preview(*, token: str) -> ResetPreview:
     the account's passkeys, API keys and 2FA state, and whether a reset will revoke them
     anyway (a pending "this wasn't me" report, or an address never verified)."""
     if not isinstance(token, str) or not token or len(token) > 200:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     record = (
         OneTimeToken.objects.select_related("user")
         .filter(
@@ -227,7 +227,7 @@ def password_reset_preview(*, token: str) -> ResetPreview:
         .first()
     )
     if record is None or not record.user.is_active:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     user = record.user
     reported = compromise_report_pending(user=user)
     return ResetPreview(

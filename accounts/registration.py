@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts import crypto, hooks
 from accounts.emails import email_key, normalize_email
+from accounts.exceptions import ReauthRequired, SignupLimitReached, VerificationTokenInvalid
 from accounts.mailqueue import (
     OutgoingMail,
     mail_enqueue,
@@ -44,7 +45,6 @@ from accounts.profile import email_change_confirm
 from accounts.reauth import password_recheck
 from accounts.recovery import address_claim
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -73,9 +73,7 @@ def _signup_cap_enforce(now: datetime) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('mana-auth:signup-cap'))")
     status = signup_status(now=now)
     if not status["open"]:
-        raise AuthError(
-            code="SIGNUP_LIMIT_REACHED", details={"resetsAt": status["resetsAt"].isoformat()}
-        )
+        raise SignupLimitReached(details={"resetsAt": status["resetsAt"].isoformat()})
 
 
 def _verification_mail(
@@ -177,6 +175,23 @@ def user_register(
     return user, True
 
 
+def sign_up(*, email: str, password: str, name: str, locale: str, meta: RequestMeta) -> str:
+    """The public sign-up (rate-limited per IP): ``user_register`` with a sign-up binding.
+    Returns the secret for the browser's sign-up cookie, made for every address and used only
+    by a new account, so the answer looks the same either way."""
+    ratelimit.hit(ratelimit.REGISTER_IP, meta.ip)
+    secret, binding = signup_binding_make()
+    user_register(
+        email=email,
+        password=password,
+        name=name,
+        locale=locale,
+        meta=meta,
+        signup_binding=binding,
+    )
+    return secret
+
+
 def verification_resend(*, email: str, meta: RequestMeta) -> None:
     """Queue a new verification link for ``email``; whether it has an unverified account is
     decided after the response (``verification_mail_resolve``), so every address costs the
@@ -224,8 +239,7 @@ def _signup_proven(
         return True
     if password:
         if not password_recheck(user=user, password=password):
-            raise AuthError(
-                code="REAUTH_REQUIRED",
+            raise ReauthRequired(
                 message="The password is not correct.",
                 details={"passwordRequired": True},
             )
@@ -262,8 +276,7 @@ def email_verify(
                 record=record, user=user, signup_secret=signup_secret, password=password
             )
             if not proven and not without_password:
-                raise AuthError(
-                    code="REAUTH_REQUIRED",
+                raise ReauthRequired(
                     message="Enter the password chosen at sign-up, or confirm without it.",
                     details={"passwordRequired": True},
                 )
@@ -288,7 +301,7 @@ def verify_token_any(
 ) -> tuple[str, Verification]:
     """The verify-email link serves sign-up verification and email change confirmation."""
     if not isinstance(token, str) or not token:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     purpose = (
         OneTimeToken.objects.filter(token_hash=crypto.hash_token(token))
         .values_list("purpose", flat=True)

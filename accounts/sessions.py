@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import crypto, signing_keys
+from accounts.exceptions import RefreshTokenReused, SessionRevoked, TokenExpired, TokenInvalid
 from accounts.models import (
     RefreshToken,
     Session,
@@ -25,7 +26,6 @@ from accounts.models import (
 from accounts.notices import security_report_link
 from accounts.selectors import SESSION_USER_SELECT, session_cache_forget, session_user_fetch
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from mana_auth.mail import send_mail
 from security.models import EventType
 from security.services import security_event_record
@@ -111,7 +111,7 @@ def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, Tok
     """Rotate a refresh token. A replayed (already used) token revokes the whole session."""
     now = timezone.now()
     if not isinstance(refresh_token, str) or not refresh_token or len(refresh_token) > 200:
-        raise AuthError(code="TOKEN_INVALID")
+        raise TokenInvalid()
     token_hash = crypto.hash_token(refresh_token)
     with transaction.atomic():
         session = _refresh_claim(token_hash=token_hash, now=now)
@@ -119,7 +119,7 @@ def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, Tok
             user = session.user
             idle_limit = session.last_used_at + timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
             if not session.is_live(now) or not user.is_active or idle_limit <= now:
-                raise AuthError(code="SESSION_REVOKED")
+                raise SessionRevoked()
             new_token = crypto.make_opaque_token("rt_")
             expires_at = min(session.expires_at, now + timedelta(days=settings.REFRESH_TTL_DAYS))
             with connection.cursor() as cursor:
@@ -139,11 +139,11 @@ def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, Tok
         .first()
     )
     if record is None:
-        raise AuthError(code="TOKEN_INVALID")
+        raise TokenInvalid()
     if record.used_at is None:  # unused but expired
-        raise AuthError(code="TOKEN_EXPIRED")
+        raise TokenExpired()
     _refresh_reuse_handle(session=record.session, user=record.session.user, meta=meta, now=now)
-    raise AuthError(code="REFRESH_TOKEN_REUSED")
+    raise RefreshTokenReused()
 
 
 @transaction.atomic

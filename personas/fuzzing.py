@@ -23,8 +23,8 @@ from accounts.models import User
 from accounts.registration import user_register
 from accounts.signin.session import session_start
 from mana_auth.clientip import RequestMeta
-from spaces import services as space_services
 from spaces.models import Membership, SpaceRole
+from spaces.services.spaces import space_create
 from vault import services as vault_services
 
 # Accounts with one role each in the run (see scripts/schemathesis_hooks.py for their use).
@@ -93,12 +93,12 @@ def fuzz_targets_seed() -> dict[str, Any]:
     }
     user, other = accounts["user"], accounts["other"]
     vault_services.vault_init(user=user, meta=meta)
-    space = space_services.space_create(user=user, name="Fuzz team", type="team", meta=meta)
+    space = space_create(user=user, name="Fuzz team", type="team", meta=meta)
     for member in [accounts["target"], *pools["members"]]:
         Membership.objects.create(space=space, user=member, role=SpaceRole.MEMBER)
     leave_spaces = []
     for _ in range(LEAVE_SPACES):  # Spaces of another owner the user may leave, one per leave
-        shared = space_services.space_create(user=other, name="Fuzz club", type="club", meta=meta)
+        shared = space_create(user=other, name="Fuzz club", type="club", meta=meta)
         Membership.objects.create(space=shared, user=user, role=SpaceRole.MEMBER)
         leave_spaces.append(str(shared.pk))
     return {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +9,7 @@ from django.db.models import Avg, Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Kind
-from mana_auth.errors import NotFound
+from mana_auth.lookups import scoped_get
 from personas.models import Persona, PersonaAction, PersonaFeedback
 
 RECENT_ACTIONS = 20
@@ -37,14 +36,7 @@ def personas_with_activity(*, now: datetime | None = None) -> QuerySet[Persona]:
 
 def persona_get(*, persona_id: object, now: datetime | None = None) -> Persona:
     """One persona (annotated like the list); a human's or unknown id is NOT_FOUND."""
-    try:
-        pk = uuid.UUID(str(persona_id))
-    except ValueError as exc:
-        raise NotFound("No such persona.") from exc
-    persona = personas_with_activity(now=now).filter(pk=pk).first()
-    if persona is None:
-        raise NotFound("No such persona.")
-    return persona
+    return scoped_get(personas_with_activity(now=now), persona_id, message="No such persona.")
 
 
 def persona_recent_actions(*, persona: Persona, limit: int = RECENT_ACTIONS) -> list[PersonaAction]:

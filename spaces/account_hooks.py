@@ -14,25 +14,28 @@ from accounts.emails import email_key
 from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
 from accounts.outbox import outbox_enqueue
 from mana_auth.errors import is_infrastructure_error
-from spaces import selectors, services
+from spaces import selectors
 from spaces.models import Invitation
 from spaces.routers import sync_alias
+from spaces.services import invitations as invitation_services
+from spaces.services import singletons as singleton_services
+from spaces.services import spaces as space_services
 from spaces.sync_store.models import SyncChange
 
 
 def user_created(*, user: User) -> None:
     """Sign-up: the personal Space, in the sign-up transaction (a failure aborts it)."""
-    services.personal_space_ensure(user=user)
+    space_services.personal_space_ensure(user=user)
 
 
 def user_signed_up(*, user: User) -> None:
     """Sign-up: the sync store's singletons, after commit and best effort."""
-    services.sync_singletons_bootstrap_for_signup(user=user)
+    singleton_services.sync_singletons_bootstrap_for_signup(user=user)
 
 
 def user_tier_changed(*, user: User) -> None:
     """The personal Space follows the account's tier."""
-    services.personal_space_tier_sync(user=user)
+    space_services.personal_space_tier_sync(user=user)
 
 
 def user_erase(*, user: User) -> None:
@@ -40,8 +43,8 @@ def user_erase(*, user: User) -> None:
     Spaces that stay go void, invitations to their address go, and the sync store is told to
     purge their rows (after commit: it may be another database)."""
     doomed = selectors.sole_space_ids(user=user)
-    services.spaces_delete_solely_owned(user=user)
-    services.invitations_revoke_sent_by_deleted_user(user=user)
+    space_services.spaces_delete_solely_owned(user=user)
+    invitation_services.invitations_revoke_sent_by_deleted_user(user=user)
     # Invitations to the address are about the person even in Spaces that stay.
     Invitation.objects.filter(email_key=email_key(user.email)).delete()
     outbox_enqueue(

@@ -11,7 +11,7 @@ class SpacesConfig(AppConfig):
         from mana_auth import gdpr as gdpr_registry
         from mana_auth.kek.rewrap import register_rewrapper
         from spaces import account_hooks, gdpr
-        from spaces.services import space_credentials_rewrap
+        from spaces.services.credentials import space_credentials_rewrap
 
         register_rewrapper("space_credentials", space_credentials_rewrap)
         hooks.on_user_created(account_hooks.user_created)

@@ -3,7 +3,6 @@ is not a member of does not exist for them (404, never its data)."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from django.db.models.functions import Concat
 
 from accounts.models import User
 from mana_auth.errors import NotFound, is_infrastructure_error
+from mana_auth.lookups import parse_uuid, scoped_get
 from spaces import modules
 from spaces.models import (
     Invitation,
@@ -40,24 +40,10 @@ from spaces.routers import sync_alias
 from spaces.sync_store.models import SyncChange
 
 
-def parse_uuid(raw: object) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(raw))
-    except (TypeError, ValueError):
-        return None
-
-
 def membership_get(*, user: User, space_id: object) -> Membership:
     """The caller's membership (with its Space); a Space they are not in is NOT_FOUND."""
-    sid = parse_uuid(space_id)
-    membership = (
-        Membership.objects.select_related("space").filter(space_id=sid, user=user).first()
-        if sid is not None
-        else None
-    )
-    if membership is None:
-        raise NotFound("No such Space.")
-    return membership
+    memberships = Membership.objects.select_related("space").filter(user=user)
+    return scoped_get(memberships, space_id, field="space_id", message="No such Space.")
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
@@ -100,15 +86,8 @@ def owner_count(*, space: Space) -> int:
 
 
 def target_membership_get(*, space: Space, user_id: object) -> Membership:
-    uid = parse_uuid(user_id)
-    membership = (
-        Membership.objects.select_related("user").filter(space=space, user_id=uid).first()
-        if uid is not None
-        else None
-    )
-    if membership is None:
-        raise NotFound("No such member.")
-    return membership
+    members = Membership.objects.select_related("user").filter(space=space)
+    return scoped_get(members, user_id, field="user_id", message="No such member.")
 
 
 def invitations_of(*, space: Space) -> QuerySet[Invitation]:
@@ -118,11 +97,8 @@ def invitations_of(*, space: Space) -> QuerySet[Invitation]:
 
 
 def invitation_get(*, space: Space, invitation_id: object) -> Invitation:
-    iid = parse_uuid(invitation_id)
-    invitation = Invitation.objects.filter(space=space, id=iid).first() if iid is not None else None
-    if invitation is None:
-        raise NotFound("No such invitation.")
-    return invitation
+    invitations = Invitation.objects.filter(space=space)
+    return scoped_get(invitations, invitation_id, message="No such invitation.")
 
 
 def module_overrides_of(*, space: Space) -> QuerySet[ModulePermission]:
@@ -185,13 +161,8 @@ def credentials_of(*, space: Space) -> QuerySet[SpaceCredential]:
 
 
 def credential_get(*, space: Space, credential_id: object) -> SpaceCredential:
-    cid = parse_uuid(credential_id)
-    credential = (
-        SpaceCredential.objects.filter(space=space, id=cid).first() if cid is not None else None
-    )
-    if credential is None:
-        raise NotFound("No such credential.")
-    return credential
+    credentials = SpaceCredential.objects.filter(space=space)
+    return scoped_get(credentials, credential_id, message="No such credential.")
 
 
 def space_types_catalogue() -> list[dict[str, Any]]:
@@ -225,11 +196,7 @@ def membership_check(*, space_id: object, user_id: object) -> tuple[bool, str | 
 
 def space_get_any(*, space_id: object) -> Space:
     """An operator's or a service's lookup: any Space by id."""
-    sid = parse_uuid(space_id)
-    space = Space.objects.filter(id=sid).first() if sid is not None else None
-    if space is None:
-        raise NotFound("No such Space.")
-    return space
+    return scoped_get(Space.objects.all(), space_id, message="No such Space.")
 
 
 def sole_space_ids(*, user: User) -> list[Any]:

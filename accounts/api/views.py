@@ -47,10 +47,9 @@ from mana_auth.api import (
     parse,
 )
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
+from mana_auth.errors import AuthError, Forbidden
 from mana_auth.fastview import FastAPIView, read_json_object, required_string
 from mana_auth.origins import safe_redirect
-from security import ratelimit
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 409, 429, 503)}
 
@@ -80,17 +79,12 @@ class RegisterView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.RegisterInputSerializer, request.data)
-        request_meta = meta(request)
-        ratelimit.hit(ratelimit.REGISTER_IP, request_meta.ip)
-        # Made for every address, used only by a new account: the answer looks the same.
-        secret, binding = registration.signup_binding_make()
-        registration.user_register(
+        secret = registration.sign_up(
             email=data["email"],
             password=data["password"],
             name=data["name"],
             locale=data["locale"],
-            meta=request_meta,
-            signup_binding=binding,
+            meta=meta(request),
         )
         response = Response(
             {"status": "verification_sent", "email": normalize_email(data["email"])},
@@ -391,7 +385,7 @@ class ProfileView(AuthenticatedView):
     )
     def patch(self, request: Request) -> Response:
         if isinstance(request.auth, ApiKeyContext):
-            raise AuthError(code="FORBIDDEN", message="API keys cannot change the profile.")
+            raise Forbidden(message="API keys cannot change the profile.")
         data = parse(s.ProfileInputSerializer, request.data)
         user = profile.profile_update(user=request.user, data=data, meta=meta(request))
         return Response(s.user_data(user))

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from accounts.exceptions import PasskeyVerificationFailed
 from accounts.models import Passkey, Session, User
 from accounts.notices import factor_change_notify
 from accounts.passkeys import ceremony, challenges, selectors
@@ -57,7 +58,7 @@ def passkey_capability() -> dict[str, Any]:
 
 
 def passkey_verification_failed() -> AuthError:
-    return AuthError(code="PASSKEY_VERIFICATION_FAILED")
+    return PasskeyVerificationFailed()
 
 
 # --- Registration -----------------------------------------------------------------------------

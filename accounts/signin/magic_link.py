@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.emails import email_key
+from accounts.exceptions import VerificationTokenInvalid
 from accounts.mailqueue import OutgoingMail, mail_request_enqueue
 from accounts.models import Kind, OneTimeToken, QueuedMailKind, TokenPurpose, User
 from accounts.one_time_tokens import one_time_link_mail, one_time_token_consume
@@ -24,7 +25,6 @@ from accounts.recovery import address_claim
 from accounts.signin.second_factor import first_factor_passed
 from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from mana_auth.origins import is_trusted_redirect
 from security import lockout, ratelimit
 from security.models import EventType
@@ -89,7 +89,7 @@ def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
         record = one_time_token_consume(token=token, purpose=TokenPurpose.MAGIC_LINK, now=now)
         user = User.objects.select_for_update().get(pk=record.user_id)
         if not user.is_active:
-            raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+            raise VerificationTokenInvalid()
         # One link signs in; the other links still in the mailbox stop working.
         OneTimeToken.objects.filter(
             user=user, purpose=TokenPurpose.MAGIC_LINK, used_at__isnull=True

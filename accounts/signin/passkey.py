@@ -20,13 +20,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.emails import email_key
+from accounts.exceptions import EmailNotVerified
 from accounts.models import Passkey
 from accounts.passkeys import ceremony, challenges, selectors
 from accounts.passkeys.ceremony import CeremonyFailed, Descriptor
 from accounts.passkeys.services import TIMEOUT_MS, passkey_verification_failed, relying_party
 from accounts.signin.session import SignIn, session_start
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -188,7 +188,7 @@ def passkey_sign_in(
         raise passkey_verification_failed() from exc
     user = passkey.user
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
-        raise AuthError(code="EMAIL_NOT_VERIFIED")
+        raise EmailNotVerified()
     # The counter and the new session commit together (one commit on the hot path).
     with transaction.atomic():
         recorded = _passkey_use_record(passkey=passkey, asserted=asserted)

@@ -13,6 +13,7 @@ from django.contrib.auth.hashers import check_password, make_password
 
 from accounts import crypto
 from accounts.emails import email_key
+from accounts.exceptions import AccountLocked, EmailNotVerified, InvalidCredentials
 from accounts.models import (
     User,
 )
@@ -20,7 +21,6 @@ from accounts.signin.failures import sign_in_failure_record
 from accounts.signin.second_factor import first_factor_passed
 from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security import lockout, ratelimit
 
 
@@ -55,7 +55,7 @@ def password_login(
     scope = lockout.scope_for(key, device_id)
     has_counter, remaining = lockout.throttle_state(scope)
     if remaining:
-        raise AuthError(code="ACCOUNT_LOCKED", details={"remainingSeconds": remaining})
+        raise AccountLocked(details={"remainingSeconds": remaining})
     user = User.objects.filter_email(email).first() if key else None
     if user is None or not isinstance(password, str):
         _burn_password_check(password if isinstance(password, str) else "")
@@ -67,7 +67,7 @@ def password_login(
             reason="unknown",
             known_device=device_id is not None,
         )
-        raise AuthError(code="INVALID_CREDENTIALS")
+        raise InvalidCredentials()
     if not user.check_password(password) or not user.is_active:
         sign_in_failure_record(
             key=key,
@@ -77,9 +77,9 @@ def password_login(
             reason="password",
             known_device=device_id is not None,
         )
-        raise AuthError(code="INVALID_CREDENTIALS")
+        raise InvalidCredentials()
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
-        raise AuthError(code="EMAIL_NOT_VERIFIED")
+        raise EmailNotVerified()
     sign_in = first_factor_passed(user=user, meta=meta, method="password", lockout_scope=scope)
     # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
     # raised above), the count stands until ``login/mfa`` succeeds, so wrong codes add up.

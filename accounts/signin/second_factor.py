@@ -26,17 +26,17 @@ from django.utils import timezone
 
 from accounts import crypto as token_crypto
 from accounts.emails import email_key
+from accounts.exceptions import AccountLocked, MfaInvalidCode, MfaRequired, VerificationTokenInvalid
 from accounts.models import OneTimeToken, TokenPurpose, User
 from accounts.one_time_tokens import one_time_token_consume, one_time_token_issue
 from accounts.signin.failures import sign_in_failure_record
 from accounts.signin.session import SignIn, session_start
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from security import lockout, ratelimit
+from security.exceptions import DeviceThrottled
 from security.models import EventType
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 from security.otp.selectors import mfa_methods
-from security.otp.services import device_throttled_error
 
 MFA_TOKEN_MAX_ATTEMPTS = 5
 METHODS = ("totp", "backup_code")
@@ -57,7 +57,7 @@ def first_factor_passed(
             first_factor=method,
             lockout_scope=lockout_scope or lockout.scope_for(email_key(user.email), None),
         )
-        raise AuthError(code="MFA_REQUIRED", details={"mfaToken": mfa_token, "methods": methods})
+        raise MfaRequired(details={"mfaToken": mfa_token, "methods": methods})
     return session_start(user=user, meta=meta, method=method)
 
 
@@ -87,7 +87,7 @@ def _challenge_scope(challenge: OneTimeToken, user: User) -> str:
 def _challenge_lock(token: Any, now: datetime) -> OneTimeToken:
     """The live challenge row for ``token``, locked; unknown, used or expired → one error."""
     if not isinstance(token, str) or not token or len(token) > 200:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     challenge = (
         OneTimeToken.objects.select_for_update(of=("self",))
         .select_related("user")
@@ -100,7 +100,7 @@ def _challenge_lock(token: Any, now: datetime) -> OneTimeToken:
         .first()
     )
     if challenge is None or not challenge.user.is_active:
-        raise AuthError(code="VERIFICATION_TOKEN_INVALID")
+        raise VerificationTokenInvalid()
     return challenge
 
 
@@ -137,19 +137,19 @@ def mfa_login_complete(
     ratelimit.hit(ratelimit.MFA_IP, meta.ip)
     current = now or timezone.now()
     if method not in METHODS:
-        raise AuthError(code="MFA_INVALID_CODE")
+        raise MfaInvalidCode()
     with transaction.atomic():
         challenge = _challenge_lock(mfa_token, current)
         user = challenge.user
         scope = _challenge_scope(challenge, user)
         remaining_lock = lockout.remaining_lock_seconds(scope, now=current)
         if remaining_lock:  # not an attempt: nothing counted, the code is not even looked at
-            raise AuthError(code="ACCOUNT_LOCKED", details={"remainingSeconds": remaining_lock})
+            raise AccountLocked(details={"remainingSeconds": remaining_lock})
         device = _device_for(user=user, method=method)
         if device is not None:
             allowed, extra = device.verify_is_allowed()
             if not allowed:
-                raise device_throttled_error(extra)  # not an attempt: nothing counted
+                raise DeviceThrottled(extra)  # not an attempt: nothing counted
         if device is not None and device.verify_token(code):
             one_time_token_consume(token=mfa_token, purpose=TokenPurpose.MFA, now=current)
             key = email_key(user.email)
@@ -177,7 +177,6 @@ def mfa_login_complete(
         events=[(EventType.MFA_CHALLENGE_FAILED, {"method": method, "attempts": attempts})],
         now=current,
     )
-    raise AuthError(
-        code="MFA_INVALID_CODE",
+    raise MfaInvalidCode(
         details={"attemptsRemaining": max(0, MFA_TOKEN_MAX_ATTEMPTS - attempts)},
     )

@@ -17,8 +17,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from mana_auth.errors import Conflict, NotFound, RateLimited
+from mana_auth.errors import Conflict, NotFound
 from mana_auth.kek.keyring import active_kek_id
+from security.exceptions import DeviceThrottled
 from security.otp import crypto
 from security.otp.models import BackupCode, BackupCodeDevice, SealedTotpDevice
 
@@ -33,13 +34,6 @@ class TotpEnrolment:
     secret: str
     otpauth_uri: str
     qr_svg: str
-
-
-def device_throttled_error(extra: dict[str, Any] | None) -> RateLimited:
-    """django-otp's back-off after wrong codes, as the contract's RATE_LIMITED."""
-    locked_until = (extra or {}).get("locked_until")
-    wait = (locked_until - timezone.now()).total_seconds() if locked_until else 1
-    return RateLimited(int(wait) + 1)
 
 
 def _enrolment(*, user: AbstractBaseUser, seed: bytes) -> TotpEnrolment:
@@ -110,7 +104,7 @@ def totp_device_confirm(
         raise Conflict("Two-step sign-in is already on.")
     allowed, extra = device.verify_is_allowed()
     if not allowed:
-        raise device_throttled_error(extra)
+        raise DeviceThrottled(extra)
     if not device.verify_token(code, now=now):
         return None
     device.confirmed = True

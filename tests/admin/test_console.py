@@ -36,8 +36,11 @@ from personas.services import persona_action_record, persona_feedback_record, pe
 from security.models import LoginAttempt, LoginThrottle, SecurityEvent
 from security.otp.models import BackupCode, SealedTotpDevice
 from security.otp.services import backup_codes_replace
-from spaces import services as space_services
 from spaces.models import Invitation, Space, SpaceCredential
+from spaces.services.credentials import credential_create
+from spaces.services.invitations import invitation_create
+from spaces.services.permissions import module_permissions_set
+from spaces.services.spaces import space_create
 from tests.admin.fixtures import PERSONA_BODY
 from tests.conftest import PASSWORD
 from tests.security.mfa_helpers import code_at, frozen_clock
@@ -176,19 +179,17 @@ def world(user_factory, auth_client, frozen) -> World:
         ).status_code
         == 200
     )
-    space = space_services.space_create(
-        user=alice, name="Alice & Co", type="team", meta=RequestMeta()
-    )
-    space_services.invitation_create(
+    space = space_create(user=alice, name="Alice & Co", type="team", meta=RequestMeta())
+    invitation_create(
         user=alice, space_id=space.id, email="bob@example.com", role="member", meta=RequestMeta()
     )
-    space_services.module_permissions_set(
+    module_permissions_set(
         user=alice,
         space_id=space.id,
         overrides=[{"role": "member", "module": "notes", "level": "read"}],
         meta=RequestMeta(),
     )
-    space_services.credential_create(
+    credential_create(
         user=alice, space_id=space.id, kind="smtp", name="SMTP", value=CREDENTIAL_VALUE,
         meta=RequestMeta(),
     )  # fmt: skip

@@ -24,8 +24,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
-from spaces import services
 from spaces.models import Membership, Space, SpaceRole
+from spaces.services.spaces import space_create
 
 SYNC_PRECONFIGURED = "sync" in settings.DATABASES
 # Tests using ``separate_sync_store`` declare these databases.
@@ -44,7 +44,7 @@ def space_factory(user_factory: Callable[..., User]) -> Callable[..., Space]:
         members: dict[User, str] | None = None,
     ) -> Space:
         creator = owner or user_factory()
-        space = services.space_create(user=creator, name=name, type=type, meta=RequestMeta())
+        space = space_create(user=creator, name=name, type=type, meta=RequestMeta())
         for member, role in (members or {}).items():
             Membership.objects.create(space=space, user=member, role=role)
         return space

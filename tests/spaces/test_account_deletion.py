@@ -6,8 +6,8 @@ import pytest
 
 from accounts.deletion import account_delete
 from mana_auth.clientip import RequestMeta
-from spaces import services
 from spaces.models import Membership, Space, SpaceRole
+from spaces.services.spaces import spaces_delete_solely_owned
 
 pytestmark = pytest.mark.django_db
 
@@ -34,5 +34,5 @@ def test_spaces_delete_solely_owned_reports_the_count(user_factory, space_factor
     user = user_factory()
     space_factory(user, name="A")
     space_factory(user, name="B")
-    assert services.spaces_delete_solely_owned(user=user) == 3
+    assert spaces_delete_solely_owned(user=user) == 3
     assert not Space.objects.filter(created_by=user).exists()

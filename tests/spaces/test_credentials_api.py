@@ -13,8 +13,8 @@ from django.core.management import call_command
 from mana_auth.kek.crypto import UnwrapError, associated_data, kek_id
 from mana_auth.kek.keyring import open_sealed
 from security.models import SecurityEvent
-from spaces import services
 from spaces.models import SpaceCredential
+from spaces.services.credentials import credential_reveal, space_credentials_rewrap
 
 pytestmark = pytest.mark.django_db
 
@@ -138,7 +138,7 @@ def test_ciphertext_moved_to_another_space_does_not_open(auth_client, team, spac
     other = space_factory(team.owner, name="Other")
     SpaceCredential.objects.filter(id=credential_id).update(space=other)
     with pytest.raises(UnwrapError):
-        services.credential_reveal(space_id=other.id, credential_id=credential_id, meta=None)
+        credential_reveal(space_id=other.id, credential_id=credential_id, meta=None)
 
 
 # --- Internal read ----------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_unconfigured_service_key_refuses_everyone(api_client, settings, team):
 def test_rewrapper_is_registered_with_the_vault():
     from mana_auth.kek.rewrap import rewrappers
 
-    assert rewrappers()["space_credentials"] is services.space_credentials_rewrap
+    assert rewrappers()["space_credentials"] is space_credentials_rewrap
 
 
 def test_rewrap_moves_credentials_to_the_active_kek(auth_client, team, settings, service_client):
@@ -227,7 +227,7 @@ def test_rewrap_moves_credentials_to_the_active_kek(auth_client, team, settings,
     out = io.StringIO()
     call_command("rewrap_vaults", "--kind", "space_credentials", "--batch-size", "1", stdout=out)
     assert "space_credentials: re-wrapped 2 of 2" in out.getvalue()
-    assert services.space_credentials_rewrap(batch_size=10) == (0, 2)
+    assert space_credentials_rewrap(batch_size=10) == (0, 2)
     settings.MANA_AUTH_KEKS_RETIRED = []  # the old key is gone; the value still opens
     response = service_client.get(
         f"/api/v1/internal/spaces/{team.space.id}/credentials/{credential_id}"

@@ -11,8 +11,8 @@ import pytest
 
 from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
-from spaces import services
 from spaces.models import Invitation, Membership, SpaceRole
+from spaces.services.spaces import membership_ensure_by_system
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +174,7 @@ def test_an_invitation_from_a_deleted_account_is_revoked(
 def test_a_system_role_change_revokes_too(auth_client, team, mailoutbox):
     invitation_id = _invite(auth_client(team.admin), team.space, "guest@example.com")
 
-    services.membership_ensure_by_system(
+    membership_ensure_by_system(
         space=team.space,
         user=team.admin,
         role=SpaceRole.MEMBER,

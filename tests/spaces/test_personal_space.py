@@ -11,8 +11,9 @@ from django.db import IntegrityError, OperationalError, transaction
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
-from spaces import services, slugs
+from spaces import slugs
 from spaces.models import Membership, Space, SpaceRole
+from spaces.services import spaces as space_services
 
 pytestmark = pytest.mark.django_db
 
@@ -98,8 +99,8 @@ def test_taken_numbered_slugs_are_skipped(user_factory):
 
 def test_personal_space_ensure_is_idempotent(user_factory):
     user = user_factory()
-    first = services.personal_space_ensure(user=user)
-    second = services.personal_space_ensure(user=user)
+    first = space_services.personal_space_ensure(user=user)
+    second = space_services.personal_space_ensure(user=user)
     assert first.id == second.id
     assert Space.objects.filter(created_by=user, type="personal").count() == 1
     assert Membership.objects.filter(user=user).count() == 1
@@ -108,7 +109,7 @@ def test_personal_space_ensure_is_idempotent(user_factory):
 def test_personal_space_ensure_repairs_a_missing_owner_membership(user_factory):
     user = user_factory()
     Membership.objects.filter(user=user).delete()
-    space = services.personal_space_ensure(user=user)
+    space = space_services.personal_space_ensure(user=user)
     assert Membership.objects.get(space=space, user=user).role == SpaceRole.OWNER
 
 
@@ -131,14 +132,14 @@ def test_personal_space_inherits_the_users_tier(user_factory):
     User.objects.filter(pk=user.pk).update(access_tier="founder")
     user.refresh_from_db()
     Space.objects.filter(created_by=user).delete()
-    assert services.personal_space_ensure(user=user).tier == "founder"
+    assert space_services.personal_space_ensure(user=user).tier == "founder"
 
 
 def test_failed_personal_space_aborts_sign_up(api_client, monkeypatch):
     def broken(*, user):
         raise OperationalError("connection to server lost")
 
-    monkeypatch.setattr(services, "personal_space_ensure", broken)
+    monkeypatch.setattr(space_services, "personal_space_ensure", broken)
     response = api_client.post(
         "/api/v1/auth/register",
         {"email": "orphan@example.com", "password": PASSWORD},
@@ -170,7 +171,7 @@ def test_personal_space_tier_sync_follows_the_users_tier(user_factory):
     user = user_factory()
     User.objects.filter(pk=user.pk).update(access_tier="alpha")
     user.refresh_from_db()
-    space = services.personal_space_tier_sync(user=user)
+    space = space_services.personal_space_tier_sync(user=user)
     assert space.tier == "alpha"
     assert _personal(user).tier == "alpha"
 
@@ -180,7 +181,7 @@ def test_personal_space_tier_sync_leaves_shared_spaces_alone(user_factory, space
     shared = space_factory(user)
     User.objects.filter(pk=user.pk).update(access_tier="founder")
     user.refresh_from_db()
-    services.personal_space_tier_sync(user=user)
+    space_services.personal_space_tier_sync(user=user)
     shared.refresh_from_db()
     assert shared.tier == "public"
     assert _personal(user).tier == "founder"
@@ -189,13 +190,13 @@ def test_personal_space_tier_sync_leaves_shared_spaces_alone(user_factory, space
 def test_personal_space_tier_sync_creates_a_missing_personal_space(user_factory):
     user = user_factory()
     Space.objects.filter(created_by=user).delete()
-    services.personal_space_tier_sync(user=user)
+    space_services.personal_space_tier_sync(user=user)
     assert _personal(user).tier == user.access_tier
 
 
 def test_shared_space_slug_from_name_uses_collision_rules(user_factory):
     user = user_factory()
     meta = RequestMeta()
-    first = services.space_create(user=user, name="Family Müller", type="family", meta=meta)
-    second = services.space_create(user=user, name="Family Müller", type="family", meta=meta)
+    first = space_services.space_create(user=user, name="Family Müller", type="family", meta=meta)
+    second = space_services.space_create(user=user, name="Family Müller", type="family", meta=meta)
     assert (first.slug, second.slug) == ("family-muller", "family-muller-2")

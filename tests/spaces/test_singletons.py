@@ -68,9 +68,9 @@ def test_space_creation_inserts_its_kontext_doc(auth_client, django_capture_on_c
 
 @pytest.mark.django_db(databases=DATABASES)
 def test_rolled_back_sign_up_leaves_no_sync_rows(api_client, django_capture_on_commit_callbacks):
-    from spaces import services
+    from spaces.services import spaces as space_services
 
-    original = services.personal_space_ensure
+    original = space_services.personal_space_ensure
 
     def fail_after(*, user):
         original(user=user)
@@ -78,7 +78,7 @@ def test_rolled_back_sign_up_leaves_no_sync_rows(api_client, django_capture_on_c
 
         raise OperationalError("lost")
 
-    services.personal_space_ensure = fail_after
+    space_services.personal_space_ensure = fail_after
     try:
         with django_capture_on_commit_callbacks(execute=True):
             response = api_client.post(
@@ -87,7 +87,7 @@ def test_rolled_back_sign_up_leaves_no_sync_rows(api_client, django_capture_on_c
                 format="json",
             )
     finally:
-        services.personal_space_ensure = original
+        space_services.personal_space_ensure = original
     assert response.status_code == 503
     assert not SyncChange.objects.using(sync_alias()).exists()
 
