@@ -22,6 +22,7 @@ from accounts import mfa, operators
 from accounts.models import ApiKey, Session, SigningKey, SigningKeyStatus, Tier, User
 from accounts.passkeys import admin as _passkey_admin  # noqa: F401
 from accounts.signin import admin_console as _admin_console  # noqa: F401
+from accounts.signing_keys import published_keys_queryset
 from mana_auth.clientip import RequestMeta
 from security.models import LoginThrottle, SecurityEvent
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
@@ -258,8 +259,6 @@ class SigningKeyAdmin(admin.ModelAdmin):
     actions = ("rotate",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SigningKey]:
-        from accounts.signing_keys import published_keys_queryset
-
         return (
             super()
             .get_queryset(request)

@@ -6,6 +6,7 @@ class PersonasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Here, not at the top: models can be imported only once every app is loaded.
         from personas import gdpr
 
         gdpr.register()

@@ -18,8 +18,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.deletion import user_data_delete
 from accounts.emails import email_key, normalize_email
 from accounts.models import Kind, Tier, User
+from accounts.registration import user_register
 from mana_auth import config
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, ValidationFailed
@@ -32,6 +34,14 @@ from personas.models import Persona, PersonaAction, PersonaFeedback
 from security.models import EventType
 from security.services import security_event_record
 from spaces import modules
+from spaces.models import Membership, Space, SpaceRole
+from spaces.services.spaces import (
+    membership_ensure_by_system,
+    personal_space_tier_sync,
+    space_create,
+    space_tier_set_by_system,
+    space_update,
+)
 
 PERSONA_TIER = Tier.FOUNDER
 
@@ -149,8 +159,6 @@ def persona_upsert(
     persona_spec_check(spec)
     email = normalize_email(spec.email)
     password = persona_password_for(email)
-    from accounts.registration import user_register
-
     user = User.objects.filter_email(email).select_for_update().first()
     created = False
     if user is None:
@@ -189,8 +197,6 @@ def persona_upsert(
             update_fields.append("password")
         user.save(update_fields=update_fields)
         if "tier" in user_changes:
-            from spaces.services.spaces import personal_space_tier_sync
-
             personal_space_tier_sync(user=user)
         changed.extend(user_changes)
 
@@ -268,8 +274,6 @@ def persona_delete(*, user_id: object, meta: RequestMeta, actor: User | None = N
             meta=meta,
             metadata={"action": "persona_delete", "targetUserId": str(user.id)},
         )
-    from accounts.deletion import user_data_delete
-
     user_data_delete(user=user, meta=meta, actor=actor)
 
 
@@ -349,8 +353,6 @@ def _persona_user(email: str) -> User | None:
 
 def shared_space_changes(*, spec: CatalogSpace) -> tuple[str, list[str]]:
     """``(outcome, details)`` for bringing one shared Space in line (reads only)."""
-    from spaces.models import Membership, Space, SpaceRole
-
     owner = _persona_user(spec.owner)
     member = _persona_user(spec.members[1])
     space = Space.objects.filter(slug=spec.slug).first()
@@ -377,14 +379,6 @@ def shared_space_changes(*, spec: CatalogSpace) -> tuple[str, list[str]]:
 def shared_space_sync(*, spec: CatalogSpace, meta: RequestMeta) -> SeedLine:
     """Create or repair one persona pair's Space: the first persona owns it, the second is a
     member, the tier is the personas' (founder), so every module of the mix can open."""
-    from spaces.models import Space, SpaceRole
-    from spaces.services.spaces import (
-        membership_ensure_by_system,
-        space_create,
-        space_tier_set_by_system,
-        space_update,
-    )
-
     outcome, details = shared_space_changes(spec=spec)
     if outcome in ("unchanged", "refused"):
         return SeedLine(subject=spec.slug, outcome=outcome, details=tuple(details))

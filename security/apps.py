@@ -6,11 +6,7 @@ class SecurityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from mana_auth.kek.rewrap import register_rewrapper
-        from security.otp.services import totp_seeds_rewrap
+        # Here, not at the top: models can be imported only once every app is loaded.
+        from security import wiring
 
-        register_rewrapper("totp_secrets", totp_seeds_rewrap)
-
-        from security import gdpr
-
-        gdpr.register()
+        wiring.wire()

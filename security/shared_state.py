@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -78,8 +79,6 @@ def redis_client() -> Any:
     url = settings.REDIS_URL
     client = _clients.get(url)
     if client is None:
-        import redis
-
         with _clients_lock:
             client = _clients.get(url)
             if client is None:
