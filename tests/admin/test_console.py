@@ -41,9 +41,9 @@ from spaces.services.credentials import credential_create
 from spaces.services.invitations import invitation_create
 from spaces.services.permissions import module_permissions_set
 from spaces.services.spaces import space_create
+from tests.accounts.signin.mfa_helpers import code_at, frozen_clock
 from tests.admin.fixtures import PERSONA_BODY
 from tests.conftest import PASSWORD
-from tests.security.mfa_helpers import code_at, frozen_clock
 from vault.models import Vault
 from vault.rls import vault_scope
 

@@ -84,9 +84,9 @@ def test_export_content_for_a_user_with_data_in_every_app(rich_user):
     types = {event["type"] for event in document["securityEvents"]}
     assert {"REGISTER", "LOGIN_SUCCESS", "LOGIN_FAILURE", "API_KEY_CREATED"} <= types
     assert document["syncedAppData"]["totalRecords"] == 4
-    if "personas.Persona" in gdpr_registry.covered_labels():
-        assert document["personas"]["persona"][0]["userId"] == str(user.pk)
-        assert document["personas"]["personaAction"]
+    assert "personas.Persona" in gdpr_registry.covered_labels()
+    assert document["personas"]["persona"][0]["userId"] == str(user.pk)
+    assert document["personas"]["personaAction"]
     assert document["coverage"]["accounts.Session"] == {"sections": ["sessions"], "records": 2}
     assert "accounts.OneTimeToken" in document["notExported"]
 

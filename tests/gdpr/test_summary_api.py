@@ -14,6 +14,7 @@ from security.models import SecurityEvent
 from spaces.models import Membership, Space, SpaceRole
 from spaces.services.spaces import space_create
 from spaces.sync_store.models import SyncChange
+from tests.gdpr.conftest import fill_missing, walk_registry
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/me/data"
@@ -64,12 +65,6 @@ def test_summary_contains_no_secret(rich_user):
 
 
 def test_summary_of_a_persona_shows_the_persona(user_factory, auth_client):
-    from django.apps import apps
-
-    if not apps.get_app_config("personas").get_models():
-        pytest.skip("personas has no models yet")
-    from tests.gdpr.conftest import fill_missing, walk_registry
-
     persona = user_factory(kind=Kind.PERSONA)
     fill_missing(persona, walk_registry(), app_label="personas")
     body = auth_client(persona).get(URL).json()["personaData"]

@@ -20,7 +20,6 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
-from rest_framework.test import APIClient
 
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
@@ -68,13 +67,6 @@ def team(user_factory: Callable[..., User], space_factory: Callable[..., Space])
         members={result.admin: SpaceRole.ADMIN, result.member: SpaceRole.MEMBER},
     )
     return result
-
-
-@pytest.fixture
-def service_client() -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_X_SERVICE_KEY=settings.MANA_SERVICE_KEY)
-    return client
 
 
 def _drop_database(name: str) -> None:

@@ -8,10 +8,9 @@ from accounts.deletion import account_delete
 from mana_auth.clientip import RequestMeta
 from spaces.models import Membership, Space, SpaceRole
 from spaces.services.spaces import spaces_delete_solely_owned
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
 
 
 def test_deleting_an_account_deletes_solely_owned_spaces(user_factory, space_factory):

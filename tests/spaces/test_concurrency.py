@@ -11,8 +11,7 @@ from accounts.models import User
 from accounts.registration import user_register
 from mana_auth.clientip import RequestMeta
 from spaces.models import Space
-
-PASSWORD = "correct horse battery staple"
+from tests.conftest import PASSWORD
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,10 +13,9 @@ from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
 from spaces.models import Invitation, Membership, SpaceRole
 from spaces.services.spaces import membership_ensure_by_system
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
 
 
 def _invite(client, space, email, role="member"):

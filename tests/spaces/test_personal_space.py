@@ -14,18 +14,9 @@ from security.models import SecurityEvent
 from spaces import slugs
 from spaces.models import Membership, Space, SpaceRole
 from spaces.services import spaces as space_services
+from tests.conftest import PASSWORD, register_through_api
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
-
-
-def _register(api_client, email: str) -> User:
-    response = api_client.post(
-        "/api/v1/auth/register", {"email": email, "password": PASSWORD}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    return User.objects.get_by_email(email)
 
 
 def _personal(user: User) -> Space:
@@ -33,7 +24,7 @@ def _personal(user: User) -> Space:
 
 
 def test_sign_up_creates_the_personal_space_with_the_user_as_owner(api_client):
-    user = _register(api_client, "Anna.Maria@example.com")
+    user = register_through_api(api_client, "Anna.Maria@example.com")
     space = _personal(user)
     assert space.slug == "anna-maria"
     assert space.tier == user.access_tier == "public"
@@ -43,31 +34,31 @@ def test_sign_up_creates_the_personal_space_with_the_user_as_owner(api_client):
 
 
 def test_personal_slug_skips_reserved_words(api_client):
-    user = _register(api_client, "admin@example.com")
+    user = register_through_api(api_client, "admin@example.com")
     assert _personal(user).slug == "admin-2"
-    assert _personal(_register(api_client, "me@example.com")).slug == "me-2"
+    assert _personal(register_through_api(api_client, "me@example.com")).slug == "me-2"
 
 
 def test_personal_slug_collision_gets_numbered_suffix(api_client):
-    first = _register(api_client, "anna@a.com")
-    second = _register(api_client, "anna@b.com")
-    third = _register(api_client, "ANNA@c.com")
+    first = register_through_api(api_client, "anna@a.com")
+    second = register_through_api(api_client, "anna@b.com")
+    third = register_through_api(api_client, "ANNA@c.com")
     assert [_personal(u).slug for u in (first, second, third)] == ["anna", "anna-2", "anna-3"]
 
 
 def test_personal_slug_is_cut_to_thirty_characters(api_client):
     local = "averyveryverylongfirstname.andaverylonglastname"
-    user = _register(api_client, f"{local}@example.com")
+    user = register_through_api(api_client, f"{local}@example.com")
     slug = _personal(user).slug
     assert slug == "averyveryverylongfirstname-and"
     assert len(slug) == 30
-    again = _register(api_client, f"{local}@other.com")
+    again = register_through_api(api_client, f"{local}@other.com")
     assert _personal(again).slug == "averyveryverylongfirstname-a-2"
     assert len(_personal(again).slug) <= 30
 
 
 def test_unusable_local_part_gets_a_random_slug(api_client):
-    user = _register(api_client, "___@example.com")
+    user = register_through_api(api_client, "___@example.com")
     slug = _personal(user).slug
     assert re.fullmatch(r"space-[0-9a-f]{8}", slug)
 

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accounts import crypto
 from accounts.models import OneTimeToken, Session, User
 from security.models import SecurityEvent
-from tests.security.mfa_helpers import (
+from tests.accounts.signin.mfa_helpers import (
     code_at,
     enable_totp,
     finish,

@@ -20,8 +20,8 @@ from accounts.models import User
 from mana_auth.clientip import RequestMeta
 from security.models import LoginAttempt, LoginThrottle, SecurityEvent
 from security.otp.models import SealedTotpDevice
+from tests.accounts.signin.mfa_helpers import STEP, code_at, frozen_clock
 from tests.conftest import PASSWORD
-from tests.security.mfa_helpers import STEP, code_at, frozen_clock
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/"

@@ -10,8 +10,8 @@ from accounts.mfa import totp_enroll_confirmed
 from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
 from security.otp.models import SealedTotpDevice
+from tests.accounts.signin.mfa_helpers import STEP, code_at, frozen_clock
 from tests.conftest import PASSWORD
-from tests.security.mfa_helpers import STEP, code_at, frozen_clock
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/"

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Session
 from security.models import LoginThrottle, SecurityEvent
-from tests.security.mfa_helpers import (
+from tests.accounts.signin.mfa_helpers import (
     STEP,
     code_at,
     enable_totp,

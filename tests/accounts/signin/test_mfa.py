@@ -17,8 +17,7 @@ from mana_auth.kek.crypto import UnwrapError, kek_id
 from security.models import LoginThrottle, SecurityEvent
 from security.otp.models import BackupCode, BackupCodeDevice, SealedTotpDevice
 from security.otp.services import totp_seeds_rewrap
-from tests.conftest import PASSWORD
-from tests.security.mfa_helpers import (
+from tests.accounts.signin.mfa_helpers import (
     BACKUP_CODES,
     CONFIRM,
     SETUP,
@@ -32,6 +31,7 @@ from tests.security.mfa_helpers import (
     mfa_token,
     password_login,
 )
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
