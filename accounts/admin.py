@@ -1,4 +1,5 @@
-"""Operators' console for accounts: users, JWT signing keys, API keys (passkeys: own module).
+"""Operators' console for accounts: users, JWT signing keys, API keys, second-factor devices
+(passkeys: own module; the console's own sign-in: ``accounts.signin.admin_console``).
 
 Every action goes through a service and writes an ``ADMIN_ACTION`` event. Nothing secret is
 rendered or even loaded: no password hash, no cookie or key hash, no wrapped private key.
@@ -17,11 +18,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts import mfa, operators
 from accounts.models import ApiKey, Session, SigningKey, SigningKeyStatus, Tier, User
 from accounts.passkeys import admin as _passkey_admin  # noqa: F401
+from accounts.signin import admin_console as _admin_console  # noqa: F401
+from accounts.signing_keys import published_keys_queryset
 from mana_auth.clientip import RequestMeta
-from personas import operators
 from security.models import LoginThrottle, SecurityEvent
+from security.otp.models import BackupCodeDevice, SealedTotpDevice
 
 RECENT_EVENTS = 20
 
@@ -255,8 +259,6 @@ class SigningKeyAdmin(admin.ModelAdmin):
     actions = ("rotate",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SigningKey]:
-        from accounts.signing_keys import published_keys_queryset
-
         return (
             super()
             .get_queryset(request)
@@ -367,3 +369,50 @@ class ApiKeyAdmin(admin.ModelAdmin):
             for key in queryset.select_related("user")
         )
         self.message_user(request, f"Revoked {revoked} API key(s).")
+
+
+# --- Second-factor devices (security.otp) -----------------------------------------------------
+# django-otp's own TOTP and static plugins keep secrets in clear; they are not installed
+# (settings.INSTALLED_APPS), so neither their tables nor their admin pages exist here.
+
+
+class _ReadOnlyDeviceAdmin(admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    list_filter = ("confirmed",)
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        # Through the service: the owner gets the notice and the audit trail the event.
+        mfa.totp_disable(user=obj.user, meta=RequestMeta.from_request(request), actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset.select_related("user"):
+            self.delete_model(request, obj)
+
+
+@admin.register(SealedTotpDevice)
+class SealedTotpDeviceAdmin(_ReadOnlyDeviceAdmin):
+    """Deleting an authenticator turns two-step sign-in off for its owner (lost phone)."""
+
+
+@admin.register(BackupCodeDevice)
+class BackupCodeDeviceAdmin(_ReadOnlyDeviceAdmin):
+    """How many backup codes a user has left (the codes exist only as hashes)."""
+
+    list_display = (*_ReadOnlyDeviceAdmin.list_display, "remaining")
+
+    @admin.display(description="unused codes")
+    def remaining(self, obj: BackupCodeDevice) -> int:
+        return obj.codes.count()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # remove the authenticator instead: that voids the codes too

@@ -27,10 +27,14 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts.models import ApiKey, ApiKeyHashFormat, User
+from accounts.exceptions import TokenInvalid
+from accounts.models import ApiKey, ApiKeyHashFormat, Session, User
+from accounts.reauth import reauth_require
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, NotFound, ValidationFailed
+from mana_auth.errors import Forbidden, ValidationFailed
 from mana_auth.logging import user_id_note
+from mana_auth.lookups import scoped_get
+from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
 
@@ -85,7 +89,6 @@ class CreatedKey:
     key: str
 
 
-@transaction.atomic
 def api_key_create(
     *,
     user: User,
@@ -93,6 +96,17 @@ def api_key_create(
     scopes: list[str],
     expires_at: datetime | None,
     meta: RequestMeta,
+    session: Session | None,
+    password: str | None,
+) -> CreatedKey:
+    """Create a key for ``user`` (re-authentication required); the key is returned once."""
+    reauth_require(user=user, session=session, password=password)
+    return _api_key_create(user=user, name=name, scopes=scopes, expires_at=expires_at, meta=meta)
+
+
+@transaction.atomic
+def _api_key_create(
+    *, user: User, name: str, scopes: list[str], expires_at: datetime | None, meta: RequestMeta
 ) -> CreatedKey:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
@@ -126,16 +140,7 @@ def api_keys_for_user(*, user: User) -> QuerySet[ApiKey]:
 
 
 def api_key_get_for_user(*, user: User, key_id: object) -> ApiKey:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(key_id))
-    except ValueError as exc:
-        raise NotFound() from exc
-    api_key = ApiKey.objects.filter(user=user, id=pk).first()
-    if api_key is None:
-        raise NotFound()
-    return api_key
+    return scoped_get(ApiKey.objects.filter(user=user), key_id)
 
 
 @transaction.atomic
@@ -196,6 +201,12 @@ def api_key_check(key: str, *, now: datetime | None = None) -> KeyCheck:
     return KeyCheck(valid=True, api_key=row)
 
 
+def api_key_validate(*, key: str, meta: RequestMeta) -> KeyCheck:
+    """Other services ask whether a key is valid (rate-limited per IP): ``api_key_check``."""
+    ratelimit.hit(ratelimit.API_KEY_VALIDATE_IP, meta.ip)
+    return api_key_check(key)
+
+
 @dataclass(frozen=True)
 class ApiKeyContext:
     api_key: ApiKey
@@ -217,7 +228,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         check = api_key_check(token)
         if not check.valid or check.api_key is None:
-            raise AuthError(code="TOKEN_INVALID")
+            raise TokenInvalid()
         user_id_note(check.api_key.user_id)
         return check.api_key.user, ApiKeyContext(api_key=check.api_key)
 
@@ -232,5 +243,5 @@ class ApiKeyScopePermission(BasePermission):
         if isinstance(request.auth, ApiKeyContext):
             required = getattr(view, "api_key_scope", None)
             if not required or required not in request.auth.scopes:
-                raise AuthError(code="FORBIDDEN", message="The API key lacks the required scope.")
+                raise Forbidden(message="The API key lacks the required scope.")
         return True

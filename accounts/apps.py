@@ -6,11 +6,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import mailqueue, schema  # noqa: F401 - schema: OpenAPI auth schemes
+        # Here, not at the top: models can be imported only once every app is loaded.
+        from accounts import wiring
 
-        mailqueue.connect_signals()
-        from accounts.models import QueuedMailKind
-        from accounts.services import password_reset_mail_resolve, verification_mail_resolve
-
-        mailqueue.register_resolver(QueuedMailKind.PASSWORD_RESET, password_reset_mail_resolve)
-        mailqueue.register_resolver(QueuedMailKind.VERIFICATION, verification_mail_resolve)
+        wiring.wire()

@@ -12,8 +12,8 @@ from rest_framework.request import Request
 
 from accounts import selectors
 from accounts.api_keys import looks_like_api_key
+from accounts.exceptions import TokenInvalid
 from accounts.models import Session, User
-from mana_auth.errors import AuthError
 from mana_auth.logging import user_id_note
 
 
@@ -39,7 +39,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         token = bearer_token(request)
         if token is None:
             if request.META.get("HTTP_AUTHORIZATION"):
-                raise AuthError(code="TOKEN_INVALID")
+                raise TokenInvalid()
             return None
         if looks_like_api_key(token):
             return None  # API keys are accepted only where an endpoint declares a scope
@@ -73,4 +73,4 @@ def authenticate_bearer_or_cookie(request: Any) -> tuple[User, AuthContext]:
         result = authenticator.authenticate(request)
         if result is not None:
             return result
-    raise AuthError(code="TOKEN_INVALID", headers={"WWW-Authenticate": 'Bearer realm="mana"'})
+    raise TokenInvalid(headers={"WWW-Authenticate": 'Bearer realm="mana"'})

@@ -1,20 +1,21 @@
 """Account deletion (GDPR Art. 17): everything of the user goes; the audit trail survives
 without personal data; other services are told through the outbox.
 
-What goes, and how (``accounts.gdpr`` lists what is stored; the completeness test in
-``tests/gdpr`` checks that no row still names the user afterwards):
+What goes, and how (the GDPR registry, ``mana_auth.gdpr``, lists what is stored; the
+completeness test in ``tests/gdpr`` checks that no row still names the user afterwards):
 
 - the user row, and by Django's collector everything with a cascading foreign key to it
   (sessions and refresh tokens, one-time tokens, passkeys, API keys, second factors,
   memberships, sign-in attempts, personas);
 - the vault and its audit trail by the database's own ``ON DELETE CASCADE`` (row-level
   security hides them from the collector, not from a referential action);
-- the Spaces the user is the only owner of, with their members, invitations, overrides and
-  credentials; shared Spaces with another owner stay (``created_by`` and similar become NULL);
-- invitations addressed to the user's email, sign-in attempts, lockout counters and queued
-  mail for it;
-- the user's rows in the sync store (after commit, through the outbox: it is another
-  database), except their changes inside Spaces that live on.
+- what the apps above registered as erasure steps (``mana_auth.gdpr.register_erasure``):
+  Spaces' takes the Spaces the user is the only owner of, with their members, invitations,
+  overrides and credentials (shared Spaces with another owner stay, ``created_by`` and similar
+  become NULL), the invitations addressed to the user's email, and the user's rows in the sync
+  store (after commit, through the outbox: it is another database), except their changes
+  inside Spaces that live on;
+- sign-in attempts, lockout counters and queued mail for the address.
 
 Security events stay, anonymised (no user, no IP address, no user agent).
 """
@@ -24,10 +25,25 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from accounts.emails import email_key
+from accounts.exceptions import ReauthRequired
 from accounts.models import QueuedMail, User
+from accounts.outbox import outbox_enqueue_deletion
+from accounts.reauth import password_recheck
+from accounts.selectors import session_cache_forget
+from mana_auth import gdpr
 from mana_auth.clientip import RequestMeta
 from security.models import EventType, LoginAttempt, LoginThrottle, SecurityEvent
 from security.services import security_event_record
+
+
+def account_delete(
+    *, user: User, password: str | None, meta: RequestMeta, actor: User | None = None
+) -> None:
+    """Delete the account and everything of it. The security trail survives, anonymised."""
+    # Checked before the transaction opens, so a wrong password's count survives the refusal.
+    if actor is None and not password_recheck(user=user, password=password):
+        raise ReauthRequired(message="The password is not correct.")
+    user_data_delete(user=user, meta=meta, actor=actor)
 
 
 @transaction.atomic
@@ -45,22 +61,10 @@ def user_data_delete(*, user: User, meta: RequestMeta, actor: User | None = None
     SecurityEvent.objects.filter(user_id=user_id).update(user=None, ip_address=None, user_agent="")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL mana.audit_anonymise = 'off'")
-    from accounts.selectors import session_cache_forget
-
     session_cache_forget(list(user.sessions.values_list("id", flat=True)))
-    from accounts.gdpr import sole_space_ids
-    from spaces.models import Invitation
-    from spaces.services import invitations_revoke_sent_by_deleted_user, spaces_delete_solely_owned
-
-    doomed_spaces = sole_space_ids(user=user)
-    spaces_delete_solely_owned(user=user)
-    invitations_revoke_sent_by_deleted_user(user=user)
-    # Invitations to the address are about the person even in Spaces that stay.
-    Invitation.objects.filter(email_key=address).delete()
+    gdpr.erase(user=user)  # what the apps above must do first (spaces: Spaces, invitations)
     LoginAttempt.objects.filter(email_key=address).delete()
     LoginThrottle.objects.filter(email_key=address).delete()
     QueuedMail.objects.filter(recipient__lower=address).delete()  # links of a closed account
     user.delete()
-    from accounts.outbox import outbox_enqueue_deletion
-
-    outbox_enqueue_deletion(user_id=user_id, space_ids=[str(s) for s in doomed_spaces])
+    outbox_enqueue_deletion(user_id=user_id)

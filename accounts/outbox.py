@@ -13,7 +13,9 @@ Targets:
   ``{id, event, occurredAt, data: {userId, …}}``. Any 2xx is delivered. Redirects are not
   followed (the service key must not travel to another host).
 - ``sync_store``: on deletion, the user's rows in the sync store (its own database when
-  ``SYNC_DATABASE_URL`` is set) are deleted after commit.
+  ``SYNC_DATABASE_URL`` is set) are deleted after commit. Spaces owns the sync store: it
+  enqueues that notice while the account is erased and registers its sender
+  (``register_sender``) in ``SpacesConfig.ready()``.
 """
 
 from __future__ import annotations
@@ -23,19 +25,18 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
-from mana_auth.errors import is_infrastructure_error
 
 logger = logging.getLogger("mana_auth.outbox")
 
@@ -89,31 +90,29 @@ def outbox_enqueue_signup(*, user: User) -> None:
     _deliver_after_commit([message.pk])
 
 
-def outbox_enqueue_deletion(*, user_id: object, space_ids: Sequence[str] = ()) -> None:
-    """Tell other services an account is gone, and purge its sync-store rows. Call inside the
-    deletion's transaction; ``space_ids`` are the Spaces that went with the account."""
+def outbox_enqueue(
+    *, target: OutboxTarget, event: OutboxEvent, user_id: object, payload: dict[str, Any]
+) -> None:
+    """Queue one notice (identifiers only, never a secret) and try it right after commit. Call
+    inside the transaction of the change it reports."""
+    message = OutboxMessage.objects.create(
+        target=target, event=event, user_id=user_id, payload=payload
+    )
+    _deliver_after_commit([message.pk])
+
+
+def outbox_enqueue_deletion(*, user_id: object) -> None:
+    """Tell the credits service an account is gone. Call inside the deletion's transaction
+    (the sync store's notice is spaces', queued while the account's data is erased)."""
     # A pending "created" must not arrive after "deleted"; delivered ones are bookkeeping.
     OutboxMessage.objects.filter(user_id=user_id, event=OutboxEvent.USER_CREATED).delete()
-    now = timezone.now()
-    messages = [
-        OutboxMessage(
-            target=OutboxTarget.SYNC_STORE,
+    if credits_configured():
+        outbox_enqueue(
+            target=OutboxTarget.CREDITS,
             event=OutboxEvent.USER_DELETED,
             user_id=user_id,
-            payload={"userId": str(user_id), "spaceIds": list(space_ids)},
+            payload={"userId": str(user_id), "deletedAt": timezone.now().isoformat()},
         )
-    ]
-    if credits_configured():
-        messages.append(
-            OutboxMessage(
-                target=OutboxTarget.CREDITS,
-                event=OutboxEvent.USER_DELETED,
-                user_id=user_id,
-                payload={"userId": str(user_id), "deletedAt": now.isoformat()},
-            )
-        )
-    OutboxMessage.objects.bulk_create(messages)
-    _deliver_after_commit([message.pk for message in messages])
 
 
 # --- Delivery -----------------------------------------------------------------------------------
@@ -161,31 +160,18 @@ def _post_to_credits(message: OutboxMessage) -> str | None:
     return None if 200 <= status < 300 else f"HTTP {status}"
 
 
-def _purge_sync_store(message: OutboxMessage) -> str | None:
-    """Delete the user's rows in the sync store, except their changes in Spaces that stay."""
-    from spaces.routers import sync_alias
-    from spaces.sync_store.models import SyncChange
-
-    alias = sync_alias()
-    space_ids = [str(s) for s in message.payload.get("spaceIds", [])]
-    condition = Q(user_id=str(message.user_id), space_id__isnull=True)
-    if space_ids:
-        condition |= Q(space_id__in=space_ids)
-    try:
-        with transaction.atomic(using=alias):
-            SyncChange.objects.using(alias).filter(condition).delete()
-    except DatabaseError as exc:
-        if not is_infrastructure_error(exc):
-            raise
-        return f"sync store unavailable ({type(exc).__name__})"
-    return None
+# target → sender(message) → None when delivered, else a short reason (never a secret).
+Sender = Callable[[OutboxMessage], str | None]
+_SENDERS: dict[str, Sender] = {OutboxTarget.CREDITS.value: _post_to_credits}
 
 
-_SENDERS = {OutboxTarget.CREDITS: _post_to_credits, OutboxTarget.SYNC_STORE: _purge_sync_store}
+def register_sender(target: str, sender: Sender) -> None:
+    """Deliver notices to ``target`` with ``sender`` (filled by the app owning the target)."""
+    _SENDERS[OutboxTarget(target).value] = sender
 
 
 def _sendable(target: str) -> bool:
-    return target != OutboxTarget.CREDITS or credits_configured()
+    return target in _SENDERS and (target != OutboxTarget.CREDITS or credits_configured())
 
 
 def outbox_deliver(
@@ -209,7 +195,7 @@ def outbox_deliver(
     if claimed != 1:
         return None
     attempts = message.attempts + 1
-    error = _SENDERS[OutboxTarget(message.target)](message)
+    error = _SENDERS[OutboxTarget(message.target).value](message)
     if error is None:
         OutboxMessage.objects.filter(pk=message.pk).update(
             delivered_at=timezone.now(), last_error=""

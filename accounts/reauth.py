@@ -1,19 +1,46 @@
-"""Re-authentication for sensitive actions: one check, used by every such endpoint.
+"""Re-authentication for sensitive actions: one check, called inside every service that needs it.
 
 A sensitive action needs the current password in the request, or a sign-in (password or
 passkey) on this session within ``REAUTH_WINDOW_SECONDS``; otherwise 401 REAUTH_REQUIRED.
+Wrong passwords count per user (``REAUTH_USER``): a stolen access token is no password oracle.
+Callers check before their transaction opens, so a wrong password's count survives the refusal
+(without Redis the counter is a row).
 """
 
 from __future__ import annotations
 
-from rest_framework.request import Request
+from datetime import timedelta
 
-from accounts.authentication import AuthContext
-from accounts.services import reauth_require
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.exceptions import ReauthRequired
+from accounts.models import (
+    Session,
+    User,
+)
+from security import ratelimit
 
 
-def reauth_check(request: Request, password: str | None = None) -> None:
-    """Raise REAUTH_REQUIRED unless ``password`` is right or the session's sign-in is fresh."""
-    context = request.auth
-    session = context.session if isinstance(context, AuthContext) else None
-    reauth_require(user=request.user, session=session, password=password)
+def password_recheck(*, user: User, password: str | None) -> bool:
+    """Check a signed-in user's password (re-authentication, password/email change, account
+    deletion). Wrong guesses are counted per user: a stolen access token must not become an
+    unlimited password oracle."""
+    ratelimit.check(ratelimit.REAUTH_USER, str(user.pk))
+    if isinstance(password, str) and password and user.check_password(password):
+        return True
+    ratelimit.hit(ratelimit.REAUTH_USER, str(user.pk))
+    return False
+
+
+def reauth_require(*, user: User, session: Session | None, password: str | None) -> None:
+    """Sensitive actions need the current password now, or a sign-in within the window."""
+    if password:
+        if not password_recheck(user=user, password=password):
+            raise ReauthRequired(message="The password is not correct.")
+        return
+    if session is not None:
+        window = timedelta(seconds=settings.REAUTH_WINDOW_SECONDS)
+        if session.auth_time + window > timezone.now():
+            return
+    raise ReauthRequired()

@@ -1,21 +1,30 @@
-"""Reads for accounts: token verification, live sessions, a user's own objects."""
+"""Reads for accounts: token verification, live sessions, a user's own objects, and the
+accounts as operators see them (``/admin/users``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts import crypto, signing_keys
+from accounts.emails import email_key
+from accounts.exceptions import SessionRevoked, TokenExpired, TokenInvalid
 from accounts.models import Passkey, Session, User
-from mana_auth.errors import AuthError, NotFound
-from security import shared_state
+from mana_auth.errors import AuthError
+from mana_auth.lookups import scoped_get
+from security import lockout, shared_state
+from security.exceptions import StoreUnavailable
+from security.otp.models import SealedTotpDevice
 
 logger = logging.getLogger("mana_auth.accounts")
 
@@ -55,7 +64,7 @@ def access_token_claims(token: str) -> dict[str, Any]:
     if hit is not None and signing_keys.public_key_for(hit[0]) is not None:
         kid, claims = hit
         if claims["exp"] + 5 <= int(now.timestamp()):
-            raise AuthError(code="TOKEN_EXPIRED")
+            raise TokenExpired()
         return dict(claims)
     try:
         parsed = crypto.parse_compact(token)
@@ -71,9 +80,9 @@ def access_token_claims(token: str) -> dict[str, Any]:
             now=now,
         )
     except crypto.TokenExpired as exc:
-        raise AuthError(code="TOKEN_EXPIRED") from exc
+        raise TokenExpired() from exc
     except crypto.TokenInvalid as exc:
-        raise AuthError(code="TOKEN_INVALID") from exc
+        raise TokenInvalid() from exc
     _verified_put(token, kid, claims)
     return dict(claims)
 
@@ -82,7 +91,7 @@ def _session_id(raw: object) -> uuid.UUID:
     try:
         return uuid.UUID(str(raw))
     except ValueError as exc:
-        raise AuthError(code="TOKEN_INVALID") from exc
+        raise TokenInvalid() from exc
 
 
 _SESSION_FIELDS = [field.attname for field in Session._meta.concrete_fields]
@@ -121,9 +130,9 @@ def live_session_for_claims(claims: dict[str, Any]) -> Session:
     sid = _session_id(claims.get("sid"))
     session = _session_with_user("id", sid)
     if session is None or str(session.user_id) != claims.get("sub"):
-        raise AuthError(code="SESSION_REVOKED")
+        raise SessionRevoked()
     if not session.is_live() or not session.user.is_active:
-        raise AuthError(code="SESSION_REVOKED")
+        raise SessionRevoked()
     return session
 
 
@@ -151,7 +160,7 @@ def session_is_live(claims: dict[str, Any]) -> bool:
     if ttl:
         try:
             found = shared_state.get_many([live_key, revoked_key])
-        except shared_state.StoreUnavailable as exc:
+        except StoreUnavailable as exc:
             logger.warning(
                 "session cache unavailable (%s); using the database", type(exc.__cause__).__name__
             )
@@ -174,7 +183,7 @@ def session_is_live(claims: dict[str, Any]) -> bool:
             shared_state.put(
                 live_key, [str(session.user_id), session.expires_at.timestamp()], ttl=ttl
             )
-        except shared_state.StoreUnavailable as exc:
+        except StoreUnavailable as exc:
             logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
     return True
 
@@ -200,19 +209,12 @@ def session_cache_forget(session_ids: list[Any]) -> None:
 def live_session_for_cookie(raw: str) -> Session:
     session = _session_with_user("cookie_hash", crypto.hash_token(raw))
     if session is None or not session.is_live() or not session.user.is_active:
-        raise AuthError(code="SESSION_REVOKED")
+        raise SessionRevoked()
     return session
 
 
 def session_get_for_user(*, user: User, session_id: object) -> Session:
-    try:
-        sid = uuid.UUID(str(session_id))
-    except ValueError as exc:
-        raise NotFound() from exc
-    session = Session.objects.filter(user=user, id=sid).first()
-    if session is None:
-        raise NotFound()
-    return session
+    return scoped_get(Session.objects.filter(user=user), session_id)
 
 
 def sessions_live_for_user(*, user: User) -> list[Session]:
@@ -225,11 +227,45 @@ def sessions_live_for_user(*, user: User) -> list[Session]:
 
 
 def passkey_get_for_user(*, user: User, passkey_id: object) -> Passkey:
-    try:
-        pid = uuid.UUID(str(passkey_id))
-    except ValueError as exc:
-        raise NotFound() from exc
-    passkey = Passkey.objects.filter(user=user, id=pid).first()
-    if passkey is None:
-        raise NotFound()
-    return passkey
+    return scoped_get(Passkey.objects.filter(user=user), passkey_id)
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+def users_search(*, search: str = "") -> QuerySet[User]:
+    """Every account, newest first; ``search`` matches part of the email or the name, or an id."""
+    users = User.objects.all().order_by("-created_at", "id")
+    term = search.strip()
+    if term:
+        # Any spelling of an address finds its account (full-width, other case, IDN).
+        condition = (
+            Q(email__icontains=term) | Q(name__icontains=term) | Q(email_key=email_key(term))
+        )
+        with contextlib.suppress(ValueError):  # not an id: match email and name only
+            condition |= Q(pk=uuid.UUID(term))
+        users = users.filter(condition)
+    return users
+
+
+def user_get_any(*, user_id: object) -> User:
+    """Any account by id, for operators; a malformed or unknown id is NOT_FOUND."""
+    return scoped_get(User.objects.all(), user_id, message="No such user.")
+
+
+def user_admin_facts(*, user: User, now: datetime | None = None) -> dict[str, Any]:
+    """What an operator wants next to the profile: lock, live sessions, second factors."""
+    current = now or timezone.now()
+    return {
+        "lockedForSeconds": lockout.remaining_lock_seconds(
+            lockout.scope_for(email_key(user.email), None), now=current
+        ),
+        "activeSessions": Session.objects.filter(
+            user=user, revoked_at__isnull=True, expires_at__gt=current
+        ).count(),
+        "totpEnabled": SealedTotpDevice.objects.filter(user=user, confirmed=True).exists(),
+        "passkeys": user.passkeys.count(),
+        "isActive": user.is_active,
+        "lastLoginAt": user.last_login,
+        "updatedAt": user.updated_at,
+    }

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from accounts.crypto import make_kid, public_jwk
 from accounts.models import SigningKey, SigningKeyStatus
-from vault.crypto import associated_data
-from vault.keyring import open_sealed, seal
+from mana_auth.kek.crypto import associated_data
+from mana_auth.kek.keyring import active_keyring, open_sealed, seal
 
 _MEMO_SECONDS = 30.0
 _lock = threading.Lock()
@@ -92,8 +92,6 @@ def signing_key_rotate() -> SigningKey:
 
 def signing_key_rewrap(key: SigningKey) -> bool:
     """Re-wrap one key's private half under the active KEK; False when it already is."""
-    from vault.keyring import active_keyring
-
     if key.kek_id == active_keyring().active_id:
         return False
     raw = open_sealed(
@@ -107,6 +105,22 @@ def signing_key_rewrap(key: SigningKey) -> bool:
         private_wrapped=wrapped.ciphertext, private_iv=wrapped.iv, kek_id=wrapped.kek_id
     )
     return True
+
+
+def signing_keys_rewrap(batch_size: int) -> tuple[int, int]:
+    """Re-wrap the private halves of the JWT signing keys under the active KEK; returns
+    ``(re-wrapped, total)``. Registered as ``jwt_signing_keys`` with ``manage.py rewrap_vaults``
+    (``mana_auth.kek.rewrap``); one transaction per batch, so a rerun only does what is left."""
+    kids = list(SigningKey.objects.order_by("kid").values_list("kid", flat=True))
+    rewrapped = 0
+    for start in range(0, len(kids), batch_size):
+        with transaction.atomic():
+            batch = SigningKey.objects.select_for_update().filter(
+                kid__in=kids[start : start + batch_size]
+            )
+            rewrapped += sum(signing_key_rewrap(key) for key in batch)
+    invalidate_memo()
+    return rewrapped, len(kids)
 
 
 def published_keys_queryset(now: datetime | None = None):  # type: ignore[no-untyped-def]

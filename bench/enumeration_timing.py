@@ -42,11 +42,12 @@ ENDPOINTS = {
 }
 SEED = f"""
 from django.utils import timezone
-from accounts import services
+from accounts import registration
+from accounts.signin import session as signin_session
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
 for email, verified in (("{KNOWN}", True), ("{PENDING}", False)):
-    user, _ = services.user_register(email=email, password="correct horse battery staple",
+    user, _ = registration.user_register(email=email, password="correct horse battery staple",
         meta=RequestMeta(ip="127.0.0.1"), send_verification=False)
     if verified:
         User.objects.filter(pk=user.pk).update(email_verified_at=timezone.now())

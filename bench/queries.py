@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     from django.urls import Resolver404, resolve
     from django.utils import timezone
 
-    from accounts import services
+    from accounts import registration
     from accounts.models import User
+    from accounts.signin import session as signin_session
     from mana_auth.clientip import RequestMeta
 
     # A view that raises answers 500 here, as under gunicorn: that row says "error".
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     run = secrets.token_hex(4)
 
     def user_make(label: str) -> Any:
-        user, _ = services.user_register(
+        user, _ = registration.user_register(
             email=f"bench-q-{label}-{run}@example.com",
             password=password,
             meta=meta,
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         results[key] = {"queries": counts[-1], "counts": counts, "sql": statements}
 
     user = user_make("main")
-    sign_in = services.session_start(user=user, meta=meta, method="password")
+    sign_in = signin_session.session_start(user=user, meta=meta, method="password")
     access = sign_in.tokens.access_token
 
     count("validate", lambda _: call("post", "/api/v1/auth/validate", {"token": access}))
@@ -152,11 +153,11 @@ def _passkey_count(call: Any, count: Any, user_make: Any, password: str) -> str 
         from tests.passkeys.authenticator import SoftAuthenticator
     except ImportError as exc:
         return f"no software authenticator ({exc})"
-    from accounts import services
+    from accounts.signin import session as signin_session
     from mana_auth.clientip import RequestMeta
 
     user = user_make("passkey")
-    token = services.session_start(
+    token = signin_session.session_start(
         user=user, meta=RequestMeta(ip="127.0.0.1"), method="password"
     ).tokens.access_token
     device = SoftAuthenticator(origin=ORIGIN, rp_id=RP_ID, counter_step=0)

@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.utils import timezone
 
-    from accounts import services, signing_keys
+    from accounts import registration, signing_keys
     from accounts.models import User
+    from accounts.signin import session as signin_session
     from mana_auth.clientip import RequestMeta
 
     run = secrets.token_hex(4)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     signing_keys.active_signing_key()  # the first signing key, before any worker races for it
 
     def user_make(label: str, index: int) -> Any:
-        user, _ = services.user_register(
+        user, _ = registration.user_register(
             email=f"bench-{label}-{index}-{run}@example.com",
             password=password,
             name=f"Bench {label} {index}",
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return user
 
     def tokens(user: Any) -> Any:
-        return services.session_start(user=user, meta=meta, method="password").tokens
+        return signin_session.session_start(user=user, meta=meta, method="password").tokens
 
     users = [user_make("user", i) for i in range(args.users)]
     passkey_users = [user_make("passkey", i) for i in range(args.passkey_users)]

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import ValidationFailed
+from mana_auth.errors import ValidationFailed, validation_fields
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -37,9 +37,7 @@ def parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str
     """Validate input with a serializer; a failure is VALIDATION_ERROR with per-field messages."""
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
-        from mana_auth.errors import _validation_fields
-
-        raise ValidationFailed(_validation_fields(serializer.errors))
+        raise ValidationFailed(validation_fields(serializer.errors))
     return dict(serializer.validated_data)
 
 

@@ -18,7 +18,8 @@ application, so ``migrate`` and the other operations still run.
 
 from __future__ import annotations
 
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from mana_auth.config import ConfigError
@@ -64,9 +65,6 @@ def refuse(problems: list[str]) -> None:
 
 def production_serving_check() -> None:
     """Raise ``ConfigError`` naming every reason not to serve (production only)."""
-    from django.conf import settings
-    from django.db import connections
-
     if not settings.IS_PRODUCTION:
         return
     # The default database holds the vault; the sync store (SYNC_DATABASE_URL) has no row

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pgserver  # only imported when settings start the embedded server
+
 
 def embedded_database_url(data_dir: Path, database: str = "mana_auth") -> str:
     """Start (or reuse) the embedded server and return a URL for ``database`` on it."""
-    import pgserver
-
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(data_dir), cleanup_mode=None)
     # ``database`` is our own constant, never input.

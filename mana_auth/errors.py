@@ -10,9 +10,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import sentry_sdk
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+)
 from django.http import Http404, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -153,8 +164,6 @@ def is_infrastructure_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of one of our dependencies (database, cache, network)."""
     if isinstance(exc, ServiceUnavailable):
         return True
-    import psycopg
-
     # A driver error Django did not wrap (a pool timeout: psycopg_pool.PoolTimeout is one).
     if isinstance(exc, psycopg.OperationalError):
         return True
@@ -163,11 +172,6 @@ def is_infrastructure_error(exc: BaseException) -> bool:
             return True
         state = _sqlstate(exc)
         return bool(state) and (state.startswith("08") or state in _UNAVAILABLE_SQLSTATES)
-    try:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-    except ImportError:  # pragma: no cover - redis is a pinned dependency
-        return isinstance(exc, ConnectionError | TimeoutError)
     return isinstance(
         exc, ConnectionError | TimeoutError | RedisConnectionError | RedisTimeoutError
     )
@@ -178,7 +182,7 @@ def classify(exc: BaseException) -> AuthError:
     if isinstance(exc, AuthError):
         return exc
     if isinstance(exc, drf_exceptions.ValidationError):
-        return ValidationFailed(_validation_fields(exc.detail))
+        return ValidationFailed(validation_fields(exc.detail))
     if isinstance(exc, drf_exceptions.ParseError):
         return ValidationFailed({"body": [str(exc.detail)]}, "The request body is not valid JSON.")
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
@@ -212,13 +216,13 @@ def classify(exc: BaseException) -> AuthError:
     return error
 
 
-def _validation_fields(detail: Any) -> dict[str, list[str]]:
+def validation_fields(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         fields: dict[str, list[str]] = {}
         for key, value in detail.items():
             name = "body" if key == "non_field_errors" else _camel(str(key))
             if isinstance(value, dict):
-                for sub, messages in _validation_fields(value).items():
+                for sub, messages in validation_fields(value).items():
                     fields[f"{name}.{sub}"] = messages
             else:
                 fields[name] = [
@@ -252,19 +256,23 @@ def log_unexpected(exc: BaseException, error: AuthError) -> None:
 def capture(exc: BaseException, error: AuthError) -> None:
     """Send server faults to error tracking (a no-op when Sentry is not initialised)."""
     if (error.status or 500) >= 500 and not is_expected_error(error):
-        import sentry_sdk
-
         sentry_sdk.capture_exception(exc)
+
+
+def _rollback_atomic_requests() -> None:
+    """What DRF's own handler does (``rest_framework.views.set_rollback``, which cannot be
+    imported before the settings are): a request wrapped in ``ATOMIC_REQUESTS`` rolls back."""
+    for db in connections.all():
+        if db.settings_dict["ATOMIC_REQUESTS"] and db.in_atomic_block:
+            db.set_rollback(True)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's exception handler: every error in the contract envelope."""
-    from rest_framework.views import set_rollback
-
     error = classify(exc)
     log_unexpected(exc, error)
     capture(exc, error)
-    set_rollback()
+    _rollback_atomic_requests()
     response = Response(error_body(error), status=error.status)
     for header, value in error.headers.items():
         response[header] = value

@@ -11,14 +11,13 @@ from typing import Any
 import sentry_sdk
 from sentry_sdk.integrations.django import DjangoIntegration
 
+from mana_auth.errors import is_expected_error
+
 
 def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
     exc_info = hint.get("exc_info")
-    if exc_info:
-        from mana_auth.errors import is_expected_error
-
-        if is_expected_error(exc_info[1]):
-            return None
+    if exc_info and is_expected_error(exc_info[1]):
+        return None
     return event
 
 

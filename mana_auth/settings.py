@@ -10,10 +10,12 @@ import os
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mana_auth import config
 from mana_auth.config import ConfigError, env_bool, env_int, env_list, env_str
 from mana_auth.origins import PRODUCTION_COOKIE_DOMAIN, trusted_origins
+from mana_auth.sentry import init_sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV = os.environ
@@ -36,9 +38,7 @@ ALLOWED_HOSTS = env_list(ENV, "ALLOWED_HOSTS") or (
     [] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
 if IS_PRODUCTION and not ALLOWED_HOSTS:
-    from urllib.parse import urlsplit as _urlsplit
-
-    ALLOWED_HOSTS = [_urlsplit(BASE_URL).hostname or ""]
+    ALLOWED_HOSTS = [urlsplit(BASE_URL).hostname or ""]
 
 # --- Keys -----------------------------------------------------------------------------------
 _kek_raw = env_str(ENV, "MANA_AUTH_KEK")
@@ -126,6 +126,7 @@ TEMPLATES = [
 _database_url = env_str(ENV, "DATABASE_URL")
 if not _database_url:
     if MANA_ENV == "development" and env_bool(ENV, "EMBEDDED_POSTGRES", True):
+        # Imported only here: pgserver costs ~0.1 s to import and only this case needs it.
         from mana_auth.embedded_db import embedded_database_url
 
         _database_url = embedded_database_url(BASE_DIR / ".data" / "pg")
@@ -250,7 +251,7 @@ SSO_COOKIE_SECURE = IS_PRODUCTION or env_bool(ENV, "SSO_COOKIE_SECURE", False)
 SSO_COOKIE_NAME = "__Secure-mana.session_token" if SSO_COOKIE_SECURE else "mana.session_token"
 DEVICE_COOKIE_NAME = "mana.device"
 # Set by `register` in the browser that signs up; its verification link keeps the chosen
-# password only when opened there (or with the password): see accounts.services.email_verify.
+# password only when opened there (or with the password): see accounts.registration.email_verify.
 SIGNUP_COOKIE_NAME = "__Secure-mana.signup" if SSO_COOKIE_SECURE else "mana.signup"
 REAUTH_WINDOW_SECONDS = env_int(ENV, "REAUTH_WINDOW_SECONDS", 600)
 EMAIL_VERIFICATION_TTL_HOURS = env_int(ENV, "EMAIL_VERIFICATION_TTL_HOURS", 24)
@@ -368,8 +369,6 @@ LOGGING = {
 
 SENTRY_DSN = env_str(ENV, "SENTRY_DSN") or env_str(ENV, "GLITCHTIP_DSN")
 if SENTRY_DSN:
-    from mana_auth.sentry import init_sentry
-
     init_sentry(dsn=SENTRY_DSN, environment=MANA_ENV)
 
 # auth.E003: addresses are unique by their comparison key (accounts_user_email_key_unique on

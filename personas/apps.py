@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class PersonasConfig(AppConfig):
     name = "personas"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Here, not at the top: models can be imported only once every app is loaded.
+        from personas import gdpr
+
+        gdpr.register()

@@ -19,11 +19,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import services as account_services
 from accounts.models import User
+from accounts.registration import user_register
+from accounts.signin.session import session_start
 from mana_auth.clientip import RequestMeta
-from spaces import services as space_services
 from spaces.models import Membership, SpaceRole
+from spaces.services.spaces import space_create
 from vault import services as vault_services
 
 # Accounts with one role each in the run (see scripts/schemathesis_hooks.py for their use).
@@ -40,7 +41,7 @@ class FuzzSeedRefused(Exception):
 
 
 def _account(*, run: str, label: str, password: str, verified: bool = True, **fields: Any) -> User:
-    user, _ = account_services.user_register(
+    user, _ = user_register(
         email=f"fuzz-{run}-{label}@example.com",
         password=password,
         name=f"Fuzz {label}",
@@ -57,9 +58,7 @@ def _account(*, run: str, label: str, password: str, verified: bool = True, **fi
 def _identity(user: User, *, signed_in: bool) -> dict[str, Any]:
     identity: dict[str, Any] = {"id": str(user.pk), "email": user.email}
     if signed_in:
-        sign_in = account_services.session_start(
-            user=user, meta=RequestMeta(ip="127.0.0.1"), method="password"
-        )
+        sign_in = session_start(user=user, meta=RequestMeta(ip="127.0.0.1"), method="password")
         identity.update(
             token=sign_in.tokens.access_token,
             cookie=sign_in.cookie_value,
@@ -94,12 +93,12 @@ def fuzz_targets_seed() -> dict[str, Any]:
     }
     user, other = accounts["user"], accounts["other"]
     vault_services.vault_init(user=user, meta=meta)
-    space = space_services.space_create(user=user, name="Fuzz team", type="team", meta=meta)
+    space = space_create(user=user, name="Fuzz team", type="team", meta=meta)
     for member in [accounts["target"], *pools["members"]]:
         Membership.objects.create(space=space, user=member, role=SpaceRole.MEMBER)
     leave_spaces = []
     for _ in range(LEAVE_SPACES):  # Spaces of another owner the user may leave, one per leave
-        shared = space_services.space_create(user=other, name="Fuzz club", type="club", meta=meta)
+        shared = space_create(user=other, name="Fuzz club", type="club", meta=meta)
         Membership.objects.create(space=shared, user=user, role=SpaceRole.MEMBER)
         leave_spaces.append(str(shared.pk))
     return {

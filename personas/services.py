@@ -9,7 +9,6 @@ Every write is atomic and records its security event in the same transaction.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,18 +18,30 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.deletion import user_data_delete
 from accounts.emails import email_key, normalize_email
 from accounts.models import Kind, Tier, User
+from accounts.registration import user_register
 from mana_auth import config
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, NotFound, ValidationFailed
+from mana_auth.errors import AuthError, ValidationFailed
+from mana_auth.lookups import scoped_get
 from personas import catalog as catalog_rules
 from personas.catalog import Catalog, CatalogPersona, CatalogSpace
 from personas.crypto import persona_password
+from personas.exceptions import NotAPersona
 from personas.models import Persona, PersonaAction, PersonaFeedback
 from security.models import EventType
 from security.services import security_event_record
 from spaces import modules
+from spaces.models import Membership, Space, SpaceRole
+from spaces.services.spaces import (
+    membership_ensure_by_system,
+    personal_space_tier_sync,
+    space_create,
+    space_tier_set_by_system,
+    space_update,
+)
 
 PERSONA_TIER = Tier.FOUNDER
 
@@ -103,12 +114,6 @@ def persona_spec_check(spec: CatalogPersona) -> None:
         raise ValidationFailed(fields)
 
 
-def _not_a_persona() -> AuthError:
-    return AuthError(
-        code="NOT_A_PERSONA", message="This account is not a persona; it is left untouched."
-    )
-
-
 def persona_user_changes(*, user: User, spec: CatalogPersona, password: str) -> list[str]:
     """What the account needs to match the spec (reads only)."""
     changes = []
@@ -154,8 +159,6 @@ def persona_upsert(
     persona_spec_check(spec)
     email = normalize_email(spec.email)
     password = persona_password_for(email)
-    from accounts.services import user_register
-
     user = User.objects.filter_email(email).select_for_update().first()
     created = False
     if user is None:
@@ -170,7 +173,7 @@ def persona_upsert(
             send_verification=False,
         )
     if user.kind != Kind.PERSONA:
-        raise _not_a_persona()
+        raise NotAPersona()
 
     changed: list[str] = []
     user_changes = (
@@ -194,8 +197,6 @@ def persona_upsert(
             update_fields.append("password")
         user.save(update_fields=update_fields)
         if "tier" in user_changes:
-            from spaces.services import personal_space_tier_sync
-
             personal_space_tier_sync(user=user)
         changed.extend(user_changes)
 
@@ -245,14 +246,7 @@ def persona_upsert(
 
 
 def _user_locked(user_id: object) -> User:
-    try:
-        pk = uuid.UUID(str(user_id))
-    except ValueError as exc:
-        raise NotFound("No such user.") from exc
-    user = User.objects.select_for_update().filter(pk=pk).first()
-    if user is None:
-        raise NotFound("No such user.")
-    return user
+    return scoped_get(User.objects.select_for_update(), user_id, message="No such user.")
 
 
 @transaction.atomic
@@ -261,7 +255,7 @@ def persona_delete(*, user_id: object, meta: RequestMeta, actor: User | None = N
     typo cannot run a human through the full deletion chain."""
     user = _user_locked(user_id)
     if user.kind != Kind.PERSONA:
-        raise _not_a_persona()
+        raise NotAPersona()
     archetype = Persona.objects.filter(user=user).values_list("archetype", flat=True).first()
     security_event_record(
         type=EventType.PERSONA_DELETED,
@@ -280,8 +274,6 @@ def persona_delete(*, user_id: object, meta: RequestMeta, actor: User | None = N
             meta=meta,
             metadata={"action": "persona_delete", "targetUserId": str(user.id)},
         )
-    from accounts.deletion import user_data_delete
-
     user_data_delete(user=user, meta=meta, actor=actor)
 
 
@@ -289,14 +281,8 @@ def persona_delete(*, user_id: object, meta: RequestMeta, actor: User | None = N
 
 
 def _persona_for_report(persona_id: object) -> Persona:
-    try:
-        pk = uuid.UUID(str(persona_id))
-    except ValueError as exc:
-        raise NotFound("No such persona.") from exc
-    persona = Persona.objects.filter(user_id=pk, user__kind=Kind.PERSONA).first()
-    if persona is None:
-        raise NotFound("No such persona.")
-    return persona
+    personas = Persona.objects.filter(user__kind=Kind.PERSONA)
+    return scoped_get(personas, persona_id, field="user_id", message="No such persona.")
 
 
 @transaction.atomic
@@ -367,8 +353,6 @@ def _persona_user(email: str) -> User | None:
 
 def shared_space_changes(*, spec: CatalogSpace) -> tuple[str, list[str]]:
     """``(outcome, details)`` for bringing one shared Space in line (reads only)."""
-    from spaces.models import Membership, Space, SpaceRole
-
     owner = _persona_user(spec.owner)
     member = _persona_user(spec.members[1])
     space = Space.objects.filter(slug=spec.slug).first()
@@ -395,14 +379,6 @@ def shared_space_changes(*, spec: CatalogSpace) -> tuple[str, list[str]]:
 def shared_space_sync(*, spec: CatalogSpace, meta: RequestMeta) -> SeedLine:
     """Create or repair one persona pair's Space: the first persona owns it, the second is a
     member, the tier is the personas' (founder), so every module of the mix can open."""
-    from spaces.models import Space, SpaceRole
-    from spaces.services import (
-        membership_ensure_by_system,
-        space_create,
-        space_tier_set_by_system,
-        space_update,
-    )
-
     outcome, details = shared_space_changes(spec=spec)
     if outcome in ("unchanged", "refused"):
         return SeedLine(subject=spec.slug, outcome=outcome, details=tuple(details))

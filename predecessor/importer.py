@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from mana_auth.kek.crypto import wipe
 from predecessor import formats
 from predecessor.formats import FormatError
 from predecessor.report import Report
@@ -33,7 +34,6 @@ from predecessor.steps.users import UserSteps
 from predecessor.steps.vaults import VaultSteps
 from security.models import EventType
 from security.services import security_event_record
-from vault.crypto import wipe
 
 __all__ = [
     "ImportOptions",

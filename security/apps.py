@@ -6,13 +6,7 @@ class SecurityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from security.otp.services import totp_seeds_rewrap
-        from vault.rewrap import register_rewrapper
+        # Here, not at the top: models can be imported only once every app is loaded.
+        from security import wiring
 
-        register_rewrapper("totp_secrets", totp_seeds_rewrap)
-
-        from accounts.mailqueue import register_resolver
-        from accounts.models import QueuedMailKind
-        from security.magic_links import magic_link_mail_resolve
-
-        register_resolver(QueuedMailKind.MAGIC_LINK, magic_link_mail_resolve)
+        wiring.wire()

@@ -1,11 +1,14 @@
-"""Writes for the security app: audit events."""
+"""Writes for the security app: audit events, and clearing a lock."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from accounts.models import User
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+
 from mana_auth.clientip import RequestMeta
+from security import lockout
 from security.models import EventType, SecurityEvent
 
 _SECRET_MARKERS = ("password", "token", "secret", "key", "code", "hash")
@@ -23,7 +26,7 @@ def _assert_no_secrets(metadata: dict[str, Any]) -> None:
 def security_event_record(
     *,
     type: EventType | str,
-    user: User | None,
+    user: AbstractBaseUser | None,
     meta: RequestMeta | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> SecurityEvent:
@@ -42,15 +45,17 @@ def security_event_record(
     )
 
 
-def account_unlock(*, user: User, actor: User | None, meta: RequestMeta | None = None) -> int:
-    """Clear an account's password lock and counters (operators; a completed reset)."""
-    from django.db import transaction
-
-    from accounts.emails import email_key
-    from security import lockout
-
+def account_unlock(
+    *,
+    user: AbstractBaseUser,
+    email_key: str,
+    actor: AbstractBaseUser | None,
+    meta: RequestMeta | None = None,
+) -> int:
+    """Clear the password lock and counters of ``user``, whose address has ``email_key``
+    (``accounts.emails.email_key``), and record who did it."""
     with transaction.atomic():
-        cleared = lockout.unlock(email_key=email_key(user.email))
+        cleared = lockout.unlock(email_key=email_key)
         security_event_record(
             type=EventType.ACCOUNT_UNLOCKED,
             user=user,

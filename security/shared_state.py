@@ -33,21 +33,19 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from mana_auth.errors import ServiceUnavailable, is_infrastructure_error
+from mana_auth.errors import is_infrastructure_error
+from security.exceptions import StoreUnavailable
 
 T = TypeVar("T")
 
 COUNTER_TABLE = "security_shared_counter"
 ENTRY_TABLE = "security_shared_entry"
 _PURGE_BATCH = 8
-
-
-class StoreUnavailable(ServiceUnavailable):
-    """The shared-state store (Redis or PostgreSQL) did not answer."""
 
 
 def uses_redis() -> bool:
@@ -81,8 +79,6 @@ def redis_client() -> Any:
     url = settings.REDIS_URL
     client = _clients.get(url)
     if client is None:
-        import redis
-
         with _clients_lock:
             client = _clients.get(url)
             if client is None:

@@ -10,8 +10,8 @@ from django.http import HttpRequest
 
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
-from spaces import services
 from spaces.models import Invitation, Membership, ModulePermission, Space, SpaceCredential
+from spaces.services.spaces import space_tier_set
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -53,7 +53,7 @@ class SpaceAdmin(admin.ModelAdmin):
         if "tier" not in form.changed_data:
             return
         try:
-            services.space_tier_set(
+            space_tier_set(
                 actor=request.user,  # type: ignore[arg-type]
                 space_id=obj.pk,
                 tier=obj.tier,

@@ -6,7 +6,7 @@ class SpacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from spaces.services import space_credentials_rewrap
-        from vault.rewrap import register_rewrapper
+        # Here, not at the top: models can be imported only once every app is loaded.
+        from spaces import wiring
 
-        register_rewrapper("space_credentials", space_credentials_rewrap)
+        wiring.wire()

@@ -3,15 +3,29 @@ is not a member of does not exist for them (404, never its data)."""
 
 from __future__ import annotations
 
-import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Case, CharField, IntegerField, OuterRef, QuerySet, Value, When
+from django.db import DatabaseError, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Concat
 
 from accounts.models import User
-from mana_auth.errors import NotFound
+from mana_auth.errors import NotFound, is_infrastructure_error
+from mana_auth.lookups import parse_uuid, scoped_get
 from spaces import modules
 from spaces.models import (
     Invitation,
@@ -22,26 +36,14 @@ from spaces.models import (
     SpaceRole,
     SpaceType,
 )
-
-
-def parse_uuid(raw: object) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(raw))
-    except (TypeError, ValueError):
-        return None
+from spaces.routers import sync_alias
+from spaces.sync_store.models import SyncChange
 
 
 def membership_get(*, user: User, space_id: object) -> Membership:
     """The caller's membership (with its Space); a Space they are not in is NOT_FOUND."""
-    sid = parse_uuid(space_id)
-    membership = (
-        Membership.objects.select_related("space").filter(space_id=sid, user=user).first()
-        if sid is not None
-        else None
-    )
-    if membership is None:
-        raise NotFound("No such Space.")
-    return membership
+    memberships = Membership.objects.select_related("space").filter(user=user)
+    return scoped_get(memberships, space_id, field="space_id", message="No such Space.")
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
@@ -84,15 +86,8 @@ def owner_count(*, space: Space) -> int:
 
 
 def target_membership_get(*, space: Space, user_id: object) -> Membership:
-    uid = parse_uuid(user_id)
-    membership = (
-        Membership.objects.select_related("user").filter(space=space, user_id=uid).first()
-        if uid is not None
-        else None
-    )
-    if membership is None:
-        raise NotFound("No such member.")
-    return membership
+    members = Membership.objects.select_related("user").filter(space=space)
+    return scoped_get(members, user_id, field="user_id", message="No such member.")
 
 
 def invitations_of(*, space: Space) -> QuerySet[Invitation]:
@@ -102,11 +97,8 @@ def invitations_of(*, space: Space) -> QuerySet[Invitation]:
 
 
 def invitation_get(*, space: Space, invitation_id: object) -> Invitation:
-    iid = parse_uuid(invitation_id)
-    invitation = Invitation.objects.filter(space=space, id=iid).first() if iid is not None else None
-    if invitation is None:
-        raise NotFound("No such invitation.")
-    return invitation
+    invitations = Invitation.objects.filter(space=space)
+    return scoped_get(invitations, invitation_id, message="No such invitation.")
 
 
 def module_overrides_of(*, space: Space) -> QuerySet[ModulePermission]:
@@ -169,13 +161,8 @@ def credentials_of(*, space: Space) -> QuerySet[SpaceCredential]:
 
 
 def credential_get(*, space: Space, credential_id: object) -> SpaceCredential:
-    cid = parse_uuid(credential_id)
-    credential = (
-        SpaceCredential.objects.filter(space=space, id=cid).first() if cid is not None else None
-    )
-    if credential is None:
-        raise NotFound("No such credential.")
-    return credential
+    credentials = SpaceCredential.objects.filter(space=space)
+    return scoped_get(credentials, credential_id, message="No such credential.")
 
 
 def space_types_catalogue() -> list[dict[str, Any]]:
@@ -209,8 +196,70 @@ def membership_check(*, space_id: object, user_id: object) -> tuple[bool, str | 
 
 def space_get_any(*, space_id: object) -> Space:
     """An operator's or a service's lookup: any Space by id."""
-    sid = parse_uuid(space_id)
-    space = Space.objects.filter(id=sid).first() if sid is not None else None
-    if space is None:
-        raise NotFound("No such Space.")
-    return space
+    return scoped_get(Space.objects.all(), space_id, message="No such Space.")
+
+
+def sole_space_ids(*, user: User) -> list[Any]:
+    """The Spaces ``user`` is the only owner of, their personal Space included: what goes with
+    the account."""
+    owned_alone = (
+        Membership.objects.filter(user=user, role=SpaceRole.OWNER)
+        .annotate(
+            owners=Count("space__memberships", filter=Q(space__memberships__role=SpaceRole.OWNER))
+        )
+        .filter(owners=1)
+        .values("space_id")
+    )
+    return list(
+        Space.objects.filter(
+            Q(id__in=owned_alone) | Q(created_by=user, type=SpaceType.PERSONAL)
+        ).values_list("id", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    available: bool
+    total: int = 0
+    by_app: dict[str, dict[str, int]] = field(default_factory=dict)
+    ids: tuple[int, ...] = ()
+
+
+def sync_store_counts(
+    *, user: User, space_ids: Iterable[Any] = (), with_ids: bool = False
+) -> SyncCounts:
+    """The user's rows in the sync store (and those of ``space_ids``), per app and table.
+
+    The sync store is another service's database: when it cannot answer, the count is
+    reported unavailable instead of failing the caller.
+    """
+    alias = sync_alias()
+    condition = Q(user_id=str(user.pk))
+    spaces = [str(space_id) for space_id in space_ids]
+    if spaces:
+        condition |= Q(space_id__in=spaces)
+    rows = SyncChange.objects.using(alias).filter(condition)
+    try:
+        # A savepoint when the sync store shares the main database: a failure here must not
+        # poison the caller's transaction.
+        with transaction.atomic(using=alias):
+            if with_ids:
+                fetched = list(rows.values_list("id", "app_id", "table_name"))
+                grouped = Counter((app, table) for _, app, table in fetched)
+                ids = tuple(row_id for row_id, _, _ in fetched)
+            else:
+                grouped = Counter(
+                    {
+                        (row["app_id"], row["table_name"]): row["n"]
+                        for row in rows.values("app_id", "table_name").annotate(n=Count("id"))
+                    }
+                )
+                ids = ()
+    except DatabaseError as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        return SyncCounts(available=False)
+    by_app: dict[str, dict[str, int]] = {}
+    for (app, table), n in sorted(grouped.items()):
+        by_app.setdefault(app, {})[table] = n
+    return SyncCounts(available=True, total=sum(grouped.values()), by_app=by_app, ids=ids)

@@ -1,23 +1,29 @@
-"""Shared fixtures: API clients, users, signed-in clients. Everything runs on PostgreSQL."""
+"""Shared fixtures and helpers: API clients, users, signed-in clients, the service-key client,
+the shared state on PostgreSQL and on Redis. Everything runs on PostgreSQL."""
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import services, signing_keys
+from accounts import signing_keys
 from accounts.mailqueue import mail_queue_deliver_now
 from accounts.models import User
+from accounts.registration import user_register
 from accounts.selectors import verified_tokens_forget
 from mana_auth.clientip import RequestMeta
+from security import shared_state
 
 PASSWORD = "correct horse battery staple"
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 _counter = itertools.count(1)
 
 
@@ -48,7 +54,7 @@ def user_factory(db: Any) -> Callable[..., User]:
         **fields: Any,
     ) -> User:
         address = email or f"user{next(_counter)}@example.com"
-        user, _ = services.user_register(
+        user, _ = user_register(
             email=address,
             password=password,
             name=fields.pop("name", "Test User"),
@@ -74,6 +80,23 @@ def login_tokens(client: APIClient, user: User, password: str = PASSWORD) -> dic
     )
     assert response.status_code == 200, response.content
     return response.json()
+
+
+def register_through_api(client: APIClient, email: str, password: str = PASSWORD) -> User:
+    """Sign up through ``POST /auth/register`` (as a browser would) and return the account."""
+    response = client.post(
+        "/api/v1/auth/register", {"email": email, "password": password}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return User.objects.get_by_email(email)
+
+
+@pytest.fixture
+def service_client() -> APIClient:
+    """A client of another Mana service: ``X-Service-Key``."""
+    client = APIClient()
+    client.credentials(HTTP_X_SERVICE_KEY=django_settings.MANA_SERVICE_KEY)
+    return client
 
 
 @pytest.fixture
@@ -158,3 +181,39 @@ def mailoutbox(mailoutbox: list[Any]) -> Any:
 def mailoutbox_clear(mailoutbox: list[Any]) -> list[Any]:
     mailoutbox.clear()
     return mailoutbox
+
+
+# --- The shared state (rate limits, cooldowns, ceremonies) on PostgreSQL and on Redis ----------
+
+
+def redis_clear() -> None:
+    """Delete this test process's keys (its own prefix) from the test Redis."""
+    client = shared_state.redis_client()
+    keys = list(client.scan_iter(match=f"{django_settings.CACHE_KEY_PREFIX}:*", count=500))
+    if keys:
+        client.delete(*keys)
+
+
+def store_select(settings: Any, store: str, url: str = TEST_REDIS_URL) -> None:
+    """``store`` is "postgres" (no REDIS_URL, the default in tests) or "redis" (at ``url``)."""
+    if store == "redis":
+        settings.REDIS_URL = url
+        settings.CACHE_KEY_PREFIX = f"test-{os.getpid()}"
+        redis_clear()
+    else:
+        settings.REDIS_URL = ""
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def shared_store(request: Any, settings: Any) -> Any:
+    """Run the test once with the shared state in PostgreSQL (no REDIS_URL) and once in Redis."""
+    store_select(settings, request.param)
+    yield request.param
+    if request.param == "redis":
+        redis_clear()
+
+
+@pytest.fixture
+def redis_down(settings: Any) -> None:
+    """REDIS_URL names a Redis that does not answer."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"

@@ -4,6 +4,8 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from vault.grants import GrantKeyError, load_public_key
+
 logger = logging.getLogger("mana_auth.vault")
 
 
@@ -12,19 +14,16 @@ class VaultConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from vault import services
-        from vault.rewrap import register_rewrapper
+        # Here, not at the top: models can be imported only once every app is loaded.
+        from vault import wiring
 
-        register_rewrapper("vault_master_keys", services.vault_master_keys_rewrap)
-        register_rewrapper("jwt_signing_keys", services.signing_keys_rewrap)
+        wiring.wire()
         _check_grant_key()
 
 
 def _check_grant_key() -> None:
     """A mission-grant key that is set but unusable stops a production boot; elsewhere grants
     answer 503 GRANT_NOT_CONFIGURED and the log says why."""
-    from vault.grants import GrantKeyError, load_public_key
-
     pem = settings.MANA_AI_PUBLIC_KEY_PEM
     if not pem:
         return

@@ -9,7 +9,7 @@ as its change, a failure in a transaction of its own after the change rolled bac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,14 +20,17 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Session, User
+from accounts.reauth import reauth_require
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, ValidationFailed, classify
+from mana_auth.errors import ValidationFailed, classify
+from mana_auth.kek.crypto import UnwrapError, associated_data, wipe
+from mana_auth.kek.keyring import active_kek_id, open_sealed, reseal, seal
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
 from vault import grants
-from vault.crypto import MASTER_KEY_BYTES, UnwrapError, associated_data, generate_master_key, wipe
+from vault.crypto import MASTER_KEY_BYTES, generate_master_key
 from vault.exceptions import (
     GrantNotConfigured,
     RecoveryWrapMissing,
@@ -36,7 +39,6 @@ from vault.exceptions import (
     ZeroKnowledgeActive,
     ZeroKnowledgeRotateForbidden,
 )
-from vault.keyring import active_kek_id, open_sealed, reseal, seal
 from vault.models import FORMAT_VERSION, Vault, VaultAction, VaultAudit
 from vault.rls import scope_set, scope_user_id, vault_scope
 from vault.selectors import VaultStatus
@@ -46,8 +48,6 @@ logger = logging.getLogger("mana_auth.vault")
 # Rotation and the zero-knowledge toggle check a password: bound how often one account can try.
 SENSITIVE_USER = ratelimit.Limit("vault-sensitive-user", 10, 300)
 GRANT_USER = ratelimit.Limit("vault-grant-user", 120, 3600)
-
-Check = Callable[[], None]  # raises to refuse: re-authentication, rate limits
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,26 @@ def _audit_write(
 
 @contextmanager
 def _vault_action(
-    *, user: User, action: str, meta: RequestMeta, precheck: Check | None = None
+    *,
+    user: User,
+    action: str,
+    meta: RequestMeta,
+    limit: ratelimit.Limit | None = None,
+    reauth: bool = False,
+    session: Session | None = None,
+    password: str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Run one audited action in the user's scope; the body fills in the audit context."""
+    """Run one audited action in the user's scope; the body fills in the audit context.
+
+    ``limit`` (per account) and ``reauth`` are checked first, outside the scope's transaction
+    (a wrong password's count must outlive the refusal); a refusal is audited like any failure.
+    """
     context: dict[str, Any] = {}
     try:
-        if precheck is not None:
-            precheck()
+        if limit is not None:
+            ratelimit.hit(limit, str(user.pk))
+        if reauth:
+            reauth_require(user=user, session=session, password=password)
         with vault_scope(user.pk):
             yield context
             _audit_write(user_id=user.pk, action=action, meta=meta, status=200, context=context)
@@ -110,13 +123,11 @@ def _vault_action(
         raise
 
 
-def _sensitive(user: User, reauth: Check | None) -> Check:
-    def check() -> None:
-        ratelimit.hit(SENSITIVE_USER, str(user.pk))
-        if reauth is not None:
-            reauth()
-
-    return check
+def _sensitive(*, user: User, session: Session | None, password: str | None) -> None:
+    """A destructive action: bounded per account, and only with a fresh sign-in or the
+    password (``accounts.reauth``)."""
+    ratelimit.hit(SENSITIVE_USER, str(user.pk))
+    reauth_require(user=user, session=session, password=password)
 
 
 def _vault(user: User, *, for_update: bool = False) -> Vault:
@@ -194,13 +205,21 @@ def vault_key_get(*, user: User, meta: RequestMeta) -> VaultKey:
         return _key_of(vault)
 
 
-def vault_rotate(*, user: User, meta: RequestMeta, reauth: Check | None = None) -> VaultKey:
+def vault_rotate(
+    *, user: User, meta: RequestMeta, session: Session | None, password: str | None
+) -> VaultKey:
     """Replace the master key. Destructive: data under the old key is the caller's to re-encrypt.
 
     A recovery wrap of the old key would open to a key nothing uses any more; it is wiped.
     """
     with _vault_action(
-        user=user, action=VaultAction.ROTATE, meta=meta, precheck=_sensitive(user, reauth)
+        user=user,
+        action=VaultAction.ROTATE,
+        meta=meta,
+        limit=SENSITIVE_USER,
+        reauth=True,
+        session=session,
+        password=password,
     ) as context:
         vault = _vault(user, for_update=True)
         if vault.zero_knowledge:
@@ -238,7 +257,8 @@ def recovery_wrap_set(
     recovery_wrapped_mk: str,
     recovery_iv: str,
     meta: RequestMeta,
-    reauth: Check | None = None,
+    session: Session | None,
+    password: str | None,
 ) -> VaultStatus:
     """Store (or replace) the client-built recovery wrap. The recovery secret never reaches
     the server; the wrap is stored verbatim and never opened here.
@@ -249,9 +269,7 @@ def recovery_wrap_set(
     with _vault_action(user=user, action=VaultAction.RECOVERY_SET, meta=meta) as context:
         vault = _vault(user, for_update=True)
         if vault.zero_knowledge:
-            if reauth is None:
-                raise AuthError(code="REAUTH_REQUIRED")
-            _sensitive(user, reauth)()
+            _sensitive(user=user, session=session, password=password)
         replaced = vault.has_recovery_wrap
         vault.recovery_wrapped_mk = recovery_wrapped_mk
         vault.recovery_iv = recovery_iv
@@ -283,11 +301,17 @@ def recovery_wrap_clear(*, user: User, meta: RequestMeta) -> VaultStatus:
 
 
 def zero_knowledge_enable(
-    *, user: User, meta: RequestMeta, reauth: Check | None = None
+    *, user: User, meta: RequestMeta, session: Session | None, password: str | None
 ) -> VaultStatus:
     """Drop the server wrap: from now on only the user's recovery wrap opens the master key."""
     with _vault_action(
-        user=user, action=VaultAction.ZK_ENABLE, meta=meta, precheck=_sensitive(user, reauth)
+        user=user,
+        action=VaultAction.ZK_ENABLE,
+        meta=meta,
+        limit=SENSITIVE_USER,
+        reauth=True,
+        session=session,
+        password=password,
     ) as context:
         vault = _vault(user, for_update=True)
         context["changed"] = not vault.zero_knowledge
@@ -304,13 +328,24 @@ def zero_knowledge_enable(
 
 
 def zero_knowledge_disable(
-    *, user: User, master_key: bytearray, meta: RequestMeta, reauth: Check | None = None
+    *,
+    user: User,
+    master_key: bytearray,
+    meta: RequestMeta,
+    session: Session | None,
+    password: str | None,
 ) -> VaultStatus:
     """Take the master key the client just unwrapped with its recovery code, wrap it under the
     KEK again and leave zero-knowledge mode. ``master_key`` is wiped before this returns."""
     try:
         with _vault_action(
-            user=user, action=VaultAction.ZK_DISABLE, meta=meta, precheck=_sensitive(user, reauth)
+            user=user,
+            action=VaultAction.ZK_DISABLE,
+            meta=meta,
+            limit=SENSITIVE_USER,
+            reauth=True,
+            session=session,
+            password=password,
         ) as context:
             if len(master_key) != MASTER_KEY_BYTES:
                 raise ValidationFailed({"masterKey": ["The master key must be 32 bytes."]})
@@ -360,7 +395,7 @@ def mission_grant_issue(
         user=user,
         action=VaultAction.GRANT,
         meta=meta,
-        precheck=lambda: ratelimit.hit(GRANT_USER, str(user.pk)),
+        limit=GRANT_USER,
     ) as context:
         context["missionId"] = mission_id[: grants.MISSION_ID_MAX_LENGTH]
         if not grants.valid_mission_id(mission_id):
@@ -392,7 +427,7 @@ def mission_grant_issue(
         return grant
 
 
-# --- Re-wrapping after a KEK rotation (see vault.rewrap) -----------------------------------------
+# --- Re-wrapping after a KEK rotation (see mana_auth.kek.rewrap) --------------------------------
 
 
 def vault_master_keys_rewrap(batch_size: int) -> tuple[int, int]:
@@ -434,20 +469,3 @@ def vault_master_keys_rewrap(batch_size: int) -> tuple[int, int]:
                     )
                     rewrapped += 1
         after = user_ids[-1]
-
-
-def signing_keys_rewrap(batch_size: int) -> tuple[int, int]:
-    """Re-wrap the private halves of the JWT signing keys under the active KEK."""
-    from accounts.models import SigningKey
-    from accounts.signing_keys import invalidate_memo, signing_key_rewrap
-
-    kids = list(SigningKey.objects.order_by("kid").values_list("kid", flat=True))
-    rewrapped = 0
-    for start in range(0, len(kids), batch_size):
-        with transaction.atomic():
-            batch = SigningKey.objects.select_for_update().filter(
-                kid__in=kids[start : start + batch_size]
-            )
-            rewrapped += sum(signing_key_rewrap(key) for key in batch)
-    invalidate_memo()
-    return rewrapped, len(kids)

@@ -10,11 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import api_keys
+from accounts.api.responses import auth_context
 from accounts.models import ApiKey
-from accounts.reauth import reauth_check
 from mana_auth.api import AuthenticatedView, ErrorSerializer, meta, parse
 from mana_auth.service_auth import ServiceView
-from security import ratelimit
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 429, 503)}
 
@@ -76,13 +75,14 @@ class ApiKeysView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(ApiKeyCreateInputSerializer, request.data)
-        reauth_check(request, data.get("password") or None)
         created = api_keys.api_key_create(
             user=request.user,
             name=data["name"],
             scopes=data["scopes"],
             expires_at=data.get("expiresAt"),
             meta=meta(request),
+            session=auth_context(request).session,
+            password=data.get("password") or None,
         )
         body = api_key_data(created.api_key)
         body["key"] = created.key
@@ -106,9 +106,8 @@ class ApiKeyValidateView(ServiceView):
         summary="Validate an API key (service key required)",
     )
     def post(self, request: Request) -> Response:
-        ratelimit.hit(ratelimit.API_KEY_VALIDATE_IP, meta(request).ip)
         data = parse(ApiKeyValidateInputSerializer, request.data)
-        check = api_keys.api_key_check(data["key"])
+        check = api_keys.api_key_validate(key=data["key"], meta=meta(request))
         if not check.valid or check.api_key is None:
             return Response({"valid": False})
         return Response(

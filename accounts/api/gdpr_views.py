@@ -14,10 +14,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import gdpr, services
-from accounts.api.views import _clear_session_cookie
+from accounts import gdpr
+from accounts.api.responses import session_cookie_clear
+from mana_auth import gdpr as gdpr_registry
 from mana_auth.api import AuthenticatedView, DeleteWithBodySchema, ErrorSerializer, meta, parse
-from security import ratelimit
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 429, 503)}
 
@@ -26,157 +26,9 @@ class GdprDeleteInputSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
-class GdprProfileOutputSerializer(serializers.Serializer):
-    userId = serializers.UUIDField()
-    email = serializers.EmailField()
-    emailVerified = serializers.BooleanField()
-    displayName = serializers.CharField()
-    profileImageUrl = serializers.CharField()
-    preferredLanguage = serializers.CharField()
-    accountKind = serializers.CharField()
-    role = serializers.CharField()
-    accessTier = serializers.CharField()
-    createdAt = serializers.DateTimeField()
-
-
-class GdprSessionOutputSerializer(serializers.Serializer):
-    sessionId = serializers.UUIDField()
-    signInMethod = serializers.CharField()
-    signedInAt = serializers.DateTimeField()
-    createdAt = serializers.DateTimeField()
-    lastUsedAt = serializers.DateTimeField()
-    expiresAt = serializers.DateTimeField()
-    revokedAt = serializers.DateTimeField(allow_null=True)
-    revokedReason = serializers.CharField()
-    ipAddress = serializers.IPAddressField(allow_null=True)
-    userAgent = serializers.CharField()
-
-
-class GdprSessionsOutputSerializer(serializers.Serializer):
-    activeCount = serializers.IntegerField()
-    active = GdprSessionOutputSerializer(many=True)
-
-
-class GdprPasskeyOutputSerializer(serializers.Serializer):
-    passkeyId = serializers.UUIDField()
-    name = serializers.CharField()
-    credentialId = serializers.CharField()
-    authenticatorAaguid = serializers.CharField()
-    deviceType = serializers.CharField()
-    backedUp = serializers.BooleanField()
-    transports = serializers.ListField(child=serializers.CharField())
-    signatureCounter = serializers.IntegerField()
-    createdAt = serializers.DateTimeField()
-    lastUsedAt = serializers.DateTimeField(allow_null=True)
-
-
-class GdprPasskeysOutputSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    items = GdprPasskeyOutputSerializer(many=True)
-
-
-class GdprSecondFactorsOutputSerializer(serializers.Serializer):
-    authenticatorAppEnabled = serializers.BooleanField()
-    authenticatorAppConfirmedAt = serializers.DateTimeField(allow_null=True)
-    backupCodesRemaining = serializers.IntegerField()
-
-
-class GdprVaultOutputSerializer(serializers.Serializer):
-    vaultExists = serializers.BooleanField()
-    hasRecoveryWrap = serializers.BooleanField()
-    zeroKnowledge = serializers.BooleanField()
-    recoverySetAt = serializers.DateTimeField(allow_null=True)
-
-
-class GdprSpaceOutputSerializer(serializers.Serializer):
-    spaceId = serializers.UUIDField()
-    name = serializers.CharField()
-    slug = serializers.CharField()
-    type = serializers.CharField()
-    accessTier = serializers.CharField()
-    yourRole = serializers.CharField()
-    youJoinedAt = serializers.DateTimeField()
-    memberCount = serializers.IntegerField()
-    ownerCount = serializers.IntegerField()
-    deletedWithYourAccount = serializers.BooleanField(
-        help_text="You are its only owner: deleting your account deletes this Space."
-    )
-
-
-class GdprInvitationOutputSerializer(serializers.Serializer):
-    invitationId = serializers.UUIDField()
-    spaceId = serializers.UUIDField()
-    spaceName = serializers.CharField()
-    invitedEmail = serializers.EmailField()
-    role = serializers.CharField()
-    status = serializers.CharField()
-    invitedByUserId = serializers.UUIDField(allow_null=True)
-    createdAt = serializers.DateTimeField()
-    expiresAt = serializers.DateTimeField()
-    acceptedAt = serializers.DateTimeField(allow_null=True)
-    acceptedByUserId = serializers.UUIDField(allow_null=True)
-    declinedAt = serializers.DateTimeField(allow_null=True)
-    revokedAt = serializers.DateTimeField(allow_null=True)
-
-
-class GdprInvitationsOutputSerializer(serializers.Serializer):
-    sentTotal = serializers.IntegerField()
-    sentPending = serializers.IntegerField()
-    receivedPending = GdprInvitationOutputSerializer(many=True)
-
-
-class GdprApiKeyOutputSerializer(serializers.Serializer):
-    apiKeyId = serializers.UUIDField()
-    name = serializers.CharField()
-    visiblePrefix = serializers.CharField()
-    scopes = serializers.ListField(child=serializers.CharField())
-    createdAt = serializers.DateTimeField()
-    expiresAt = serializers.DateTimeField(allow_null=True)
-    lastUsedAt = serializers.DateTimeField(allow_null=True)
-    revokedAt = serializers.DateTimeField(allow_null=True)
-
-
-class GdprApiKeysOutputSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    activeCount = serializers.IntegerField()
-    items = GdprApiKeyOutputSerializer(many=True)
-
-
-class GdprSecurityEventsOutputSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    lastAt = serializers.DateTimeField(allow_null=True)
-
-
-class GdprPersonaOutputSerializer(serializers.Serializer):
-    isPersona = serializers.BooleanField()
-    persona = serializers.DictField(allow_null=True, help_text="The persona's settings, if any.")
-    records = serializers.DictField(
-        child=serializers.IntegerField(), help_text="Stored persona records per kind."
-    )
-
-
-class GdprSyncStoreOutputSerializer(serializers.Serializer):
-    available = serializers.BooleanField(
-        help_text="False when the sync store could not be asked; the counts are then null."
-    )
-    totalRecords = serializers.IntegerField(allow_null=True)
-    recordsByAppAndTable = serializers.DictField(
-        child=serializers.DictField(child=serializers.IntegerField()), allow_null=True
-    )
-
-
-class GdprSummaryOutputSerializer(serializers.Serializer):
-    profile = GdprProfileOutputSerializer()
-    sessions = GdprSessionsOutputSerializer()
-    passkeys = GdprPasskeysOutputSerializer()
-    secondFactors = GdprSecondFactorsOutputSerializer()
-    encryptionVault = GdprVaultOutputSerializer()
-    spaces = GdprSpaceOutputSerializer(many=True)
-    invitations = GdprInvitationsOutputSerializer()
-    apiKeys = GdprApiKeysOutputSerializer()
-    securityEvents = GdprSecurityEventsOutputSerializer()
-    personaData = GdprPersonaOutputSerializer()
-    syncedAppData = GdprSyncStoreOutputSerializer()
+# The summary's shape, assembled from the parts the apps registered (``mana_auth.gdpr``): each
+# part is documented by the same record shape that builds it.
+GdprSummaryOutputSerializer = gdpr_registry.summary_serializer_class()
 
 
 class GdprDataView(AuthenticatedView):
@@ -198,10 +50,11 @@ class GdprDataView(AuthenticatedView):
     )
     def delete(self, request: Request) -> Response:
         data = parse(GdprDeleteInputSerializer, request.data)
-        ratelimit.hit(gdpr.DELETE_USER, str(request.user.pk))
-        services.account_delete(user=request.user, password=data["password"], meta=meta(request))
+        gdpr.user_data_delete_request(
+            user=request.user, password=data["password"], meta=meta(request)
+        )
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        _clear_session_cookie(response)
+        session_cookie_clear(response)
         return response
 
 
@@ -221,7 +74,6 @@ class GdprDataExportView(AuthenticatedView):
         summary="Download everything stored about me as JSON (GDPR Art. 20)",
     )
     def get(self, request: Request) -> HttpResponse:
-        ratelimit.hit(gdpr.EXPORT_USER, str(request.user.pk))
         document = gdpr.user_data_export(user=request.user, meta=meta(request))
         body = json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
         response = HttpResponse(body.encode(), content_type="application/json; charset=utf-8")

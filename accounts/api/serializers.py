@@ -180,6 +180,27 @@ class SignInOutputSerializer(serializers.Serializer):
     tokenType = serializers.CharField()
 
 
+class MfaLoginInputSerializer(serializers.Serializer):
+    mfaToken = serializers.CharField(max_length=200)
+    code = serializers.CharField(max_length=64)
+    method = serializers.ChoiceField(choices=["totp", "backup_code"], default="totp")
+
+
+class MagicLinkRequestInputSerializer(serializers.Serializer):
+    email = NormalizedEmailField(max_length=254)
+    callbackURL = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+
+
+class MagicLinkAcceptedOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class MagicLinkVerifyInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+
+
 class TokenPairOutputSerializer(serializers.Serializer):
     accessToken = serializers.CharField()
     refreshToken = serializers.CharField()

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.api import api_key_views, gdpr_views, views
+from accounts.api import admin_views, api_key_views, gdpr_views, mfa_views, signin_views, views
 
 urlpatterns = [
     path("auth/register", views.RegisterView.as_view(), name="auth-register"),
@@ -11,7 +11,14 @@ urlpatterns = [
         views.ResendVerificationView.as_view(),
         name="auth-resend-verification",
     ),
-    path("auth/login", views.LoginView.as_view(), name="auth-login"),
+    path("auth/login", signin_views.LoginView.as_view(), name="auth-login"),
+    path("auth/login/mfa", signin_views.MfaLoginView.as_view(), name="auth-login-mfa"),
+    path("auth/magic-link", signin_views.MagicLinkRequestView.as_view(), name="auth-magic-link"),
+    path(
+        "auth/magic-link/verify",
+        signin_views.MagicLinkVerifyView.as_view(),
+        name="auth-magic-link-verify",
+    ),
     path("auth/refresh", views.RefreshView.as_view(), name="auth-refresh"),
     path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
     path("auth/validate", views.ValidateView.as_view(), name="auth-validate"),
@@ -52,6 +59,37 @@ urlpatterns = [
         api_key_views.ApiKeyValidateView.as_view(),
         name="internal-api-keys-validate",
     ),
+    path("me/mfa", mfa_views.MfaStatusView.as_view(), name="me-mfa"),
+    path("me/mfa/totp/setup", mfa_views.TotpSetupView.as_view(), name="me-mfa-totp-setup"),
+    path("me/mfa/totp/confirm", mfa_views.TotpConfirmView.as_view(), name="me-mfa-totp-confirm"),
+    path("me/mfa/totp", mfa_views.TotpDisableView.as_view(), name="me-mfa-totp"),
+    path(
+        "me/mfa/backup-codes",
+        mfa_views.BackupCodesRegenerateView.as_view(),
+        name="me-mfa-backup-codes",
+    ),
     path("me/data", gdpr_views.GdprDataView.as_view(), name="me-data"),
     path("me/data/export", gdpr_views.GdprDataExportView.as_view(), name="me-data-export"),
+    path("admin/users", admin_views.AdminUsersView.as_view(), name="admin-users"),
+    path("admin/users/<str:user_id>", admin_views.AdminUserView.as_view(), name="admin-user"),
+    path(
+        "admin/users/<str:user_id>/data",
+        admin_views.AdminUserDataView.as_view(),
+        name="admin-user-data",
+    ),
+    path(
+        "admin/users/<str:user_id>/tier",
+        admin_views.AdminUserTierView.as_view(),
+        name="admin-user-tier",
+    ),
+    path(
+        "admin/users/<str:user_id>/unlock",
+        admin_views.AdminUserUnlockView.as_view(),
+        name="admin-user-unlock",
+    ),
+    path(
+        "admin/users/<str:user_id>/revoke-sessions",
+        admin_views.AdminUserRevokeSessionsView.as_view(),
+        name="admin-user-revoke-sessions",
+    ),
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -20,11 +19,20 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import selectors, services, signing_keys
+from accounts import (
+    deletion,
+    passwords,
+    profile,
+    recovery,
+    registration,
+    selectors,
+    sessions,
+    signing_keys,
+)
 from accounts.api import serializers as s
+from accounts.api.responses import auth_context, session_cookie_clear, token_pair_body
 from accounts.api_keys import ApiKeyAuthentication, ApiKeyContext, ApiKeyScopePermission
 from accounts.authentication import (
-    AuthContext,
     BearerTokenAuthentication,
     SessionCookieAuthentication,
     authenticate_bearer_or_cookie,
@@ -39,10 +47,9 @@ from mana_auth.api import (
     parse,
 )
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
+from mana_auth.errors import AuthError, Forbidden
 from mana_auth.fastview import FastAPIView, read_json_object, required_string
 from mana_auth.origins import safe_redirect
-from security import ratelimit
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 409, 429, 503)}
 
@@ -61,69 +68,6 @@ class JwksView(View):
         return response
 
 
-# --- Cookies ----------------------------------------------------------------------------------
-
-
-def _set_session_cookie(response: Response, value: str) -> None:
-    response.set_cookie(
-        settings.SSO_COOKIE_NAME,
-        value,
-        max_age=settings.SESSION_ABSOLUTE_TTL_DAYS * 86400,
-        domain=settings.COOKIE_DOMAIN or None,
-        secure=settings.SSO_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-        path="/",
-    )
-
-
-def _clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(
-        settings.SSO_COOKIE_NAME, domain=settings.COOKIE_DOMAIN or None, path="/", samesite="Lax"
-    )
-
-
-def sign_in_response(sign_in: services.SignIn) -> Response:
-    """What every successful sign-in answers: user, token pair, SSO (and device) cookie."""
-    response = Response(
-        {
-            "user": s.user_data(sign_in.user),
-            "accessToken": sign_in.tokens.access_token,
-            "refreshToken": sign_in.tokens.refresh_token,
-            "expiresIn": sign_in.tokens.expires_in,
-            "tokenType": "Bearer",
-        }
-    )
-    _set_session_cookie(response, sign_in.cookie_value)
-    if sign_in.device_cookie:
-        from security.lockout import DEVICE_COOKIE_MAX_AGE
-
-        response.set_cookie(
-            settings.DEVICE_COOKIE_NAME,
-            sign_in.device_cookie,
-            max_age=DEVICE_COOKIE_MAX_AGE,
-            secure=settings.SSO_COOKIE_SECURE,
-            httponly=True,
-            samesite="Lax",
-            path="/api/v1/auth/",
-        )
-    return response
-
-
-def token_pair_body(pair: services.TokenPair) -> dict[str, Any]:
-    return {
-        "accessToken": pair.access_token,
-        "refreshToken": pair.refresh_token,
-        "expiresIn": pair.expires_in,
-        "tokenType": "Bearer",
-    }
-
-
-def auth_context(request: Request) -> AuthContext:
-    assert isinstance(request.auth, AuthContext)
-    return request.auth
-
-
 # --- Registration and verification ------------------------------------------------------------
 
 
@@ -135,17 +79,12 @@ class RegisterView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.RegisterInputSerializer, request.data)
-        request_meta = meta(request)
-        ratelimit.hit(ratelimit.REGISTER_IP, request_meta.ip)
-        # Made for every address, used only by a new account: the answer looks the same.
-        secret, binding = services.signup_binding_make()
-        services.user_register(
+        secret = registration.sign_up(
             email=data["email"],
             password=data["password"],
             name=data["name"],
             locale=data["locale"],
-            meta=request_meta,
-            signup_binding=binding,
+            meta=meta(request),
         )
         response = Response(
             {"status": "verification_sent", "email": normalize_email(data["email"])},
@@ -166,7 +105,7 @@ class RegisterView(PublicView):
 class SignupStatusView(PublicView):
     @extend_schema(responses={200: s.SignupStatusOutputSerializer})
     def get(self, request: Request) -> Response:
-        return Response(s.SignupStatusOutputSerializer(services.signup_status()).data)
+        return Response(s.SignupStatusOutputSerializer(registration.signup_status()).data)
 
 
 class VerifyEmailView(PublicView):
@@ -182,7 +121,7 @@ class VerifyEmailView(PublicView):
         token = request.query_params.get("token", "")
         query = {}
         try:
-            outcome, _ = services.verify_token_any(
+            outcome, _ = registration.verify_token_any(
                 token=token,
                 meta=meta(request),
                 signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
@@ -217,7 +156,7 @@ class VerifyEmailView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.VerifyEmailInputSerializer, request.data)
-        _, verification = services.verify_token_any(
+        _, verification = registration.verify_token_any(
             token=data["token"],
             meta=meta(request),
             signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
@@ -235,28 +174,11 @@ class ResendVerificationView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
-        services.verification_resend(email=data["email"], meta=meta(request))
+        registration.verification_resend(email=data["email"], meta=meta(request))
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
 
 # --- Sign-in and tokens -----------------------------------------------------------------------
-
-
-class LoginView(PublicView):
-    @extend_schema(
-        request=s.LoginInputSerializer,
-        responses={200: s.SignInOutputSerializer, **ERRORS},
-        summary="Sign in with email and password",
-    )
-    def post(self, request: Request) -> Response:
-        data = parse(s.LoginInputSerializer, request.data)
-        sign_in = services.password_login(
-            email=data["email"],
-            password=data["password"],
-            meta=meta(request),
-            device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
-        )
-        return sign_in_response(sign_in)
 
 
 # The three hottest endpoints run on FastAPIView (mana_auth/fastview.py): same contract and
@@ -269,7 +191,7 @@ class RefreshView(FastAPIView):
     )
     def post(self, request: HttpRequest) -> HttpResponse:
         token = required_string(read_json_object(request), "refreshToken")
-        _, pair = services.session_refresh(
+        _, pair = sessions.session_refresh(
             refresh_token=token, meta=RequestMeta.from_request(request)
         )
         return JsonResponse(token_pair_body(pair))
@@ -304,9 +226,9 @@ class LogoutView(CookieOrBearerView):
     @extend_schema(request=None, responses={204: None, **ERRORS})
     def post(self, request: Request) -> Response:
         context = auth_context(request)
-        services.session_revoke(user=request.user, session=context.session, meta=meta(request))
+        sessions.session_revoke(user=request.user, session=context.session, meta=meta(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        _clear_session_cookie(response)
+        session_cookie_clear(response)
         return response
 
 
@@ -325,7 +247,7 @@ class SessionToTokenView(AuthenticatedView):
 
     @extend_schema(request=None, responses={200: s.TokenPairOutputSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
-        pair = services.session_to_token(session=auth_context(request).session)
+        pair = sessions.session_to_token(session=auth_context(request).session)
         return Response(token_pair_body(pair))
 
 
@@ -343,7 +265,7 @@ class SessionRevokeView(AuthenticatedView):
     @extend_schema(responses={204: None, **ERRORS})
     def delete(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get_for_user(user=request.user, session_id=session_id)
-        services.session_revoke(
+        sessions.session_revoke(
             user=request.user, session=session, meta=meta(request), reason="revoked_by_user"
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -352,7 +274,7 @@ class SessionRevokeView(AuthenticatedView):
 class SessionsRevokeOthersView(AuthenticatedView):
     @extend_schema(request=None, responses={200: s.RevokedOutputSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
-        count = services.sessions_revoke_all(
+        count = sessions.sessions_revoke_all(
             user=request.user,
             meta=meta(request),
             reason="revoked_by_user",
@@ -370,7 +292,7 @@ class ForgotPasswordView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
-        services.password_forgot(email=data["email"], meta=meta(request))
+        passwords.password_forgot(email=data["email"], meta=meta(request))
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -386,7 +308,7 @@ class ResetPasswordView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.ResetPasswordInputSerializer, request.data)
-        result = services.password_reset(
+        result = recovery.password_reset(
             token=data["token"],
             new_password=data["newPassword"],
             meta=meta(request),
@@ -412,7 +334,7 @@ class ResetPasswordPreviewView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.TokenInputSerializer, request.data)
-        preview = services.password_reset_preview(token=data["token"])
+        preview = recovery.password_reset_preview(token=data["token"])
         return Response(
             {
                 "email": preview.user.email,
@@ -435,7 +357,7 @@ class ReportCompromiseView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.TokenInputSerializer, request.data)
-        report = services.compromise_report(token=data["token"], meta=meta(request))
+        report = recovery.compromise_report(token=data["token"], meta=meta(request))
         return Response(
             {
                 "reported": True,
@@ -463,9 +385,9 @@ class ProfileView(AuthenticatedView):
     )
     def patch(self, request: Request) -> Response:
         if isinstance(request.auth, ApiKeyContext):
-            raise AuthError(code="FORBIDDEN", message="API keys cannot change the profile.")
+            raise Forbidden(message="API keys cannot change the profile.")
         data = parse(s.ProfileInputSerializer, request.data)
-        user = services.profile_update(user=request.user, data=data, meta=meta(request))
+        user = profile.profile_update(user=request.user, data=data, meta=meta(request))
         return Response(s.user_data(user))
 
 
@@ -475,7 +397,7 @@ class ChangeEmailView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.ChangeEmailInputSerializer, request.data)
-        services.email_change_request(
+        profile.email_change_request(
             user=request.user,
             new_email=data["newEmail"],
             password=data["password"],
@@ -490,7 +412,7 @@ class ChangePasswordView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.ChangePasswordInputSerializer, request.data)
-        services.password_change(
+        passwords.password_change(
             user=request.user,
             session=auth_context(request).session,
             current_password=data["currentPassword"],
@@ -506,7 +428,7 @@ class AccountDeleteView(AuthenticatedView):
     @extend_schema(request=s.PasswordInputSerializer, responses={204: None, **ERRORS})
     def delete(self, request: Request) -> Response:
         data = parse(s.PasswordInputSerializer, request.data)
-        services.account_delete(user=request.user, password=data["password"], meta=meta(request))
+        deletion.account_delete(user=request.user, password=data["password"], meta=meta(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        _clear_session_cookie(response)
+        session_cookie_clear(response)
         return response

@@ -8,13 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
+from accounts.api.responses import auth_context, sign_in_response
 from accounts.api.serializers import SignInOutputSerializer
-from accounts.api.views import ERRORS, auth_context, sign_in_response
+from accounts.api.views import ERRORS
 from accounts.passkeys import selectors, services
 from accounts.passkeys import serializers as s
-from accounts.reauth import reauth_check
+from accounts.signin import passkey as passkey_sign_in
 from mana_auth.api import AuthenticatedView, DeleteWithBodySchema, PublicView, meta, parse
-from security import ratelimit
 
 
 class PasskeyCapabilityView(PublicView):
@@ -34,10 +34,11 @@ class PasskeyRegisterOptionsView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.PasskeyRegisterOptionsInputSerializer, request.data)
-        ratelimit.hit(ratelimit.PASSKEY_OPTIONS_IP, meta(request).ip)
-        reauth_check(request, data.get("password") or None)
         options = services.passkey_registration_options(
-            user=request.user, session=auth_context(request).session
+            user=request.user,
+            session=auth_context(request).session,
+            password=data.get("password") or None,
+            meta=meta(request),
         )
         return Response(options)
 
@@ -68,7 +69,7 @@ class PasskeyAuthenticateOptionsView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.PasskeyAuthenticateOptionsInputSerializer, request.data)
-        options = services.passkey_sign_in_options(
+        options = passkey_sign_in.passkey_sign_in_options(
             email=data.get("email") or None, meta=meta(request)
         )
         return Response(options)
@@ -82,7 +83,7 @@ class PasskeyAuthenticateVerifyView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.PasskeyAuthenticateVerifyInputSerializer, request.data)
-        sign_in = services.passkey_sign_in(
+        sign_in = passkey_sign_in.passkey_sign_in(
             credential=data["credential"],
             meta=meta(request),
             ceremony_id=data.get("ceremonyId") or None,
@@ -125,6 +126,11 @@ class PasskeyDetailView(AuthenticatedView):
     def delete(self, request: Request, passkey_id: str) -> Response:
         data = parse(s.PasskeyDeleteInputSerializer, request.data)
         passkey = account_selectors.passkey_get_for_user(user=request.user, passkey_id=passkey_id)
-        reauth_check(request, data.get("password") or None)
-        services.passkey_delete(user=request.user, passkey=passkey, meta=meta(request))
+        services.passkey_delete(
+            user=request.user,
+            passkey=passkey,
+            meta=meta(request),
+            session=auth_context(request).session,
+            password=data.get("password") or None,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

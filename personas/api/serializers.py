@@ -1,4 +1,5 @@
-"""Input and output shapes of the Admin API (camelCase on the wire; unique names for OpenAPI)."""
+"""Input and output shapes of the personas Admin API (camelCase on the wire; unique names for
+OpenAPI)."""
 
 from __future__ import annotations
 
@@ -7,53 +8,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.serializers import NewAddressField, UserOutputSerializer, user_data
-from accounts.models import Tier, User
+from accounts.api.serializers import NewAddressField
 from personas.catalog import CatalogPersona
 from personas.models import ActionResult, Archetype, Persona, TickCadence
 from spaces import modules
 
 TEXT_MAX = 4000
 PROMPT_MAX = 20000
-
-# --- Users ------------------------------------------------------------------------------------
-
-
-class AdminUserListQuerySerializer(serializers.Serializer):
-    search = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
-
-
-class AdminUserDetailOutputSerializer(UserOutputSerializer):
-    lockedForSeconds = serializers.IntegerField()
-    activeSessions = serializers.IntegerField()
-    totpEnabled = serializers.BooleanField()
-    passkeys = serializers.IntegerField()
-    isActive = serializers.BooleanField()
-    lastLoginAt = serializers.DateTimeField(allow_null=True)
-    updatedAt = serializers.DateTimeField()
-
-
-def admin_user_detail_data(user: User, facts: dict[str, Any]) -> dict[str, Any]:
-    return {**user_data(user), **facts}
-
-
-class AdminUserTierInputSerializer(serializers.Serializer):
-    tier = serializers.ChoiceField(choices=Tier.values)
-
-
-class AdminUserTierOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    tier = serializers.CharField()
-
-
-class AdminUserUnlockOutputSerializer(serializers.Serializer):
-    unlocked = serializers.BooleanField()
-    cleared = serializers.IntegerField(help_text="lock counters removed")
-
-
-class AdminUserSessionsRevokeOutputSerializer(serializers.Serializer):
-    revoked = serializers.IntegerField(help_text="sessions ended")
-
 
 # --- Personas ---------------------------------------------------------------------------------
 

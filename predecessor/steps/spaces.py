@@ -26,7 +26,7 @@ from spaces.models import (
     SpaceRole,
     SpaceType,
 )
-from spaces.services import personal_space_ensure
+from spaces.services.spaces import personal_space_ensure
 
 SPACE_METADATA_MAX_BYTES = 16 * 1024
 

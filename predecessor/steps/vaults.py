@@ -7,13 +7,13 @@ import uuid
 from typing import Any
 
 from accounts.models import User
+from mana_auth.kek.crypto import associated_data, wipe
+from mana_auth.kek.keyring import seal
 from predecessor import formats
 from predecessor.formats import FormatError
 from predecessor.models import ImportedRecord
 from predecessor.report import TableReport
 from predecessor.steps.base import StepBase
-from vault.crypto import associated_data, wipe
-from vault.keyring import seal
 from vault.models import FORMAT_VERSION, Vault, VaultAction, VaultAudit
 from vault.rls import scope_set, vault_scope
 

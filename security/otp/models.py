@@ -16,9 +16,9 @@ from django.db import models
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin, VerifyNotAllowed
 
+from mana_auth.kek import keyring
+from mana_auth.kek.crypto import associated_data
 from security.otp import crypto
-from vault import keyring
-from vault.crypto import associated_data
 
 # django-otp doubles the wait after each failure without bound: past a few failures that lets
 # whoever holds the first factor freeze the owner's device for days. Cap it; the account

@@ -22,7 +22,7 @@ from spaces.models import (
     SpaceRole,
     SpaceType,
 )
-from spaces.services import CREDENTIAL_VALUE_MAX_CHARS
+from spaces.services.credentials import CREDENTIAL_VALUE_MAX_CHARS
 
 # --- Spaces -----------------------------------------------------------------------------------
 

@@ -19,9 +19,21 @@ from mana_auth.api import (
 )
 from mana_auth.errors import Forbidden
 from mana_auth.service_auth import ServiceView
-from spaces import modules, selectors, services
+from spaces import modules, selectors
 from spaces.api import serializers as s
 from spaces.models import SpaceRole
+from spaces.services.base import membership_require_manager
+from spaces.services.credentials import credential_create, credential_delete, credential_reveal
+from spaces.services.invitations import (
+    invitation_accept,
+    invitation_create,
+    invitation_decline,
+    invitation_revoke,
+)
+from spaces.services.members import member_remove, member_role_change, space_leave
+from spaces.services.permissions import module_permissions_set
+from spaces.services.singletons import singletons_bootstrap_for_user
+from spaces.services.spaces import space_create, space_delete, space_tier_set, space_update
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 409, 429, 503)}
 TAGS = ["spaces"]
@@ -75,7 +87,7 @@ class SpacesView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.SpaceCreateInputSerializer, request.data)
-        space = services.space_create(
+        space = space_create(
             user=request.user,
             name=data["name"],
             type=data["type"],
@@ -100,9 +112,7 @@ class SpaceDetailView(AuthenticatedView):
     )
     def patch(self, request: Request, space_id: str) -> Response:
         data = parse(s.SpaceUpdateInputSerializer, request.data)
-        space = services.space_update(
-            user=request.user, space_id=space_id, data=data, meta=meta(request)
-        )
+        space = space_update(user=request.user, space_id=space_id, data=data, meta=meta(request))
         return Response(s.space_data(space, SpaceRole.OWNER))
 
     @extend_schema(
@@ -112,7 +122,7 @@ class SpaceDetailView(AuthenticatedView):
         summary="Delete a shared Space (owner); the personal Space is undeletable",
     )
     def delete(self, request: Request, space_id: str) -> Response:
-        services.space_delete(user=request.user, space_id=space_id, meta=meta(request))
+        space_delete(user=request.user, space_id=space_id, meta=meta(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -152,7 +162,7 @@ class SpaceMemberView(AuthenticatedView):
     )
     def patch(self, request: Request, space_id: str, user_id: str) -> Response:
         data = parse(s.SpaceMemberRoleInputSerializer, request.data)
-        membership = services.member_role_change(
+        membership = member_role_change(
             user=request.user,
             space_id=space_id,
             member_user_id=user_id,
@@ -165,7 +175,7 @@ class SpaceMemberView(AuthenticatedView):
         tags=TAGS, request=None, responses={204: None, **ERRORS}, summary="Remove a member"
     )
     def delete(self, request: Request, space_id: str, user_id: str) -> Response:
-        services.member_remove(
+        member_remove(
             user=request.user, space_id=space_id, member_user_id=user_id, meta=meta(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -174,7 +184,7 @@ class SpaceMemberView(AuthenticatedView):
 class SpaceLeaveView(AuthenticatedView):
     @extend_schema(tags=TAGS, request=None, responses={204: None, **ERRORS}, summary="Leave")
     def post(self, request: Request, space_id: str) -> Response:
-        services.space_leave(user=request.user, space_id=space_id, meta=meta(request))
+        space_leave(user=request.user, space_id=space_id, meta=meta(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -190,7 +200,7 @@ class SpaceInvitationsView(AuthenticatedView):
         summary="Invitations of a Space (owners and admins)",
     )
     def get(self, request: Request, space_id: str) -> Response:
-        membership = services.membership_require_manager(user=request.user, space_id=space_id)
+        membership = membership_require_manager(user=request.user, space_id=space_id)
         invitations = selectors.invitations_of(space=membership.space)
         return Response(paginate(request, invitations, s.invitation_data))
 
@@ -202,7 +212,7 @@ class SpaceInvitationsView(AuthenticatedView):
     )
     def post(self, request: Request, space_id: str) -> Response:
         data = parse(s.SpaceInvitationCreateInputSerializer, request.data)
-        invitation = services.invitation_create(
+        invitation = invitation_create(
             user=request.user,
             space_id=space_id,
             email=data["email"],
@@ -217,7 +227,7 @@ class SpaceInvitationView(AuthenticatedView):
         tags=TAGS, request=None, responses={204: None, **ERRORS}, summary="Revoke an invitation"
     )
     def delete(self, request: Request, space_id: str, invitation_id: str) -> Response:
-        services.invitation_revoke(
+        invitation_revoke(
             user=request.user,
             space_id=space_id,
             invitation_id=invitation_id,
@@ -235,9 +245,7 @@ class InvitationAcceptView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.InvitationTokenInputSerializer, request.data)
-        membership = services.invitation_accept(
-            user=request.user, token=data["token"], meta=meta(request)
-        )
+        membership = invitation_accept(user=request.user, token=data["token"], meta=meta(request))
         return Response({"space": s.my_space_data(membership)})
 
 
@@ -250,7 +258,7 @@ class InvitationDeclineView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.InvitationTokenInputSerializer, request.data)
-        services.invitation_decline(user=request.user, token=data["token"], meta=meta(request))
+        invitation_decline(user=request.user, token=data["token"], meta=meta(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -272,7 +280,7 @@ class SpaceModulePermissionsView(AuthenticatedView):
     )
     def put(self, request: Request, space_id: str) -> Response:
         data = parse(s.ModulePermissionsInputSerializer, request.data)
-        space = services.module_permissions_set(
+        space = module_permissions_set(
             user=request.user,
             space_id=space_id,
             overrides=[dict(item) for item in data["overrides"]],
@@ -294,7 +302,7 @@ class SpaceCredentialsView(AuthenticatedView):
         summary="Credential metadata (owners and admins); values are never shown",
     )
     def get(self, request: Request, space_id: str) -> Response:
-        membership = services.membership_require_manager(user=request.user, space_id=space_id)
+        membership = membership_require_manager(user=request.user, space_id=space_id)
         credentials = selectors.credentials_of(space=membership.space)
         return Response(paginate(request, credentials, s.credential_data))
 
@@ -306,7 +314,7 @@ class SpaceCredentialsView(AuthenticatedView):
     )
     def post(self, request: Request, space_id: str) -> Response:
         data = parse(s.SpaceCredentialCreateInputSerializer, request.data)
-        credential = services.credential_create(
+        credential = credential_create(
             user=request.user,
             space_id=space_id,
             kind=data["kind"],
@@ -320,7 +328,7 @@ class SpaceCredentialsView(AuthenticatedView):
 class SpaceCredentialView(AuthenticatedView):
     @extend_schema(tags=TAGS, request=None, responses={204: None, **ERRORS})
     def delete(self, request: Request, space_id: str, credential_id: str) -> Response:
-        services.credential_delete(
+        credential_delete(
             user=request.user,
             space_id=space_id,
             credential_id=credential_id,
@@ -340,7 +348,7 @@ class BootstrapSingletonsView(AuthenticatedView):
         summary="Reconcile my sync-store singletons (idempotent)",
     )
     def post(self, request: Request) -> Response:
-        return Response(services.singletons_bootstrap_for_user(user=request.user))
+        return Response(singletons_bootstrap_for_user(user=request.user))
 
 
 # --- Admin ------------------------------------------------------------------------------------
@@ -357,7 +365,7 @@ class AdminSpaceTierView(AuthenticatedView):
         if not request.user.is_admin:
             raise Forbidden()
         data = parse(s.SpaceTierInputSerializer, request.data)
-        space = services.space_tier_set(
+        space = space_tier_set(
             actor=request.user, space_id=space_id, tier=data["tier"], meta=meta(request)
         )
         return Response(s.space_data(space))
@@ -384,7 +392,7 @@ class InternalSpaceCredentialView(ServiceView):
         summary="A credential's decrypted value (service key; audited)",
     )
     def get(self, request: Request, space_id: str, credential_id: str) -> Response:
-        credential, value = services.credential_reveal(
+        credential, value = credential_reveal(
             space_id=space_id, credential_id=credential_id, meta=meta(request)
         )
         body = s.credential_data(credential)

@@ -7,18 +7,13 @@ counts hold no test-only SAVEPOINT statements.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD, login_tokens
+from tests.conftest import PASSWORD, login_tokens, store_select
 from tests.passkeys.authenticator import DEFAULT_ORIGIN, DEFAULT_RP_ID, SoftAuthenticator
-from tests.shared_state_helpers import redis_clear, store_select
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 # Statements per request once warm (BEGIN and COMMIT count), per store. Redis: the README's table.
 # PostgreSQL: each rate-limit counter, cooldown check and ceremony state is one statement more.
@@ -28,16 +23,8 @@ BUDGETS = {
 }
 
 
-@pytest.fixture(params=["postgres", "redis"])
-def store(request, settings):
-    store_select(settings, request.param, REDIS_URL)
-    yield request.param
-    if request.param == "redis":
-        redis_clear()
-
-
 def test_validate_costs_at_most_one_query(
-    api_client, user_factory, store, django_assert_max_num_queries
+    api_client, user_factory, shared_store, django_assert_max_num_queries
 ):
     token = login_tokens(api_client, user_factory())["accessToken"]
     api_client.post("/api/v1/auth/validate", {"token": token}, format="json")  # warm
@@ -47,7 +34,7 @@ def test_validate_costs_at_most_one_query(
 
 
 def test_authenticated_session_costs_at_most_one_query(
-    user_factory, store, django_assert_max_num_queries
+    user_factory, shared_store, django_assert_max_num_queries
 ):
     client = APIClient()
     token = login_tokens(client, user_factory())["accessToken"]
@@ -65,7 +52,7 @@ def test_jwks_costs_no_query_once_warm(api_client, django_assert_num_queries):
 
 
 def test_refresh_costs_at_most_four_queries(
-    api_client, user_factory, store, django_assert_max_num_queries
+    api_client, user_factory, shared_store, django_assert_max_num_queries
 ):
     tokens = login_tokens(api_client, user_factory())
     with django_assert_max_num_queries(4):
@@ -76,11 +63,11 @@ def test_refresh_costs_at_most_four_queries(
 
 
 def test_password_login_costs_at_most_eight_queries_with_redis(
-    api_client, user_factory, store, django_assert_max_num_queries
+    api_client, user_factory, shared_store, django_assert_max_num_queries
 ):
     user = user_factory()
     login_tokens(APIClient(), user)  # warm the signing key
-    with django_assert_max_num_queries(BUDGETS[store]["login"]):
+    with django_assert_max_num_queries(BUDGETS[shared_store]["login"]):
         response = api_client.post(
             "/api/v1/auth/login", {"email": user.email, "password": PASSWORD}, format="json"
         )
@@ -90,7 +77,7 @@ def test_password_login_costs_at_most_eight_queries_with_redis(
 def test_validate_costs_no_query_on_a_cache_hit_with_redis(
     api_client, user_factory, settings, django_assert_num_queries
 ):
-    store_select(settings, "redis", REDIS_URL)
+    store_select(settings, "redis")
     token = login_tokens(api_client, user_factory())["accessToken"]
     api_client.post("/api/v1/auth/validate", {"token": token}, format="json")  # fills the cache
     with django_assert_num_queries(0):
@@ -103,7 +90,7 @@ def test_without_redis_validate_asks_the_database_every_time(
 ):
     """No REDIS_URL: no cache in the same PostgreSQL (it would cost what the answer costs);
     the one session query sees a revocation the moment it commits, on every worker."""
-    store_select(settings, "postgres", REDIS_URL)
+    store_select(settings, "postgres")
     token = login_tokens(api_client, user_factory())["accessToken"]
     for _ in range(3):
         with django_assert_num_queries(1):
@@ -111,7 +98,7 @@ def test_without_redis_validate_asks_the_database_every_time(
         assert response.json()["valid"] is True
 
 
-def test_revocation_beats_the_validate_cache(api_client, user_factory, store):
+def test_revocation_beats_the_validate_cache(api_client, user_factory, shared_store):
     tokens = login_tokens(api_client, user_factory())
     validate = {"token": tokens["accessToken"]}
     assert api_client.post("/api/v1/auth/validate", validate, format="json").json()["valid"]
@@ -163,7 +150,7 @@ def test_a_late_live_write_cannot_resurrect_a_revoked_session(api_client, user_f
     from accounts import selectors
     from security import shared_state
 
-    store_select(settings, "redis", REDIS_URL)
+    store_select(settings, "redis")
 
     tokens = login_tokens(api_client, user_factory())
     claims = selectors.access_token_claims(tokens["accessToken"])
@@ -204,25 +191,27 @@ def _passkey_ready(auth_client, settings):
     return client.user, device
 
 
-def test_passkey_options_budget(auth_client, settings, store, django_assert_max_num_queries):
+def test_passkey_options_budget(auth_client, settings, shared_store, django_assert_max_num_queries):
     user, _ = _passkey_ready(auth_client, settings)
     api = APIClient()
     url = "/api/v1/auth/passkeys/authenticate/options"
     api.post(url, {"email": user.email}, format="json")  # warm: the decoy shape memo
-    with django_assert_max_num_queries(BUDGETS[store]["passkey_options"]):
+    with django_assert_max_num_queries(BUDGETS[shared_store]["passkey_options"]):
         assert api.post(url, {"email": user.email}, format="json").status_code == 200
-    with django_assert_max_num_queries(BUDGETS[store]["passkey_options"]):
+    with django_assert_max_num_queries(BUDGETS[shared_store]["passkey_options"]):
         assert api.post(url, {"email": "nobody@example.com"}, format="json").status_code == 200
 
 
-def test_passkey_verify_budget(auth_client, settings, store, django_assert_max_num_queries):
+def test_passkey_verify_budget(auth_client, settings, shared_store, django_assert_max_num_queries):
     _, device = _passkey_ready(auth_client, settings)
     api = APIClient()
     base = "/api/v1/auth/passkeys/"
     for attempt in range(2):  # the first warms the signing key
         options = api.post(f"{base}authenticate/options", {}, format="json").json()
         credential = device.get(options)
-        with django_assert_max_num_queries(BUDGETS[store]["passkey_verify"] + 5 * (1 - attempt)):
+        with django_assert_max_num_queries(
+            BUDGETS[shared_store]["passkey_verify"] + 5 * (1 - attempt)
+        ):
             response = api.post(
                 f"{base}authenticate/verify", {"credential": credential}, format="json"
             )

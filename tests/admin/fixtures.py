@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -32,13 +31,6 @@ def admin_client(user_factory: Callable[..., User], auth_client: Callable[..., A
 def user_client(auth_client: Callable[..., APIClient]) -> APIClient:
     """A client signed in as an ordinary user."""
     return auth_client()
-
-
-@pytest.fixture
-def service_client() -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_X_SERVICE_KEY=settings.MANA_SERVICE_KEY)
-    return client
 
 
 @pytest.fixture

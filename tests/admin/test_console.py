@@ -18,6 +18,7 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.api_keys import api_key_check, api_key_create
+from accounts.mfa import totp_enroll_confirmed
 from accounts.models import (
     ApiKey,
     OneTimeToken,
@@ -34,12 +35,15 @@ from personas.models import Persona, PersonaAction, PersonaFeedback
 from personas.services import persona_action_record, persona_feedback_record, persona_upsert
 from security.models import LoginAttempt, LoginThrottle, SecurityEvent
 from security.otp.models import BackupCode, SealedTotpDevice
-from security.otp.services import backup_codes_replace, totp_enroll_confirmed
-from spaces import services as space_services
+from security.otp.services import backup_codes_replace
 from spaces.models import Invitation, Space, SpaceCredential
+from spaces.services.credentials import credential_create
+from spaces.services.invitations import invitation_create
+from spaces.services.permissions import module_permissions_set
+from spaces.services.spaces import space_create
+from tests.accounts.signin.mfa_helpers import code_at, frozen_clock
 from tests.admin.fixtures import PERSONA_BODY
 from tests.conftest import PASSWORD
-from tests.security.mfa_helpers import code_at, frozen_clock
 from vault.models import Vault
 from vault.rls import vault_scope
 
@@ -152,7 +156,13 @@ def world(user_factory, auth_client, frozen) -> World:
     alice_totp = totp_enroll_confirmed(user=alice, meta=RequestMeta())
     raw += [alice_totp.secret, *backup_codes_replace(user=alice)]
     created = api_key_create(
-        user=alice, name="CI", scopes=["profile:read"], expires_at=None, meta=RequestMeta()
+        user=alice,
+        name="CI",
+        scopes=["profile:read"],
+        expires_at=None,
+        meta=RequestMeta(),
+        session=None,
+        password=PASSWORD,
     )
     raw.append(created.key)
     Passkey.objects.create(
@@ -169,19 +179,17 @@ def world(user_factory, auth_client, frozen) -> World:
         ).status_code
         == 200
     )
-    space = space_services.space_create(
-        user=alice, name="Alice & Co", type="team", meta=RequestMeta()
-    )
-    space_services.invitation_create(
+    space = space_create(user=alice, name="Alice & Co", type="team", meta=RequestMeta())
+    invitation_create(
         user=alice, space_id=space.id, email="bob@example.com", role="member", meta=RequestMeta()
     )
-    space_services.module_permissions_set(
+    module_permissions_set(
         user=alice,
         space_id=space.id,
         overrides=[{"role": "member", "module": "notes", "level": "read"}],
         meta=RequestMeta(),
     )
-    space_services.credential_create(
+    credential_create(
         user=alice, space_id=space.id, kind="smtp", name="SMTP", value=CREDENTIAL_VALUE,
         meta=RequestMeta(),
     )  # fmt: skip

@@ -24,9 +24,12 @@ from accounts.models import Passkey, Session
 from mana_auth import jsonsafe
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import TAXONOMY
-from spaces import services as space_services
 from spaces.models import Membership, SpaceRole
+from spaces.services.credentials import credential_create
+from spaces.services.invitations import invitation_create
+from spaces.services.spaces import space_create
 from tests.admin.fixtures import PERSONA_BODY
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -85,16 +88,22 @@ def world(user_factory: Any, auth_client: Any) -> dict[str, Any]:
     client = auth_client(operator)
     member = user_factory(email="member@example.com")
     meta = RequestMeta(ip="127.0.0.1")
-    space = space_services.space_create(user=operator, name="Team", type="team", meta=meta)
+    space = space_create(user=operator, name="Team", type="team", meta=meta)
     Membership.objects.create(space=space, user=member, role=SpaceRole.MEMBER)
-    invitation = space_services.invitation_create(
+    invitation = invitation_create(
         user=operator, space_id=space.id, email="invitee@example.com", role="member", meta=meta
     )
-    credential = space_services.credential_create(
+    credential = credential_create(
         user=operator, space_id=space.id, kind="smtp", name="SMTP", value="s3cret", meta=meta
     )
     key = api_keys.api_key_create(
-        user=operator, name="ci", scopes=["profile:read"], expires_at=None, meta=meta
+        user=operator,
+        name="ci",
+        scopes=["profile:read"],
+        expires_at=None,
+        meta=meta,
+        session=None,
+        password=PASSWORD,
     )
     passkey = Passkey.objects.create(
         user=operator,

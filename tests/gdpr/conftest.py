@@ -28,14 +28,18 @@ from django.db import models
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import api_keys, services
+from accounts import api_keys, mfa
 from accounts.models import Passkey, TokenPurpose, User
+from accounts.one_time_tokens import one_time_token_issue
 from mana_auth.clientip import RequestMeta
 from security.otp import services as otp_services
-from spaces import services as space_services
 from spaces import singletons
 from spaces.models import Membership, Space, SpaceRole
-from tests.conftest import login_tokens
+from spaces.services.credentials import credential_create
+from spaces.services.invitations import invitation_create
+from spaces.services.permissions import module_permissions_set
+from spaces.services.spaces import space_create
+from tests.conftest import PASSWORD, login_tokens
 
 META = RequestMeta(ip="203.0.113.7", user_agent="pytest-gdpr")
 VAULT = "/api/v1/me/encryption-vault/"
@@ -269,9 +273,7 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
         "/api/v1/auth/login", {"email": user.email, "password": "wrong-password-1"}, format="json"
     )
     secrets.append(
-        services.one_time_token_issue(
-            user=user, purpose=TokenPurpose.RESET_PASSWORD, ttl=timedelta(hours=1)
-        )
+        one_time_token_issue(user=user, purpose=TokenPurpose.RESET_PASSWORD, ttl=timedelta(hours=1))
     )
     Passkey.objects.create(
         user=user,
@@ -283,14 +285,20 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
     )
     secrets.append(
         api_keys.api_key_create(
-            user=user, name="CI", scopes=["profile:read"], expires_at=None, meta=META
+            user=user,
+            name="CI",
+            scopes=["profile:read"],
+            expires_at=None,
+            meta=META,
+            session=None,
+            password=PASSWORD,
         ).key
     )
     # vault with an audit trail and a recovery wrap
     assert client.post(VAULT + "init").status_code == 200
     assert client.post(VAULT + "recovery-wrap", RECOVERY, format="json").status_code == 200
     # second factors
-    enrolment = otp_services.totp_enroll_confirmed(user=user, meta=META)
+    enrolment = mfa.totp_enroll_confirmed(user=user, meta=META)
     secrets.append(enrolment.secret)
     secrets += otp_services.backup_codes_replace(user=user)
     # operator groups and permissions, and an operator log entry
@@ -306,14 +314,14 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
     )
     # Spaces: solely owned (with a member, an invitation, a credential, an override), co-owned,
     # joined, and an invitation received from someone else
-    team = space_services.space_create(user=user, name="Rich Team", type="team", meta=META)
+    team = space_create(user=user, name="Rich Team", type="team", meta=META)
     Membership.objects.create(space=team, user=friend, role=SpaceRole.ADMIN)
-    space_services.invitation_create(
+    invitation_create(
         user=user, space_id=team.id, email="guest@example.com", role="member", meta=META
     )
     credential_value = "smtp-password-very-secret-123"
     secrets.append(credential_value)
-    space_services.credential_create(
+    credential_create(
         user=user,
         space_id=team.id,
         kind="smtp",
@@ -324,18 +332,18 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
     from spaces import modules
 
     module_id = next(m for m in modules.modules_for_type("team"))
-    space_services.module_permissions_set(
+    module_permissions_set(
         user=user,
         space_id=team.id,
         overrides=[{"role": "member", "module": module_id, "level": "read"}],
         meta=META,
     )
-    shared = space_services.space_create(user=user, name="Shared", type="club", meta=META)
+    shared = space_create(user=user, name="Shared", type="club", meta=META)
     Membership.objects.create(space=shared, user=friend, role=SpaceRole.OWNER)
-    joined = space_services.space_create(user=friend, name="Friend's", type="family", meta=META)
+    joined = space_create(user=friend, name="Friend's", type="family", meta=META)
     Membership.objects.create(space=joined, user=user, role=SpaceRole.MEMBER)
-    other = space_services.space_create(user=friend, name="Invite me", type="team", meta=META)
-    space_services.invitation_create(
+    other = space_create(user=friend, name="Invite me", type="team", meta=META)
+    invitation_create(
         user=friend, space_id=other.id, email="rich.person@EXAMPLE.com", role="member", meta=META
     )
     # the sync store: the singletons sign-up would have written after commit, and changes of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import gdpr
+from accounts import operators
 from accounts.models import OutboxMessage, User
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import Conflict
@@ -21,7 +21,7 @@ def operator(user_factory) -> User:
 
 
 def test_admin_view_is_the_users_summary_and_is_recorded(rich_user, operator):
-    summary = gdpr.admin_user_data_view(user=rich_user.user, actor=operator, meta=META)
+    summary = operators.admin_user_data_view(user=rich_user.user, actor=operator, meta=META)
     own = rich_user.client.get("/api/v1/me/data").json()
     assert set(summary) == set(own)
     assert summary["profile"]["userId"] == rich_user.user.pk
@@ -36,7 +36,7 @@ def test_admin_view_is_the_users_summary_and_is_recorded(rich_user, operator):
 
 def test_admin_view_without_an_actor_writes_nothing(rich_user):
     before = SecurityEvent.objects.count()
-    assert gdpr.admin_user_data_view(user=rich_user.user)["profile"]["email"]
+    assert operators.admin_user_data_view(user=rich_user.user)["profile"]["email"]
     assert SecurityEvent.objects.count() == before
 
 
@@ -46,7 +46,7 @@ def test_admin_delete_removes_everything_and_records_both_sides(
     target = rich_user.user
     target_id = target.pk
     with django_capture_on_commit_callbacks(execute=True):
-        gdpr.admin_user_data_delete(user=target, actor=operator, meta=META)
+        operators.admin_user_data_delete(user=target, actor=operator, meta=META)
     assert not User.objects.filter(pk=target_id).exists()
     assert not Space.objects.filter(id=rich_user.team.id).exists()
     assert Space.objects.filter(id=rich_user.shared.id).exists()
@@ -59,6 +59,6 @@ def test_admin_delete_removes_everything_and_records_both_sides(
 
 def test_admin_cannot_delete_their_own_account_this_way(operator):
     with pytest.raises(Conflict):
-        gdpr.admin_user_data_delete(user=operator, actor=operator, meta=META)
+        operators.admin_user_data_delete(user=operator, actor=operator, meta=META)
     assert User.objects.filter(pk=operator.pk).exists()
     assert not SecurityEvent.objects.filter(type="ACCOUNT_DELETED").exists()

@@ -12,10 +12,11 @@ from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from accounts import gdpr
 from accounts.models import OutboxMessage, User
+from mana_auth import gdpr
 from security.models import SecurityEvent
 from spaces.models import Membership, Space
+from spaces.selectors import sole_space_ids
 from spaces.sync_store.models import SyncChange
 from tests.conftest import PASSWORD
 from tests.gdpr.conftest import rows_for, walk_registry
@@ -26,17 +27,17 @@ pytestmark = pytest.mark.django_db
 def test_every_user_related_model_is_exported_or_excluded_with_a_reason():
     walk = walk_registry()
     covered = gdpr.covered_labels()
-    unaccounted = sorted(set(walk) - covered - set(gdpr.EXCLUDED))
+    unaccounted = sorted(set(walk) - covered - set(gdpr.excluded()))
     assert not unaccounted, (
-        f"{unaccounted} can hold a user's data but accounts/gdpr.py neither exports them "
-        "(EXPORTERS, GENERIC_APPS) nor excludes them with a reason (EXCLUDED)"
+        f"{unaccounted} can hold a user's data but no app's gdpr.py exports them "
+        "(register_export) or excludes them with a reason (register_excluded)"
     )
-    assert not covered & set(gdpr.EXCLUDED), "a model is both exported and excluded"
+    assert not covered & set(gdpr.excluded()), "a model is both exported and excluded"
     known = {m._meta.label for m in apps.get_models(include_auto_created=True)}
-    stale = (set(gdpr.EXCLUDED) | set(gdpr.EXPORTERS) | set(gdpr.RETAINED_AFTER_DELETION)) - known
+    stale = (set(gdpr.excluded()) | covered | set(gdpr.retained_after_deletion())) - known
     assert not stale, f"the registry names models that no longer exist: {stale}"
-    assert all(len(reason) > 30 for reason in gdpr.EXCLUDED.values())
-    assert all(len(reason) > 30 for reason in gdpr.RETAINED_AFTER_DELETION.values())
+    assert all(len(reason) > 30 for reason in gdpr.excluded().values())
+    assert all(len(reason) > 30 for reason in gdpr.retained_after_deletion().values())
 
 
 def test_the_walk_finds_direct_one_hop_space_and_plain_column_relations():
@@ -50,8 +51,7 @@ def test_the_walk_finds_direct_one_hop_space_and_plain_column_relations():
     assert walk["security.LoginThrottle"].email_columns == ["email_key"]
     assert walk["vault.VaultAudit"].user_paths == ["user"]
     assert User.groups.through._meta.label in walk
-    if apps.is_installed("personas") and apps.get_app_config("personas").get_models():
-        assert "persona__user" in walk["personas.PersonaAction"].user_paths
+    assert "persona__user" in walk["personas.PersonaAction"].user_paths
 
 
 def test_a_model_added_later_without_a_registry_entry_fails_the_guard():
@@ -67,7 +67,7 @@ def test_a_model_added_later_without_a_registry_entry_fails_the_guard():
     try:
         walk = walk_registry()
         assert "accounts.ForgottenNote" in walk
-        assert "accounts.ForgottenNote" not in gdpr.covered_labels() | set(gdpr.EXCLUDED)
+        assert "accounts.ForgottenNote" not in gdpr.covered_labels() | set(gdpr.excluded())
     finally:
         del apps.all_models["accounts"]["forgottennote"]
         apps.clear_cache()
@@ -77,13 +77,13 @@ def test_a_model_added_later_without_a_registry_entry_fails_the_guard():
 def test_the_export_covers_every_row_of_a_user_with_data_in_every_app(rich_user):
     user = rich_user.user
     personal = Space.objects.get(created_by=user, type="personal")
-    sole = gdpr.sole_space_ids(user=user)
+    sole = sole_space_ids(user=user)
     assert set(sole) == {personal.id, rich_user.team.id}
-    export = gdpr.user_data_export_build(user=user)
+    export = gdpr.export_build(user=user)
     text = json.dumps(export.document, cls=DjangoJSONEncoder)
     checked = []
     for label, rel in sorted(walk_registry().items()):
-        if label in gdpr.EXCLUDED:
+        if label in gdpr.excluded():
             continue
         expected = rows_for(rel, user_id=user.pk, email=user.email, space_ids=sole)
         assert expected, f"{label}: the fixture made no data, so the export of it is untested"
@@ -99,7 +99,7 @@ def test_the_export_covers_every_row_of_a_user_with_data_in_every_app(rich_user)
         assert export.document[key], key
     for key in ("spaces", "invitations", "securityEvents", "signInAttempts", "syncedAppData"):
         assert export.document[key], key
-    assert export.document["notExported"] == gdpr.EXCLUDED
+    assert export.document["notExported"] == gdpr.excluded()
 
 
 def test_deleting_a_user_with_data_in_every_app_leaves_no_row_behind(
@@ -107,7 +107,7 @@ def test_deleting_a_user_with_data_in_every_app_leaves_no_row_behind(
 ):
     user, friend = rich_user.user, rich_user.friend
     user_id, email = user.pk, user.email
-    sole = gdpr.sole_space_ids(user=user)
+    sole = sole_space_ids(user=user)
     walk = walk_registry()
     before = {
         label: rows_for(rel, user_id=user_id, email=email, space_ids=sole)
@@ -128,7 +128,7 @@ def test_deleting_a_user_with_data_in_every_app_leaves_no_row_behind(
         if keys:
             leftovers[label] = keys
     # What may stay, each with its reason in the registry, and only in that shape.
-    assert set(leftovers) <= set(gdpr.RETAINED_AFTER_DELETION), leftovers
+    assert set(leftovers) <= set(gdpr.retained_after_deletion()), leftovers
     notices = OutboxMessage.objects.filter(user_id=user_id)
     assert {m.event for m in notices} <= {"user.deleted"}
     assert all(m.delivered_at for m in notices)

@@ -18,14 +18,9 @@ from django.utils import timezone
 from accounts import outbox
 from accounts.models import OutboxMessage, User
 from spaces.sync_store.models import SyncChange
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, register_through_api
 
 pytestmark = pytest.mark.django_db(transaction=True)
-REGISTER = "/api/v1/auth/register"
-
-
-def _register(api_client, email: str):
-    return api_client.post(REGISTER, {"email": email, "password": PASSWORD}, format="json")
 
 
 def _flush(*args: str) -> str:
@@ -39,9 +34,7 @@ def test_sign_up_is_announced_and_a_failed_delivery_is_retried_by_flush_outbox(
 ):
     credits_server.statuses.append(500)
     with caplog.at_level(logging.WARNING, logger="mana_auth.outbox"):
-        response = _register(api_client, "new@example.com")
-    assert response.status_code == 201
-    user = User.objects.get_by_email("new@example.com")
+        user = register_through_api(api_client, "new@example.com")
     message = OutboxMessage.objects.get(user_id=user.pk)
     assert (message.target, message.event) == ("credits", "user.created")
     # the first delivery, right after commit, failed and was recorded
@@ -76,9 +69,7 @@ def test_sign_up_is_announced_and_a_failed_delivery_is_retried_by_flush_outbox(
 def test_sign_up_succeeds_when_the_credits_service_is_down(api_client, settings, caplog):
     settings.MANA_CREDITS_URL = "http://127.0.0.1:1"
     with caplog.at_level(logging.WARNING, logger="mana_auth.outbox"):
-        response = _register(api_client, "down@example.com")
-    assert response.status_code == 201
-    user = User.objects.get_by_email("down@example.com")
+        user = register_through_api(api_client, "down@example.com")
     message = OutboxMessage.objects.get(user_id=user.pk)
     assert message.delivered_at is None and message.attempts == 1
     assert message.last_error.startswith("unreachable")
@@ -92,12 +83,12 @@ def test_sign_up_succeeds_when_the_credits_service_is_down(api_client, settings,
 
 def test_nothing_is_queued_for_credits_while_its_url_is_unset(api_client, settings):
     settings.MANA_CREDITS_URL = ""
-    assert _register(api_client, "quiet@example.com").status_code == 201
+    register_through_api(api_client, "quiet@example.com")
     assert not OutboxMessage.objects.exists()
 
 
 def test_deletion_tells_credits_and_purges_the_sync_store(api_client, credits_server, settings):
-    assert _register(api_client, "leaving@example.com").status_code == 201
+    register_through_api(api_client, "leaving@example.com")
     user = User.objects.get_by_email("leaving@example.com")
     User.objects.filter(pk=user.pk).update(email_verified_at=timezone.now())
     assert SyncChange.objects.filter(user_id=str(user.pk)).count() == 2  # the singletons
@@ -120,7 +111,7 @@ def test_deletion_tells_credits_and_purges_the_sync_store(api_client, credits_se
 
 def test_a_redirect_is_not_followed_with_the_service_key(api_client, credits_server):
     credits_server.statuses.append(302)
-    assert _register(api_client, "redirect@example.com").status_code == 201
+    register_through_api(api_client, "redirect@example.com")
     message = OutboxMessage.objects.get()
     assert message.last_error == "HTTP 302" and message.delivered_at is None
     assert [r["path"] for r in credits_server.received] == ["/api/v1/internal/events"]
@@ -130,13 +121,13 @@ def test_flush_leaves_credits_notices_alone_once_its_url_is_unset(
     api_client, credits_server, settings
 ):
     credits_server.statuses.append(503)
-    assert _register(api_client, "later@example.com").status_code == 201
+    register_through_api(api_client, "later@example.com")
     settings.MANA_CREDITS_URL = ""
     assert _flush("--all") == "delivered=0 failed=0 skipped=1 pending=1 pruned=0"
 
 
 def test_flush_prunes_delivered_notices_after_their_retention(api_client, credits_server):
-    assert _register(api_client, "old@example.com").status_code == 201
+    register_through_api(api_client, "old@example.com")
     OutboxMessage.objects.update(delivered_at=timezone.now() - timedelta(days=31))
     assert _flush() == "delivered=0 failed=0 skipped=0 pending=0 pruned=1"
     assert not OutboxMessage.objects.exists()

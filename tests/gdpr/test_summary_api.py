@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Kind
 from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
-from spaces import services as space_services
 from spaces.models import Membership, Space, SpaceRole
+from spaces.services.spaces import space_create
 from spaces.sync_store.models import SyncChange
+from tests.gdpr.conftest import fill_missing, walk_registry
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/me/data"
@@ -64,12 +65,6 @@ def test_summary_contains_no_secret(rich_user):
 
 
 def test_summary_of_a_persona_shows_the_persona(user_factory, auth_client):
-    from django.apps import apps
-
-    if not apps.get_app_config("personas").get_models():
-        pytest.skip("personas has no models yet")
-    from tests.gdpr.conftest import fill_missing, walk_registry
-
     persona = user_factory(kind=Kind.PERSONA)
     fill_missing(persona, walk_registry(), app_label="personas")
     body = auth_client(persona).get(URL).json()["personaData"]
@@ -124,12 +119,10 @@ def test_summary_queries_do_not_grow_with_the_number_of_spaces(auth_client, user
     client = auth_client()
     friend = user_factory()
     meta = RequestMeta()
-    space_services.space_create(user=client.user, name="One", type="team", meta=meta)
+    space_create(user=client.user, name="One", type="team", meta=meta)
     one = _summary_queries(client)
     for index in range(5):
-        space = space_services.space_create(
-            user=client.user, name=f"Team {index}", type="team", meta=meta
-        )
+        space = space_create(user=client.user, name=f"Team {index}", type="team", meta=meta)
         Membership.objects.create(space=space, user=friend, role=SpaceRole.MEMBER)
     assert _summary_queries(client) == one
     assert one <= 25

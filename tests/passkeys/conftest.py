@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +12,6 @@ from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD
 from tests.passkeys.authenticator import DEFAULT_ORIGIN, DEFAULT_RP_ID, SoftAuthenticator
-from tests.shared_state_helpers import redis_clear, store_select
 
 BASE = "/api/v1/auth/passkeys/"
 
@@ -98,15 +96,3 @@ def passkey_sign_in() -> Callable[..., Any]:
         return sign_in_verify(api, None, device.get(body, **tamper))
 
     return run
-
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL_PASSKEYS", "redis://127.0.0.1:6379/14")
-
-
-@pytest.fixture(params=["postgres", "redis"])
-def shared_cache(request: Any, settings: Any) -> Any:
-    """Run a test with the shared state in PostgreSQL (no REDIS_URL) and in Redis."""
-    store_select(settings, request.param, REDIS_URL)
-    yield request.param
-    if request.param == "redis":
-        redis_clear()

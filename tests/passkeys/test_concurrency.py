@@ -36,7 +36,7 @@ def _race(count: int, action) -> list[int]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_assertion_sent_by_many_at_once_signs_in_once(shared_cache, passkey_user):
+def test_one_assertion_sent_by_many_at_once_signs_in_once(shared_store, passkey_user):
     _, device, _ = passkey_user()
     options = sign_in_options(APIClient()).json()
     credential = device.get(options)
@@ -49,7 +49,7 @@ def test_one_assertion_sent_by_many_at_once_signs_in_once(shared_cache, passkey_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_ceremony_is_claimed_by_exactly_one_reader(shared_cache):
+def test_a_ceremony_is_claimed_by_exactly_one_reader(shared_store):
     challenge = challenges.challenge_new()
     challenges.sign_in_store(challenge=challenge, identified=False, user_id=None)
     claims = _race(RACERS, lambda: challenges.sign_in_take(challenge=challenge) is not None)
@@ -58,7 +58,7 @@ def test_a_ceremony_is_claimed_by_exactly_one_reader(shared_cache):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_registration_is_claimed_by_exactly_one_reader(shared_cache):
+def test_a_registration_is_claimed_by_exactly_one_reader(shared_store):
     challenges.registration_store(user_id="u1", session_id="s1", challenge=b"c" * 32)
     claims = _race(RACERS, lambda: challenges.registration_take(user_id="u1") is not None)
     assert sorted(claims) == [False] * (RACERS - 1) + [True]

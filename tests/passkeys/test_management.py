@@ -106,6 +106,8 @@ def test_someone_elses_passkey_is_not_found(passkey_user):
 def test_an_unknown_passkey_id_is_not_found(auth_client, passkey_id):
     response = auth_client().patch(f"{BASE}{passkey_id}", {"name": "x"}, format="json")
     assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    assert not SecurityEvent.objects.filter(type="PASSKEY_RENAMED").exists()
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101])
@@ -137,6 +139,8 @@ def test_removing_a_passkey_needs_re_authentication(passkey_user, mailoutbox):
 def test_a_fresh_sign_in_may_remove_a_passkey_without_the_password(passkey_user):
     client, _, passkey = passkey_user()
     assert client.delete(f"{BASE}{passkey['id']}").status_code == 204
+    assert not Passkey.objects.filter(id=passkey["id"]).exists()
+    assert SecurityEvent.objects.filter(type="PASSKEY_REMOVED", user=client.user).count() == 1
 
 
 def test_a_user_may_hold_several_passkeys(auth_client):

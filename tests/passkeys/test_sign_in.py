@@ -13,16 +13,15 @@ from rest_framework.test import APIClient
 
 from accounts.models import Passkey, Session
 from security.models import LoginThrottle, SecurityEvent
+from tests.conftest import TEST_REDIS_URL, redis_clear, store_select
 from tests.passkeys.authenticator import SoftAuthenticator, unb64
 from tests.passkeys.conftest import (
     BASE,
-    REDIS_URL,
     next_minute,
     register_options,
     sign_in_options,
     sign_in_verify,
 )
-from tests.shared_state_helpers import redis_clear, store_select
 
 pytestmark = pytest.mark.django_db
 
@@ -394,7 +393,7 @@ def test_a_password_lock_never_blocks_passkey_sign_in(passkey_user, passkey_sign
 
 def test_a_store_outage_is_a_503_and_counts_nothing(passkey_user, settings):
     """The ceremony state lives in Redis; Redis stops answering between options and verify."""
-    store_select(settings, "redis", REDIS_URL)
+    store_select(settings, "redis")
     _, device, _ = passkey_user()
     api = APIClient()
     options = sign_in_options(api).json()
@@ -403,7 +402,7 @@ def test_a_store_outage_is_a_503_and_counts_nothing(passkey_user, settings):
     response = sign_in_verify(api, None, credential)
     assert response.status_code == 503
     assert response.json()["code"] == "SERVICE_UNAVAILABLE"
-    settings.REDIS_URL = REDIS_URL
+    settings.REDIS_URL = TEST_REDIS_URL
     assert not SecurityEvent.objects.filter(type="LOGIN_FAILURE").exists()
     assert sign_in_verify(api, None, credential).status_code == 200
     redis_clear()

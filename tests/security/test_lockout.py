@@ -148,13 +148,13 @@ def test_completed_password_reset_clears_the_lock(api_client, user_factory, mail
 
 
 def test_operator_unlock(api_client, user_factory):
-    from security.services import account_unlock
+    from accounts.operators import user_unlock
 
     user = user_factory()
     admin = user_factory(role="admin", is_staff=True)
     fail(api_client, user.email, 5)
     assert login(api_client, user.email).status_code == 429
-    account_unlock(user=user, actor=admin)
+    user_unlock(user=user, actor=admin)
     assert login(api_client, user.email).status_code == 200
     assert SecurityEvent.objects.filter(user=user, type="ACCOUNT_UNLOCKED").count() == 1
     assert SecurityEvent.objects.filter(user=admin, type="ADMIN_ACTION").count() == 1

@@ -55,7 +55,7 @@ LIMITED_ENDPOINTS = [
 
 
 @pytest.mark.parametrize(("path", "body", "limit"), LIMITED_ENDPOINTS)
-def test_per_ip_limits(api_client, cache_backend, path, body, limit, settings):
+def test_per_ip_limits(api_client, shared_store, path, body, limit, settings):
     # the login path also has the stricter per-IP failure limit; lift it to see the request limit
     settings.RATE_LIMIT_OVERRIDES = {ratelimit.LOGIN_FAILURES_IP.name: 10_000}
     for index in range(limit.limit):
@@ -72,13 +72,13 @@ def test_per_ip_limits(api_client, cache_backend, path, body, limit, settings):
         ("/api/v1/auth/resend-verification", ratelimit.RESEND_EMAIL),
     ],
 )
-def test_per_email_limits(api_client, cache_backend, path, limit):
+def test_per_email_limits(api_client, shared_store, path, limit):
     for index in range(limit.limit):
         post(api_client, path, {"email": "same@example.com"}, ip=f"203.0.113.{index + 1}")
     assert_limited(post(api_client, path, {"email": "SAME@example.com"}, ip="203.0.113.200"))
 
 
-def test_login_failure_limit_per_ip_on_both_backends(api_client, cache_backend, user_factory):
+def test_login_failure_limit_per_ip_on_both_backends(api_client, shared_store, user_factory):
     users = [user_factory() for _ in range(5)]
     for index in range(20):
         post(
@@ -109,7 +109,7 @@ def test_redis_down_fails_closed_without_touching_counters(api_client, user_fact
     assert not User.objects.filter_email("n@example.com").exists()
 
 
-def test_limit_counts_are_shared_through_the_cache(cache_backend):
+def test_limit_counts_are_shared_through_the_cache(shared_store):
     """Two "workers" (two calls with no shared process state but the cache) see one count."""
     limit = ratelimit.Limit("shared-test", 3, 60)
     for _ in range(3):
@@ -119,7 +119,7 @@ def test_limit_counts_are_shared_through_the_cache(cache_backend):
     ratelimit.hit(limit, "k", now=1061.0)  # next window
 
 
-def test_cooldown(cache_backend):
+def test_cooldown(shared_store):
     ratelimit.cooldown_set("demo", "cred", 300)
     with pytest.raises(ratelimit.RateLimited) as caught:
         ratelimit.cooldown_check("demo", "cred")

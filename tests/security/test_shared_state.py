@@ -17,9 +17,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from security import ratelimit, shared_state
 from security.models import LoginThrottle, SharedCounter, SharedEntry
-from tests.conftest import PASSWORD
-from tests.security.conftest import REDIS_URL
-from tests.shared_state_helpers import store_select
+from tests.conftest import PASSWORD, store_select
 
 RACERS = 8
 HITS_EACH = 25
@@ -48,7 +46,7 @@ def _race(action) -> list:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_counter_is_exact_under_concurrency(cache_backend):
+def test_a_counter_is_exact_under_concurrency(shared_store):
     """Eight connections increment one key at once: no increment is lost, none is repeated
     (a read-then-write counter, like Django's database cache's ``incr``, fails this)."""
     seen = _race(lambda: [shared_state.counter_incr("race", ttl=60) for _ in range(HITS_EACH)])
@@ -57,7 +55,7 @@ def test_a_counter_is_exact_under_concurrency(cache_backend):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_value_is_taken_exactly_once_under_concurrency(cache_backend):
+def test_a_value_is_taken_exactly_once_under_concurrency(shared_store):
     shared_state.put("once", {"challenge": "c"}, ttl=60)
     taken = _race(lambda: [shared_state.take_once("once")])
     assert taken.count({"challenge": "c"}) == 1
@@ -66,13 +64,13 @@ def test_a_value_is_taken_exactly_once_under_concurrency(cache_backend):
 
 
 @pytest.mark.django_db
-def test_values_and_counters_expire(cache_backend):
+def test_values_and_counters_expire(shared_store):
     start = timezone.now()
     shared_state.put("short", [1, "two"], ttl=60)
     assert shared_state.counter_incr("count", ttl=60) == 1
     assert shared_state.get("short") == [1, "two"]
     assert shared_state.get_many(["short", "missing"]) == {"short": [1, "two"]}
-    if cache_backend == "postgres":  # Redis keeps its own clock; its TTL is tested by Redis
+    if shared_store == "postgres":  # Redis keeps its own clock; its TTL is tested by Redis
         with freeze_time(start + timedelta(seconds=61)):
             assert shared_state.get("short") is None
             assert shared_state.take_once("short") is None
@@ -172,7 +170,7 @@ SENSITIVE = [
 
 @pytest.mark.parametrize(("method", "path", "body"), SENSITIVE, ids=["password", "email", "delete"])
 def test_wrong_passwords_on_sensitive_changes_are_counted_on_both_stores(
-    cache_backend, auth_client, method, path, body
+    shared_store, auth_client, method, path, body
 ):
     """A stolen access token is no password oracle: 10 wrong passwords in 5 minutes, then 429,
     even for the right one. The count is written although the refused change rolls back."""
@@ -193,7 +191,7 @@ def test_wrong_passwords_on_sensitive_changes_are_counted_on_both_stores(
 def test_the_purge_command_leaves_redis_to_its_own_expiry(settings):
     from io import StringIO
 
-    store_select(settings, "redis", REDIS_URL)
+    store_select(settings, "redis")
     out = StringIO()
     call_command("purge_shared_state", stdout=out)
     assert "Redis expires the shared state itself" in out.getvalue()

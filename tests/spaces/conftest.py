@@ -20,12 +20,11 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
-from rest_framework.test import APIClient
 
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
-from spaces import services
 from spaces.models import Membership, Space, SpaceRole
+from spaces.services.spaces import space_create
 
 SYNC_PRECONFIGURED = "sync" in settings.DATABASES
 # Tests using ``separate_sync_store`` declare these databases.
@@ -44,7 +43,7 @@ def space_factory(user_factory: Callable[..., User]) -> Callable[..., Space]:
         members: dict[User, str] | None = None,
     ) -> Space:
         creator = owner or user_factory()
-        space = services.space_create(user=creator, name=name, type=type, meta=RequestMeta())
+        space = space_create(user=creator, name=name, type=type, meta=RequestMeta())
         for member, role in (members or {}).items():
             Membership.objects.create(space=space, user=member, role=role)
         return space
@@ -68,13 +67,6 @@ def team(user_factory: Callable[..., User], space_factory: Callable[..., Space])
         members={result.admin: SpaceRole.ADMIN, result.member: SpaceRole.MEMBER},
     )
     return result
-
-
-@pytest.fixture
-def service_client() -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_X_SERVICE_KEY=settings.MANA_SERVICE_KEY)
-    return client
 
 
 def _drop_database(name: str) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import services as account_services
+from accounts.deletion import account_delete
 from mana_auth.clientip import RequestMeta
-from spaces import services
 from spaces.models import Membership, Space, SpaceRole
+from spaces.services.spaces import spaces_delete_solely_owned
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
 
 
 def test_deleting_an_account_deletes_solely_owned_spaces(user_factory, space_factory):
@@ -21,7 +20,7 @@ def test_deleting_an_account_deletes_solely_owned_spaces(user_factory, space_fac
     solo = space_factory(leaver, name="Solo", members={friend: SpaceRole.ADMIN})
     shared = space_factory(leaver, name="Shared", members={friend: SpaceRole.OWNER})
     joined = space_factory(friend, name="Friend's", members={leaver: SpaceRole.MEMBER})
-    account_services.account_delete(user=leaver, password=PASSWORD, meta=RequestMeta())
+    account_delete(user=leaver, password=PASSWORD, meta=RequestMeta())
     remaining = set(Space.objects.values_list("id", flat=True))
     assert personal.id not in remaining
     assert solo.id not in remaining
@@ -34,5 +33,5 @@ def test_spaces_delete_solely_owned_reports_the_count(user_factory, space_factor
     user = user_factory()
     space_factory(user, name="A")
     space_factory(user, name="B")
-    assert services.spaces_delete_solely_owned(user=user) == 3
+    assert spaces_delete_solely_owned(user=user) == 3
     assert not Space.objects.filter(created_by=user).exists()

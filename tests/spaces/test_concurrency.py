@@ -7,12 +7,11 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from accounts import services as account_services
 from accounts.models import User
+from accounts.registration import user_register
 from mana_auth.clientip import RequestMeta
 from spaces.models import Space
-
-PASSWORD = "correct horse battery staple"
+from tests.conftest import PASSWORD
 
 
 @pytest.mark.django_db(transaction=True)
@@ -23,7 +22,7 @@ def test_simultaneous_sign_ups_with_colliding_slugs_both_succeed():
     def register(email: str) -> None:
         try:
             barrier.wait(timeout=10)
-            account_services.user_register(
+            user_register(
                 email=email,
                 password=PASSWORD,
                 meta=RequestMeta(ip="127.0.0.1"),
@@ -61,7 +60,7 @@ def test_sign_up_waiting_on_an_uncommitted_slug_takes_the_next_one():
     def first() -> None:
         try:
             with transaction.atomic():
-                account_services.user_register(
+                user_register(
                     email="anna@first.com",
                     password=PASSWORD,
                     meta=RequestMeta(ip="127.0.0.1"),
@@ -78,7 +77,7 @@ def test_sign_up_waiting_on_an_uncommitted_slug_takes_the_next_one():
     def second() -> None:
         try:
             first_inserted.wait(timeout=30)
-            account_services.user_register(
+            user_register(
                 email="anna@second.com",
                 password=PASSWORD,
                 meta=RequestMeta(ip="127.0.0.1"),

@@ -10,11 +10,11 @@ import uuid
 import pytest
 from django.core.management import call_command
 
+from mana_auth.kek.crypto import UnwrapError, associated_data, kek_id
+from mana_auth.kek.keyring import open_sealed
 from security.models import SecurityEvent
-from spaces import services
 from spaces.models import SpaceCredential
-from vault.crypto import UnwrapError, associated_data, kek_id
-from vault.keyring import open_sealed
+from spaces.services.credentials import credential_reveal, space_credentials_rewrap
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,10 @@ def test_credential_value_never_appears_in_any_user_facing_response(auth_client,
 def test_members_cannot_list_credentials_admins_can(auth_client, team):
     _create(auth_client(team.owner), team.space)
     url = f"/api/v1/spaces/{team.space.id}/credentials"
-    assert auth_client(team.member).get(url).status_code == 403
+    refused = auth_client(team.member).get(url)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "FORBIDDEN"
+    assert "items" not in refused.json()
     response = auth_client(team.admin).get(url)
     assert response.status_code == 200
     assert response.json()["total"] == 1
@@ -89,11 +92,14 @@ def test_only_the_owner_stores_or_deletes_credentials(auth_client, team, role):
     client = auth_client(getattr(team, role))
     response = _create(client, team.space)
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert not SpaceCredential.objects.exists()
     credential_id = _create(auth_client(team.owner), team.space).json()["id"]
     deleted = client.delete(f"/api/v1/spaces/{team.space.id}/credentials/{credential_id}")
     assert deleted.status_code == 403
+    assert deleted.json()["code"] == "FORBIDDEN"
     assert SpaceCredential.objects.filter(id=credential_id).exists()
+    assert not SecurityEvent.objects.filter(type="SPACE_CREDENTIAL_DELETED").exists()
 
 
 def test_duplicate_credential_name_conflicts(auth_client, team):
@@ -108,8 +114,13 @@ def test_credential_input_is_validated(auth_client, team):
     client = auth_client(team.owner)
     response = _create(client, team.space, kind="password")
     assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
     assert "kind" in response.json()["details"]["fields"]
-    assert _create(client, team.space, value="x" * 9000).status_code == 400
+    too_long = _create(client, team.space, value="x" * 9000)
+    assert too_long.status_code == 400
+    assert too_long.json()["code"] == "VALIDATION_ERROR"
+    assert "value" in too_long.json()["details"]["fields"]
+    assert not SpaceCredential.objects.exists()
 
 
 def test_owner_deletes_a_credential(auth_client, team):
@@ -121,6 +132,8 @@ def test_owner_deletes_a_credential(auth_client, team):
     assert SecurityEvent.objects.filter(type="SPACE_CREDENTIAL_DELETED").count() == 1
     again = client.delete(f"/api/v1/spaces/{team.space.id}/credentials/{credential_id}")
     assert again.status_code == 404
+    assert again.json()["code"] == "NOT_FOUND"
+    assert SecurityEvent.objects.filter(type="SPACE_CREDENTIAL_DELETED").count() == 1
 
 
 def test_credential_of_another_space_is_404(auth_client, team, space_factory):
@@ -130,7 +143,9 @@ def test_credential_of_another_space_is_404(auth_client, team, space_factory):
         f"/api/v1/spaces/{team.space.id}/credentials/{credential_id}"
     )
     assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
     assert SpaceCredential.objects.filter(id=credential_id).exists()
+    assert not SecurityEvent.objects.filter(type="SPACE_CREDENTIAL_DELETED").exists()
 
 
 def test_ciphertext_moved_to_another_space_does_not_open(auth_client, team, space_factory):
@@ -138,7 +153,7 @@ def test_ciphertext_moved_to_another_space_does_not_open(auth_client, team, spac
     other = space_factory(team.owner, name="Other")
     SpaceCredential.objects.filter(id=credential_id).update(space=other)
     with pytest.raises(UnwrapError):
-        services.credential_reveal(space_id=other.id, credential_id=credential_id, meta=None)
+        credential_reveal(space_id=other.id, credential_id=credential_id, meta=None)
 
 
 # --- Internal read ----------------------------------------------------------------------------
@@ -182,7 +197,9 @@ def test_a_users_bearer_token_is_not_a_service_key(auth_client, team):
     credential_id = _create(owner, team.space).json()["id"]
     response = owner.get(f"/api/v1/internal/spaces/{team.space.id}/credentials/{credential_id}")
     assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_INVALID"
     assert SECRET not in response.content.decode()
+    assert not SecurityEvent.objects.filter(type="SPACE_CREDENTIAL_READ").exists()
 
 
 def test_internal_read_of_a_mismatched_pair_is_404(
@@ -197,6 +214,7 @@ def test_internal_read_of_a_mismatched_pair_is_404(
     ):
         response = service_client.get(f"/api/v1/internal/spaces/{space_id}/credentials/{cred_id}")
         assert response.status_code == 404
+        assert response.json()["code"] == "NOT_FOUND"
     assert not SecurityEvent.objects.filter(type="SPACE_CREDENTIAL_READ").exists()
 
 
@@ -206,15 +224,17 @@ def test_unconfigured_service_key_refuses_everyone(api_client, settings, team):
         f"/api/v1/internal/org/{team.space.id}/member/{team.owner.id}", HTTP_X_SERVICE_KEY=""
     )
     assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_INVALID"
+    assert "isMember" not in response.json()
 
 
 # --- Rewrap -----------------------------------------------------------------------------------
 
 
 def test_rewrapper_is_registered_with_the_vault():
-    from vault.rewrap import rewrappers
+    from mana_auth.kek.rewrap import rewrappers
 
-    assert rewrappers()["space_credentials"] is services.space_credentials_rewrap
+    assert rewrappers()["space_credentials"] is space_credentials_rewrap
 
 
 def test_rewrap_moves_credentials_to_the_active_kek(auth_client, team, settings, service_client):
@@ -227,7 +247,7 @@ def test_rewrap_moves_credentials_to_the_active_kek(auth_client, team, settings,
     out = io.StringIO()
     call_command("rewrap_vaults", "--kind", "space_credentials", "--batch-size", "1", stdout=out)
     assert "space_credentials: re-wrapped 2 of 2" in out.getvalue()
-    assert services.space_credentials_rewrap(batch_size=10) == (0, 2)
+    assert space_credentials_rewrap(batch_size=10) == (0, 2)
     settings.MANA_AUTH_KEKS_RETIRED = []  # the old key is gone; the value still opens
     response = service_client.get(
         f"/api/v1/internal/spaces/{team.space.id}/credentials/{credential_id}"

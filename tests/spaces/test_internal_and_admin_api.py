@@ -51,6 +51,8 @@ def test_membership_check_refuses_a_user_token(auth_client, team):
         f"/api/v1/internal/org/{team.space.id}/member/{team.owner.id}"
     )
     assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_INVALID"
+    assert "isMember" not in response.json()
 
 
 # --- Admin tier -------------------------------------------------------------------------------
@@ -109,6 +111,10 @@ def test_demoted_admin_is_refused_at_once(auth_client, user_factory, team):
         f"/api/v1/admin/spaces/{team.space.id}/tier", {"tier": "founder"}, format="json"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
+    team.space.refresh_from_db()
+    assert team.space.tier == "public"
+    assert not SecurityEvent.objects.filter(type="TIER_CHANGED").exists()
 
 
 def test_admin_tier_input_and_unknown_space(auth_client, user_factory, team):
@@ -120,6 +126,10 @@ def test_admin_tier_input_and_unknown_space(auth_client, user_factory, team):
         f"/api/v1/admin/spaces/{uuid.uuid4()}/tier", {"tier": "beta"}, format="json"
     )
     assert missing.status_code == 404
+    assert missing.json()["code"] == "NOT_FOUND"
+    team.space.refresh_from_db()
+    assert team.space.tier == "public"
+    assert not SecurityEvent.objects.filter(type="TIER_CHANGED").exists()
 
 
 def test_admin_tier_needs_sign_in(api_client, team):
@@ -127,6 +137,9 @@ def test_admin_tier_needs_sign_in(api_client, team):
         f"/api/v1/admin/spaces/{team.space.id}/tier", {"tier": "beta"}, format="json"
     )
     assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_INVALID"
+    team.space.refresh_from_db()
+    assert team.space.tier == "public"
 
 
 # --- Django admin -----------------------------------------------------------------------------

@@ -11,12 +11,11 @@ import pytest
 
 from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
-from spaces import services
 from spaces.models import Invitation, Membership, SpaceRole
+from spaces.services.spaces import membership_ensure_by_system
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
 
 
 def _invite(client, space, email, role="member"):
@@ -174,7 +173,7 @@ def test_an_invitation_from_a_deleted_account_is_revoked(
 def test_a_system_role_change_revokes_too(auth_client, team, mailoutbox):
     invitation_id = _invite(auth_client(team.admin), team.space, "guest@example.com")
 
-    services.membership_ensure_by_system(
+    membership_ensure_by_system(
         space=team.space,
         user=team.admin,
         role=SpaceRole.MEMBER,

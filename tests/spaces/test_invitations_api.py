@@ -10,16 +10,16 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from accounts import crypto, services
+from accounts import crypto
 from accounts.models import User
+from accounts.registration import user_register
 from mana_auth.clientip import RequestMeta
 from security import ratelimit
 from security.models import SecurityEvent
 from spaces.models import Invitation, Membership
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
 
 
 def _invite(client, team, email="guest@example.com", role="member"):
@@ -87,7 +87,9 @@ def test_admin_invites_members_and_admins_but_not_owners(auth_client, team):
     assert _invite(client, team, email="a@example.com", role="admin").status_code == 201
     response = _invite(client, team, email="b@example.com", role="owner")
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert not Invitation.objects.filter(email="b@example.com").exists()
+    assert SecurityEvent.objects.filter(type="SPACE_INVITATION_SENT").count() == 1
 
 
 def test_inviting_an_existing_member_conflicts(auth_client, team):
@@ -105,6 +107,7 @@ def test_personal_space_takes_no_invitations(auth_client):
         format="json",
     )
     assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
     assert not Invitation.objects.exists()
 
 
@@ -138,7 +141,7 @@ def test_a_new_invitation_supersedes_the_open_one(auth_client, team, mailoutbox)
 
 
 def _make_user(email: str, verified: bool = True) -> User:
-    user, _ = services.user_register(
+    user, _ = user_register(
         email=email, password=PASSWORD, meta=RequestMeta(), send_verification=False
     )
     if verified:
@@ -165,6 +168,8 @@ def test_managers_list_invitations_without_tokens(auth_client, team, mailoutbox)
     assert Invitation.objects.get().token_hash not in content
     member = auth_client(team.member).get(f"/api/v1/spaces/{team.space.id}/invitations")
     assert member.status_code == 403
+    assert member.json()["code"] == "FORBIDDEN"
+    assert "items" not in member.json()
 
 
 def test_revoked_invitation_cannot_be_accepted(auth_client, team, mailoutbox):
@@ -185,6 +190,8 @@ def test_revoked_invitation_cannot_be_accepted(auth_client, team, mailoutbox):
         f"/api/v1/spaces/{team.space.id}/invitations/{invitation_id}"
     )
     assert again.status_code == 409
+    assert again.json()["code"] == "CONFLICT"
+    assert SecurityEvent.objects.filter(type="SPACE_INVITATION_REVOKED").count() == 1
 
 
 def test_member_cannot_revoke(auth_client, team):
@@ -193,7 +200,9 @@ def test_member_cannot_revoke(auth_client, team):
         f"/api/v1/spaces/{team.space.id}/invitations/{invitation_id}"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert Invitation.objects.get(id=invitation_id).revoked_at is None
+    assert not SecurityEvent.objects.filter(type="SPACE_INVITATION_REVOKED").exists()
 
 
 def test_admin_cannot_revoke_an_owner_invitation(auth_client, team):
@@ -202,6 +211,9 @@ def test_admin_cannot_revoke_an_owner_invitation(auth_client, team):
         f"/api/v1/spaces/{team.space.id}/invitations/{invitation_id}"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
+    assert Invitation.objects.get(id=invitation_id).revoked_at is None
+    assert not SecurityEvent.objects.filter(type="SPACE_INVITATION_REVOKED").exists()
 
 
 def test_revoking_an_invitation_of_another_space_is_404(auth_client, team, space_factory):
@@ -213,6 +225,7 @@ def test_revoking_an_invitation_of_another_space_is_404(auth_client, team, space
         f"/api/v1/spaces/{team.space.id}/invitations/{invitation_id}"
     )
     assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
     assert Invitation.objects.get(id=invitation_id).revoked_at is None
 
 
@@ -284,6 +297,8 @@ def test_forwarded_invitation_does_nothing(auth_client, team, mailoutbox):
     assert Invitation.objects.get().status == "pending"
     declined = eve.post("/api/v1/invitations/decline", {"token": token}, format="json")
     assert declined.status_code == 403
+    assert declined.json()["code"] == "FORBIDDEN"
+    assert Invitation.objects.get().status == "pending"
     # The rightful invitee can still use it.
     guest = auth_client(_make_user("guest@example.com"))
     assert _accept(guest, token).status_code == 200

@@ -51,7 +51,9 @@ def test_member_cannot_change_others(auth_client, team):
         _url(team, team.owner), {"role": "member"}, format="json"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert _role(team.space, team.owner) == "owner"
+    assert not SecurityEvent.objects.filter(type__startswith="SPACE_MEMBER").exists()
 
 
 def test_admin_cannot_make_itself_owner(auth_client, team):
@@ -59,7 +61,9 @@ def test_admin_cannot_make_itself_owner(auth_client, team):
         _url(team, team.admin), {"role": "owner"}, format="json"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert _role(team.space, team.admin) == "admin"
+    assert not SecurityEvent.objects.filter(type__startswith="SPACE_MEMBER").exists()
 
 
 def test_admin_cannot_promote_others_to_owner(auth_client, team):
@@ -67,7 +71,9 @@ def test_admin_cannot_promote_others_to_owner(auth_client, team):
         _url(team, team.member), {"role": "owner"}, format="json"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert _role(team.space, team.member) == "member"
+    assert not SecurityEvent.objects.filter(type__startswith="SPACE_MEMBER").exists()
 
 
 def test_admin_cannot_demote_an_owner(auth_client, team):
@@ -75,19 +81,25 @@ def test_admin_cannot_demote_an_owner(auth_client, team):
         _url(team, team.owner), {"role": "admin"}, format="json"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert _role(team.space, team.owner) == "owner"
+    assert not SecurityEvent.objects.filter(type__startswith="SPACE_MEMBER").exists()
 
 
 def test_admin_cannot_remove_an_owner(auth_client, team):
     response = auth_client(team.admin).delete(_url(team, team.owner))
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert _role(team.space, team.owner) == "owner"
+    assert not SecurityEvent.objects.filter(type__startswith="SPACE_MEMBER").exists()
 
 
 def test_member_cannot_remove_others(auth_client, team):
     response = auth_client(team.member).delete(_url(team, team.admin))
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert _role(team.space, team.admin) == "admin"
+    assert not SecurityEvent.objects.filter(type__startswith="SPACE_MEMBER").exists()
 
 
 def test_role_change_in_another_space_is_404(auth_client, team, space_factory):
@@ -97,6 +109,9 @@ def test_role_change_in_another_space_is_404(auth_client, team, space_factory):
         f"/api/v1/spaces/{other.id}/members/{team.member.id}", {"role": "admin"}, format="json"
     )
     assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    assert _role(team.space, team.member) == "member"
+    assert not SecurityEvent.objects.filter(type="SPACE_MEMBER_ROLE_CHANGED").exists()
 
 
 def test_changing_a_non_member_is_404(auth_client, team, user_factory):
@@ -164,6 +179,7 @@ def test_admin_removes_a_member(auth_client, team):
 def test_owner_cannot_remove_the_last_owner_that_is_itself(auth_client, team):
     response = auth_client(team.owner).delete(_url(team, team.owner))
     assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
     assert _role(team.space, team.owner) == "owner"
 
 
@@ -218,3 +234,6 @@ def test_personal_space_owner_cannot_be_demoted(auth_client):
         f"/api/v1/spaces/{personal.id}/members/{client.user.id}", {"role": "member"}, format="json"
     )
     assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
+    assert _role(personal, client.user) == "owner"
+    assert not SecurityEvent.objects.filter(type="SPACE_MEMBER_ROLE_CHANGED").exists()

@@ -11,20 +11,12 @@ from django.db import IntegrityError, OperationalError, transaction
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
 from security.models import SecurityEvent
-from spaces import services, slugs
+from spaces import slugs
 from spaces.models import Membership, Space, SpaceRole
+from spaces.services import spaces as space_services
+from tests.conftest import PASSWORD, register_through_api
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
-
-
-def _register(api_client, email: str) -> User:
-    response = api_client.post(
-        "/api/v1/auth/register", {"email": email, "password": PASSWORD}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    return User.objects.get_by_email(email)
 
 
 def _personal(user: User) -> Space:
@@ -32,7 +24,7 @@ def _personal(user: User) -> Space:
 
 
 def test_sign_up_creates_the_personal_space_with_the_user_as_owner(api_client):
-    user = _register(api_client, "Anna.Maria@example.com")
+    user = register_through_api(api_client, "Anna.Maria@example.com")
     space = _personal(user)
     assert space.slug == "anna-maria"
     assert space.tier == user.access_tier == "public"
@@ -42,31 +34,31 @@ def test_sign_up_creates_the_personal_space_with_the_user_as_owner(api_client):
 
 
 def test_personal_slug_skips_reserved_words(api_client):
-    user = _register(api_client, "admin@example.com")
+    user = register_through_api(api_client, "admin@example.com")
     assert _personal(user).slug == "admin-2"
-    assert _personal(_register(api_client, "me@example.com")).slug == "me-2"
+    assert _personal(register_through_api(api_client, "me@example.com")).slug == "me-2"
 
 
 def test_personal_slug_collision_gets_numbered_suffix(api_client):
-    first = _register(api_client, "anna@a.com")
-    second = _register(api_client, "anna@b.com")
-    third = _register(api_client, "ANNA@c.com")
+    first = register_through_api(api_client, "anna@a.com")
+    second = register_through_api(api_client, "anna@b.com")
+    third = register_through_api(api_client, "ANNA@c.com")
     assert [_personal(u).slug for u in (first, second, third)] == ["anna", "anna-2", "anna-3"]
 
 
 def test_personal_slug_is_cut_to_thirty_characters(api_client):
     local = "averyveryverylongfirstname.andaverylonglastname"
-    user = _register(api_client, f"{local}@example.com")
+    user = register_through_api(api_client, f"{local}@example.com")
     slug = _personal(user).slug
     assert slug == "averyveryverylongfirstname-and"
     assert len(slug) == 30
-    again = _register(api_client, f"{local}@other.com")
+    again = register_through_api(api_client, f"{local}@other.com")
     assert _personal(again).slug == "averyveryverylongfirstname-a-2"
     assert len(_personal(again).slug) <= 30
 
 
 def test_unusable_local_part_gets_a_random_slug(api_client):
-    user = _register(api_client, "___@example.com")
+    user = register_through_api(api_client, "___@example.com")
     slug = _personal(user).slug
     assert re.fullmatch(r"space-[0-9a-f]{8}", slug)
 
@@ -98,8 +90,8 @@ def test_taken_numbered_slugs_are_skipped(user_factory):
 
 def test_personal_space_ensure_is_idempotent(user_factory):
     user = user_factory()
-    first = services.personal_space_ensure(user=user)
-    second = services.personal_space_ensure(user=user)
+    first = space_services.personal_space_ensure(user=user)
+    second = space_services.personal_space_ensure(user=user)
     assert first.id == second.id
     assert Space.objects.filter(created_by=user, type="personal").count() == 1
     assert Membership.objects.filter(user=user).count() == 1
@@ -108,7 +100,7 @@ def test_personal_space_ensure_is_idempotent(user_factory):
 def test_personal_space_ensure_repairs_a_missing_owner_membership(user_factory):
     user = user_factory()
     Membership.objects.filter(user=user).delete()
-    space = services.personal_space_ensure(user=user)
+    space = space_services.personal_space_ensure(user=user)
     assert Membership.objects.get(space=space, user=user).role == SpaceRole.OWNER
 
 
@@ -131,14 +123,14 @@ def test_personal_space_inherits_the_users_tier(user_factory):
     User.objects.filter(pk=user.pk).update(access_tier="founder")
     user.refresh_from_db()
     Space.objects.filter(created_by=user).delete()
-    assert services.personal_space_ensure(user=user).tier == "founder"
+    assert space_services.personal_space_ensure(user=user).tier == "founder"
 
 
 def test_failed_personal_space_aborts_sign_up(api_client, monkeypatch):
     def broken(*, user):
         raise OperationalError("connection to server lost")
 
-    monkeypatch.setattr(services, "personal_space_ensure", broken)
+    monkeypatch.setattr(space_services, "personal_space_ensure", broken)
     response = api_client.post(
         "/api/v1/auth/register",
         {"email": "orphan@example.com", "password": PASSWORD},
@@ -170,7 +162,7 @@ def test_personal_space_tier_sync_follows_the_users_tier(user_factory):
     user = user_factory()
     User.objects.filter(pk=user.pk).update(access_tier="alpha")
     user.refresh_from_db()
-    space = services.personal_space_tier_sync(user=user)
+    space = space_services.personal_space_tier_sync(user=user)
     assert space.tier == "alpha"
     assert _personal(user).tier == "alpha"
 
@@ -180,7 +172,7 @@ def test_personal_space_tier_sync_leaves_shared_spaces_alone(user_factory, space
     shared = space_factory(user)
     User.objects.filter(pk=user.pk).update(access_tier="founder")
     user.refresh_from_db()
-    services.personal_space_tier_sync(user=user)
+    space_services.personal_space_tier_sync(user=user)
     shared.refresh_from_db()
     assert shared.tier == "public"
     assert _personal(user).tier == "founder"
@@ -189,13 +181,13 @@ def test_personal_space_tier_sync_leaves_shared_spaces_alone(user_factory, space
 def test_personal_space_tier_sync_creates_a_missing_personal_space(user_factory):
     user = user_factory()
     Space.objects.filter(created_by=user).delete()
-    services.personal_space_tier_sync(user=user)
+    space_services.personal_space_tier_sync(user=user)
     assert _personal(user).tier == user.access_tier
 
 
 def test_shared_space_slug_from_name_uses_collision_rules(user_factory):
     user = user_factory()
     meta = RequestMeta()
-    first = services.space_create(user=user, name="Family Müller", type="family", meta=meta)
-    second = services.space_create(user=user, name="Family Müller", type="family", meta=meta)
+    first = space_services.space_create(user=user, name="Family Müller", type="family", meta=meta)
+    second = space_services.space_create(user=user, name="Family Müller", type="family", meta=meta)
     assert (first.slug, second.slug) == ("family-muller", "family-muller-2")

@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import User
 from spaces.models import Space
 from spaces.routers import sync_alias
 from spaces.singletons import BOOTSTRAP_ACTOR
 from spaces.sync_store.models import SyncChange
+from tests.conftest import PASSWORD, register_through_api
 from tests.spaces.conftest import SYNC_PRECONFIGURED
 
 # With ``SYNC_DATABASE_URL`` set for the session, these run against its test database too.
 DATABASES = ["default", "sync"] if SYNC_PRECONFIGURED else ["default"]
-
-PASSWORD = "correct horse battery staple"
-
-
-def _register(client, email: str) -> User:
-    response = client.post(
-        "/api/v1/auth/register", {"email": email, "password": PASSWORD}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    return User.objects.get_by_email(email)
 
 
 def _rows(**filters) -> list[SyncChange]:
@@ -38,7 +28,7 @@ def test_sign_up_inserts_user_context_and_personal_kontext_doc(
     api_client, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        user = _register(api_client, "fresh@example.com")
+        user = register_through_api(api_client, "fresh@example.com")
     personal = Space.objects.get(created_by=user, type="personal")
     (context,) = _rows(table_name="userContext", user_id=str(user.id))
     assert (context.app_id, context.record_id, context.op) == ("profile", "singleton", "insert")
@@ -68,9 +58,9 @@ def test_space_creation_inserts_its_kontext_doc(auth_client, django_capture_on_c
 
 @pytest.mark.django_db(databases=DATABASES)
 def test_rolled_back_sign_up_leaves_no_sync_rows(api_client, django_capture_on_commit_callbacks):
-    from spaces import services
+    from spaces.services import spaces as space_services
 
-    original = services.personal_space_ensure
+    original = space_services.personal_space_ensure
 
     def fail_after(*, user):
         original(user=user)
@@ -78,7 +68,7 @@ def test_rolled_back_sign_up_leaves_no_sync_rows(api_client, django_capture_on_c
 
         raise OperationalError("lost")
 
-    services.personal_space_ensure = fail_after
+    space_services.personal_space_ensure = fail_after
     try:
         with django_capture_on_commit_callbacks(execute=True):
             response = api_client.post(
@@ -87,7 +77,7 @@ def test_rolled_back_sign_up_leaves_no_sync_rows(api_client, django_capture_on_c
                 format="json",
             )
     finally:
-        services.personal_space_ensure = original
+        space_services.personal_space_ensure = original
     assert response.status_code == 503
     assert not SyncChange.objects.using(sync_alias()).exists()
 
@@ -145,7 +135,7 @@ def test_same_database_failure_does_not_poison_the_open_transaction(
     with connection.cursor() as cursor:  # rolled back with the test's transaction
         cursor.execute("ALTER TABLE sync_changes RENAME TO sync_changes_away")
     with django_capture_on_commit_callbacks(execute=True):
-        user = _register(api_client, "samedb@example.com")
+        user = register_through_api(api_client, "samedb@example.com")
     # The failed insert ran in a savepoint: the surrounding transaction is still usable.
     assert Space.objects.filter(created_by=user, type="personal").exists()
     assert any("singleton bootstrap failed" in r.getMessage() for r in caplog.records)

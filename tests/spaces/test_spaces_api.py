@@ -177,12 +177,15 @@ def test_someone_elses_personal_space_is_404(auth_client, user_factory):
     personal = Space.objects.get(created_by=victim, type="personal")
     response = auth_client().get(f"/api/v1/spaces/{personal.id}")
     assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    assert "Personal" not in response.content.decode()
 
 
 @pytest.mark.parametrize("space_id", ["not-a-uuid", str(uuid.uuid4())])
 def test_unknown_space_is_404(auth_client, space_id):
     response = auth_client().get(f"/api/v1/spaces/{space_id}")
     assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
     assert response.json()["code"] == "NOT_FOUND"
 
 
@@ -238,7 +241,11 @@ def test_update_refuses_oversized_metadata(auth_client, team):
         f"/api/v1/spaces/{team.space.id}", {"metadata": {"blob": "x" * 20000}}, format="json"
     )
     assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
     assert response.json()["details"]["fields"] == {"metadata": ["Too large."]}
+    team.space.refresh_from_db()
+    assert team.space.metadata == {}
+    assert not SecurityEvent.objects.filter(type="SPACE_UPDATED").exists()
 
 
 # --- Delete -----------------------------------------------------------------------------------
@@ -257,7 +264,9 @@ def test_personal_space_is_undeletable(auth_client):
 def test_only_the_owner_deletes_a_space(auth_client, team, role):
     response = auth_client(getattr(team, role)).delete(f"/api/v1/spaces/{team.space.id}")
     assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
     assert Space.objects.filter(id=team.space.id).exists()
+    assert not SecurityEvent.objects.filter(type="SPACE_DELETED").exists()
 
 
 def test_owner_deletes_a_shared_space(auth_client, team):
@@ -385,6 +394,7 @@ def test_module_overrides_refuse_bad_level_and_duplicates(auth_client, team):
         url, {"overrides": [{"role": "member", "module": "notes", "level": "god"}]}, format="json"
     )
     assert bad_level.status_code == 400
+    assert bad_level.json()["code"] == "VALIDATION_ERROR"
     duplicate = client.put(
         url,
         {
@@ -397,6 +407,9 @@ def test_module_overrides_refuse_bad_level_and_duplicates(auth_client, team):
     )
     assert duplicate.status_code == 400
     assert "overrides.1" in duplicate.json()["details"]["fields"]
+    assert duplicate.json()["code"] == "VALIDATION_ERROR"
+    assert not ModulePermission.objects.filter(space=team.space).exists()
+    assert not SecurityEvent.objects.filter(type="SPACE_MODULE_PERMISSIONS_CHANGED").exists()
 
 
 def test_unauthenticated_calls_are_401(api_client, team):

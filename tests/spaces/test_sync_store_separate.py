@@ -13,22 +13,13 @@ from security.models import SecurityEvent
 from spaces.models import Space
 from spaces.routers import sync_alias
 from spaces.sync_store.models import SyncChange
+from tests.conftest import register_through_api
 from tests.spaces.conftest import SYNC_DATABASES
 
 pytestmark = [
     pytest.mark.usefixtures("separate_sync_store"),
     pytest.mark.django_db(transaction=True, databases=SYNC_DATABASES),
 ]
-
-PASSWORD = "correct horse battery staple"
-
-
-def _register(client, email: str) -> User:
-    response = client.post(
-        "/api/v1/auth/register", {"email": email, "password": PASSWORD}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    return User.objects.get_by_email(email)
 
 
 def _verified(user: User) -> User:
@@ -59,7 +50,8 @@ def test_the_sync_alias_is_a_different_database(separate_sync_store):
 
 
 def test_singletons_land_in_the_sync_database_and_are_idempotent(api_client, auth_client):
-    user = _register(api_client, "split@example.com")  # commits: the sign-up hook runs for real
+    # The sign-up commits: the hook that inserts the singletons runs for real.
+    user = register_through_api(api_client, "split@example.com")
     personal = Space.objects.get(created_by=user, type="personal")
     on_sync = SyncChange.objects.using("sync")
     (context,) = on_sync.filter(table_name="userContext", user_id=str(user.id))
@@ -80,7 +72,7 @@ def test_singletons_land_in_the_sync_database_and_are_idempotent(api_client, aut
 
 
 def test_bootstrap_endpoint_fills_in_what_sign_up_missed(api_client, auth_client):
-    user = _verified(_register(api_client, "later@example.com"))
+    user = _verified(register_through_api(api_client, "later@example.com"))
     SyncChange.objects.using("sync").all().delete()
     body = auth_client(user).post("/api/v1/me/bootstrap-singletons").json()
     assert body["bootstrapped"]["userContext"] is True
@@ -92,7 +84,7 @@ def test_unreachable_sync_store_is_logged_and_sign_up_succeeds(
     api_client, sync_store_unreachable, caplog
 ):
     with caplog.at_level(logging.ERROR, logger="mana_auth.spaces"):
-        user = _register(api_client, "resilient@example.com")
+        user = register_through_api(api_client, "resilient@example.com")
     assert Space.objects.filter(created_by=user, type="personal").exists()
     assert SecurityEvent.objects.filter(type="REGISTER", user=user).exists()
     messages = [record.getMessage() for record in caplog.records]
@@ -101,7 +93,7 @@ def test_unreachable_sync_store_is_logged_and_sign_up_succeeds(
 
 def test_missing_sync_table_is_logged_and_sign_up_succeeds(api_client, sync_table_missing, caplog):
     with caplog.at_level(logging.ERROR, logger="mana_auth.spaces"):
-        user = _register(api_client, "drift@example.com")
+        user = register_through_api(api_client, "drift@example.com")
     assert Space.objects.filter(created_by=user, type="personal").exists()
     assert any("singleton bootstrap failed" in r.getMessage() for r in caplog.records)
 

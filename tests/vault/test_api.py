@@ -7,6 +7,8 @@ import base64
 import pytest
 from django.db import connection
 
+from mana_auth.kek.crypto import associated_data
+from mana_auth.kek.keyring import active_kek_id, open_sealed
 from security.models import EventType
 from tests.vault.conftest import (
     BASE,
@@ -18,8 +20,6 @@ from tests.vault.conftest import (
     vault_row,
     zk_on,
 )
-from vault.crypto import associated_data
-from vault.keyring import active_kek_id, open_sealed
 from vault.models import Vault
 
 pytestmark = pytest.mark.django_db

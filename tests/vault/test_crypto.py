@@ -8,19 +8,20 @@ import pytest
 
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import ValidationFailed
-from tests.vault.conftest import BASE, zk_on
-from vault import services
-from vault.crypto import (
+from mana_auth.kek.crypto import (
     Keyring,
     UnwrapError,
     associated_data,
-    generate_master_key,
     kek_id,
     rewrap,
     unwrap,
     wipe,
     wrap,
 )
+from tests.conftest import PASSWORD
+from tests.vault.conftest import BASE, zk_on
+from vault import services
+from vault.crypto import generate_master_key
 
 OLD, NEW = b"\x11" * 32, b"\x22" * 32
 AAD = associated_data("vault-mk", "7f0c2a4e-0000-4000-8000-000000000001")
@@ -110,7 +111,13 @@ def test_disabling_zero_knowledge_wipes_the_received_key(client_, init):
     zk_on(client_)
     received = bytearray(master_key)
 
-    services.zero_knowledge_disable(user=client_.user, master_key=received, meta=RequestMeta())
+    services.zero_knowledge_disable(
+        user=client_.user,
+        master_key=received,
+        meta=RequestMeta(),
+        session=None,
+        password=PASSWORD,
+    )
 
     assert received == bytearray(32)
     assert base64.b64decode(client_.get(BASE + "key").json()["masterKey"]) == master_key
@@ -123,7 +130,13 @@ def test_a_refused_key_is_wiped_too(client_, init):
     received = bytearray(b"\x07" * 31)
 
     with pytest.raises(ValidationFailed) as caught:
-        services.zero_knowledge_disable(user=client_.user, master_key=received, meta=RequestMeta())
+        services.zero_knowledge_disable(
+            user=client_.user,
+            master_key=received,
+            meta=RequestMeta(),
+            session=None,
+            password=PASSWORD,
+        )
 
     assert caught.value.details == {"fields": {"masterKey": ["The master key must be 32 bytes."]}}
     assert received == bytearray(31)

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from security.models import EventType
+from security.models import EventType, SecurityEvent
 from tests.vault.conftest import (
     GRANT_URL,
     audit_rows,
@@ -256,6 +256,9 @@ def test_grant_validates_its_body(client_, init, grant_key, body):
 def test_grant_needs_a_signed_in_user(api_client):
     response = api_client.post(GRANT_URL, {"missionId": "m"}, format="json")
     assert response.status_code == 401
+    assert response.json()["code"] == "TOKEN_INVALID"
+    assert "wrappedKey" not in response.json()
+    assert not SecurityEvent.objects.filter(type=EventType.MISSION_GRANT_ISSUED).exists()
 
 
 # --- The receiving side -------------------------------------------------------------------------

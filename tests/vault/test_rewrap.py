@@ -9,11 +9,11 @@ from django.core.management import CommandError, call_command
 
 from accounts import signing_keys
 from accounts.models import SigningKey
+from mana_auth.kek import rewrap
+from mana_auth.kek.crypto import UnwrapError, kek_id
+from mana_auth.kek.keyring import active_kek_id
 from tests.conftest import login_tokens
 from tests.vault.conftest import BASE, b64d, vault_row, zk_on
-from vault import rewrap
-from vault.crypto import UnwrapError, kek_id
-from vault.keyring import active_kek_id
 
 pytestmark = pytest.mark.django_db
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from functools import partial
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.reauth import reauth_check
+from accounts.api.responses import auth_context
 from mana_auth.api import AuthenticatedView, ErrorSerializer, meta, parse
 from mana_auth.errors import ValidationFailed
 from vault import selectors, services
@@ -63,7 +62,8 @@ class VaultRotateView(AuthenticatedView):
         key = services.vault_rotate(
             user=request.user,
             meta=meta(request),
-            reauth=partial(reauth_check, request, data.get("password")),
+            session=auth_context(request).session,
+            password=data.get("password"),
         )
         return Response(s.key_data(key))
 
@@ -82,7 +82,8 @@ class RecoveryWrapView(AuthenticatedView):
             recovery_wrapped_mk=data["recoveryWrappedMk"],
             recovery_iv=data["recoveryIv"],
             meta=meta(request),
-            reauth=partial(reauth_check, request, data.get("password")),
+            session=auth_context(request).session,
+            password=data.get("password"),
         )
         return Response(s.status_data(status))
 
@@ -113,10 +114,10 @@ class ZeroKnowledgeView(AuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.ZeroKnowledgeInputSerializer, request.data)
-        reauth = partial(reauth_check, request, data.get("password"))
+        session, password = auth_context(request).session, data.get("password")
         if data["enable"]:
             status = services.zero_knowledge_enable(
-                user=request.user, meta=meta(request), reauth=reauth
+                user=request.user, meta=meta(request), session=session, password=password
             )
         else:
             # The service wraps and then wipes this buffer; the JSON text it came from is an
@@ -125,7 +126,8 @@ class ZeroKnowledgeView(AuthenticatedView):
                 user=request.user,
                 master_key=_master_key(data.pop("masterKey")),
                 meta=meta(request),
-                reauth=reauth,
+                session=session,
+                password=password,
             )
         return Response(s.status_data(status))
 

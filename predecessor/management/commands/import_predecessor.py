@@ -12,10 +12,10 @@ from django.db import DatabaseError
 
 from mana_auth.config import ConfigError, decode_kek
 from mana_auth.errors import is_infrastructure_error
+from mana_auth.kek.keyring import active_keyring
 from predecessor.formats import FormatError, SourceSecrets, secrets_versions_parse
 from predecessor.importer import ImportOptions, ImportRefused, predecessor_import
 from predecessor.source import Source, SourceError
-from vault.keyring import active_keyring
 
 
 class Command(BaseCommand):

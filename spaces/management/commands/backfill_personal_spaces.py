@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from spaces.services import personal_spaces_backfill
+from spaces.services.spaces import personal_spaces_backfill
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from vault.keyring import active_kek_id
-from vault.rewrap import rewrappers
+from mana_auth.kek.keyring import active_kek_id
+from mana_auth.kek.rewrap import rewrappers
 
 
 class Command(BaseCommand):

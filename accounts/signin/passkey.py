@@ -1,0 +1,200 @@
+"""Signing in with a passkey (registration and management: ``accounts.passkeys``).
+
+A passkey sign-in with user verification is two factors at once (something you have, and a PIN
+or biometric), so it starts the session directly instead of passing through the MFA step.
+It is a factor of its own: the password lockout never blocks it, and its failures are counted
+per credential *and client address* (10 a minute → 5 minute cooldown), never against the
+password. Credential ids are not secret, so a count per credential alone would let a stranger
+freeze the owner's passkey; per address, the stranger throttles only himself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.emails import email_key
+from accounts.exceptions import EmailNotVerified
+from accounts.models import Passkey
+from accounts.passkeys import ceremony, challenges, selectors
+from accounts.passkeys.ceremony import CeremonyFailed, Descriptor
+from accounts.passkeys.services import TIMEOUT_MS, passkey_verification_failed, relying_party
+from accounts.signin.session import SignIn, session_start
+from mana_auth.clientip import RequestMeta
+from security import ratelimit
+from security.models import EventType
+from security.services import security_event_record
+
+logger = logging.getLogger("mana_auth.passkeys")
+
+COOLDOWN_NAME = "passkey-cred"
+
+
+def _decoy_secret() -> bytes:
+    return hashlib.sha256(b"mana-auth.passkey-decoys:" + settings.SECRET_KEY.encode()).digest()
+
+
+def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str, Any]:
+    """Request options plus a ``ceremonyId`` (clients may send it back; they need not: the
+    challenge in ``clientDataJSON`` finds the ceremony).
+
+    With an email, ``allowCredentials`` lists that account's passkeys; an unknown address (or
+    one without passkeys) gets stable decoys shaped like the real accounts' lists, and neither
+    names transports, so the answer does not tell whether the account exists. Without an email
+    the options ask for a discoverable credential.
+    """
+    ratelimit.hit(ratelimit.PASSKEY_OPTIONS_IP, meta.ip)
+    challenge = challenges.challenge_new()
+    allow: list[Descriptor] = []
+    user_id: str | None = None
+    identified = bool(email)
+    if email:
+        key = email_key(email)
+        shape = selectors.passkey_shape_model()  # on both paths: same work, same timing
+        rows = selectors.passkey_descriptors_for_email(email_key=key)
+        if rows:
+            user_id = rows[0][0]
+            allow = [Descriptor(cid) for _, cid, _ in rows]
+        else:
+            allow = ceremony.decoy_descriptors(secret=_decoy_secret(), email_key=key, model=shape)
+    options = ceremony.authentication_options(
+        rp=relying_party(), challenge=challenge, allow=allow, timeout_ms=TIMEOUT_MS
+    )
+    ceremony_id = challenges.sign_in_store(
+        challenge=challenge, identified=identified, user_id=user_id
+    )
+    return {**options, "ceremonyId": ceremony_id}
+
+
+def _failure_ident(credential_key: str, ip: str | None) -> str:
+    """Failures and the cooldown count per credential and client address together."""
+    return hashlib.sha256(f"{credential_key}\n{ip or '-'}".encode()).hexdigest()[:40]
+
+
+def _user_handle_check(
+    *, state: challenges.SignInState, passkey: Passkey, credential: dict[str, Any]
+) -> None:
+    """The assertion must come from the account the ceremony was started for."""
+    if state.identified and state.user_id != str(passkey.user_id):
+        raise CeremonyFailed("credential not allowed for this ceremony")
+    response = credential.get("response")
+    handle = response.get("userHandle") if isinstance(response, dict) else None
+    if handle:
+        if not hmac.compare_digest(ceremony.b64url_decode(handle), passkey.user.id.bytes):
+            raise CeremonyFailed("user handle does not match the credential")
+    elif not state.identified:
+        raise CeremonyFailed("discoverable assertion without a user handle")
+
+
+def _clone_suspected(*, passkey: Passkey, received: int, meta: RequestMeta) -> None:
+    """Record the alarm in its own transaction: it must outlive the refused request."""
+    with transaction.atomic():
+        security_event_record(
+            type=EventType.PASSKEY_CLONE_SUSPECTED,
+            user=passkey.user,
+            meta=meta,
+            metadata={
+                "passkeyId": str(passkey.id),
+                "storedCount": passkey.sign_count,
+                "receivedCount": received,
+            },
+        )
+
+
+def _passkey_use_record(*, passkey: Passkey, asserted: ceremony.Asserted) -> bool:
+    """Advance the counter with a conditional UPDATE: of two racing assertions, one wins."""
+    rows = Passkey.objects.filter(pk=passkey.pk)
+    if asserted.sign_count > 0:
+        rows = rows.filter(sign_count__lt=asserted.sign_count)
+    else:
+        rows = rows.filter(sign_count=0)
+    updated = rows.update(
+        sign_count=asserted.sign_count, backed_up=asserted.backed_up, last_used_at=timezone.now()
+    )
+    return updated == 1
+
+
+def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) -> None:
+    """Count a failed assertion against the credential from this address; the 10th in a minute
+    starts the cooldown there. Never touches the password lockout.
+
+    Every failure counts per (credential, address), including those only the key holder can
+    cause (a sign count that did not increase, a changed backup flag): no guessing is possible
+    against a signature, so nothing is gained by freezing the credential everywhere, and that
+    freeze is exactly what a stranger must not be able to cause.
+    """
+    if passkey is not None:
+        with transaction.atomic():
+            security_event_record(
+                type=EventType.LOGIN_FAILURE,
+                user=passkey.user,
+                meta=meta,
+                metadata={"method": "passkey", "passkeyId": str(passkey.id)},
+            )
+    if ratelimit.spent(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident):
+        ratelimit.cooldown_set(COOLDOWN_NAME, ident, ratelimit.PASSKEY_COOLDOWN_SECONDS)
+
+
+def passkey_sign_in(
+    *, credential: dict[str, Any], meta: RequestMeta, ceremony_id: str | None = None
+) -> SignIn:
+    """Verify an assertion and start a session (method ``passkey``), like a password login.
+
+    The ceremony is the one whose challenge the authenticator signed (``clientDataJSON``); a
+    ``ceremony_id``, when the client sends one, must match it. Every way the assertion can be
+    wrong is one answer: 401 PASSKEY_VERIFICATION_FAILED. Infrastructure errors propagate
+    untouched (503) and count nothing.
+    """
+    try:
+        raw_id = ceremony.b64url_decode(credential.get("rawId"))
+    except CeremonyFailed as exc:
+        raise passkey_verification_failed() from exc
+    credential_key = ceremony.b64url(raw_id)
+    ident = _failure_ident(credential_key, meta.ip)
+    ratelimit.cooldown_check(COOLDOWN_NAME, ident)
+    passkey: Passkey | None = None
+    try:
+        passkey = selectors.passkey_for_credential(credential_id_b64=credential_key)
+        state = challenges.sign_in_take(
+            challenge=ceremony.client_data_challenge(credential), ceremony_id=ceremony_id
+        )
+        if state is None:
+            raise CeremonyFailed("unknown, expired or used ceremony")
+        if passkey is None:
+            raise CeremonyFailed("unknown credential")
+        _user_handle_check(state=state, passkey=passkey, credential=credential)
+        asserted = ceremony.authentication_verify(
+            rp=relying_party(),
+            credential=credential,
+            challenge=state.challenge,
+            public_key=bytes(passkey.public_key),
+        )
+        if passkey.device_type and asserted.device_type != passkey.device_type:
+            raise CeremonyFailed("backup eligibility changed")
+        if ceremony.sign_count_regressed(stored=passkey.sign_count, received=asserted.sign_count):
+            _clone_suspected(passkey=passkey, received=asserted.sign_count, meta=meta)
+            raise CeremonyFailed("sign count did not increase")
+        if not passkey.user.is_active:
+            raise CeremonyFailed("inactive account")
+    except CeremonyFailed as exc:
+        logger.info("passkey sign-in refused: %s", exc)
+        _sign_in_failure(ident=ident, passkey=passkey, meta=meta)
+        raise passkey_verification_failed() from exc
+    user = passkey.user
+    if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
+        raise EmailNotVerified()
+    # The counter and the new session commit together (one commit on the hot path).
+    with transaction.atomic():
+        recorded = _passkey_use_record(passkey=passkey, asserted=asserted)
+        sign_in = session_start(user=user, meta=meta, method="passkey") if recorded else None
+    if sign_in is None:
+        logger.info("passkey sign-in refused: sign count moved concurrently")
+        _sign_in_failure(ident=ident, passkey=passkey, meta=meta)
+        raise passkey_verification_failed()
+    return sign_in

@@ -1,0 +1,95 @@
+"""Signing in with email and password.
+
+Unknown email and wrong password look the same, in body and time. Only genuine credential
+failures count toward the lockout (``accounts.signin.failures``); a broken database is a 503.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+
+from accounts import crypto
+from accounts.emails import email_key
+from accounts.exceptions import AccountLocked, EmailNotVerified, InvalidCredentials
+from accounts.models import (
+    User,
+)
+from accounts.signin.failures import sign_in_failure_record
+from accounts.signin.second_factor import first_factor_passed
+from accounts.signin.session import SignIn
+from mana_auth.clientip import RequestMeta
+from security import lockout, ratelimit
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash(params: tuple[int, int, int]) -> str:
+    return make_password(crypto.make_opaque_token())
+
+
+def _burn_password_check(password: str) -> None:
+    """Run the hasher once for an unknown account, so timing does not tell it is unknown."""
+    check_password(
+        password,
+        _dummy_hash(
+            (
+                settings.ARGON2_MEMORY_COST_KIB,
+                settings.ARGON2_TIME_COST,
+                settings.ARGON2_PARALLELISM,
+            )
+        ),
+    )
+
+
+def password_login(
+    *, email: str, password: str, meta: RequestMeta, device_cookie: str | None = None
+) -> SignIn:
+    """Email + password. Unknown email and wrong password look the same, in body and time."""
+    key = email_key(email)
+    ratelimit.hit(ratelimit.LOGIN_IP, meta.ip)
+    ratelimit.check(ratelimit.LOGIN_FAILURES_IP, meta.ip)
+    ratelimit.hit(ratelimit.LOGIN_EMAIL, key)
+    device_id = lockout.device_id_from_cookie(device_cookie, key)
+    scope = lockout.scope_for(key, device_id)
+    has_counter, remaining = lockout.throttle_state(scope)
+    if remaining:
+        raise AccountLocked(details={"remainingSeconds": remaining})
+    user = User.objects.filter_email(email).first() if key else None
+    if user is None or not isinstance(password, str):
+        _burn_password_check(password if isinstance(password, str) else "")
+        sign_in_failure_record(
+            key=key,
+            scope=scope,
+            user=None,
+            meta=meta,
+            reason="unknown",
+            known_device=device_id is not None,
+        )
+        raise InvalidCredentials()
+    if not user.check_password(password) or not user.is_active:
+        sign_in_failure_record(
+            key=key,
+            scope=scope,
+            user=user,
+            meta=meta,
+            reason="password",
+            known_device=device_id is not None,
+        )
+        raise InvalidCredentials()
+    if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
+        raise EmailNotVerified()
+    sign_in = first_factor_passed(user=user, meta=meta, method="password", lockout_scope=scope)
+    # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
+    # raised above), the count stands until ``login/mfa`` succeeds, so wrong codes add up.
+    # Successes are recorded as LOGIN_SUCCESS events; LoginAttempt rows hold the failures.
+    if has_counter:
+        lockout.success_record(scope=scope)
+    return SignIn(
+        user=sign_in.user,
+        session=sign_in.session,
+        tokens=sign_in.tokens,
+        cookie_value=sign_in.cookie_value,
+        device_cookie=device_cookie if device_id else lockout.device_cookie_make(key),
+    )

@@ -1,0 +1,61 @@
+"""The end of every sign-in: a server-side session and its first token pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import crypto
+from accounts.models import (
+    Session,
+    User,
+)
+from accounts.sessions import TokenPair, token_pair
+from mana_auth.clientip import RequestMeta
+from security.models import EventType
+from security.services import security_event_record
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A completed sign-in: what the view renders and which cookies it sets."""
+
+    user: User
+    session: Session
+    tokens: TokenPair
+    cookie_value: str
+    device_cookie: str | None = None
+
+
+# savepoint=False: callers that open their own transaction (passkey sign-in) get one commit,
+# not a SAVEPOINT round trip on top; an error here still rolls the whole transaction back.
+@transaction.atomic(savepoint=False)
+def session_start(
+    *, user: User, meta: RequestMeta, method: str, now: datetime | None = None
+) -> SignIn:
+    """Create a server-side session and its first token pair. Records LOGIN_SUCCESS."""
+    current = now or timezone.now()
+    cookie_value = crypto.make_opaque_token("st_")
+    session = Session.objects.create(
+        user=user,
+        cookie_hash=crypto.hash_token(cookie_value),
+        ip_address=meta.ip,
+        user_agent=meta.user_agent,
+        auth_method=method,
+        auth_time=current,
+        created_at=current,
+        last_used_at=current,
+        expires_at=current + timedelta(days=settings.SESSION_ABSOLUTE_TTL_DAYS),
+    )
+    tokens = token_pair(user=user, session=session, now=current)
+    security_event_record(
+        type=EventType.LOGIN_SUCCESS,
+        user=user,
+        meta=meta,
+        metadata={"method": method, "sessionId": str(session.id)},
+    )
+    return SignIn(user=user, session=session, tokens=tokens, cookie_value=cookie_value)

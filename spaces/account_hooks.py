@@ -1,0 +1,73 @@
+"""What Spaces does at each point of an account's life (accounts calls, spaces answers).
+
+Registered from ``SpacesConfig.ready()`` with accounts' hooks (``accounts.hooks``), the GDPR
+registry's erasure (``mana_auth.gdpr``) and the outbox (``accounts.outbox``): accounts sits
+below Spaces and never imports it.
+"""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, transaction
+from django.db.models import Q
+
+from accounts.emails import email_key
+from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
+from accounts.outbox import outbox_enqueue
+from mana_auth.errors import is_infrastructure_error
+from spaces import selectors
+from spaces.models import Invitation
+from spaces.routers import sync_alias
+from spaces.services import invitations as invitation_services
+from spaces.services import singletons as singleton_services
+from spaces.services import spaces as space_services
+from spaces.sync_store.models import SyncChange
+
+
+def user_created(*, user: User) -> None:
+    """Sign-up: the personal Space, in the sign-up transaction (a failure aborts it)."""
+    space_services.personal_space_ensure(user=user)
+
+
+def user_signed_up(*, user: User) -> None:
+    """Sign-up: the sync store's singletons, after commit and best effort."""
+    singleton_services.sync_singletons_bootstrap_for_signup(user=user)
+
+
+def user_tier_changed(*, user: User) -> None:
+    """The personal Space follows the account's tier."""
+    space_services.personal_space_tier_sync(user=user)
+
+
+def user_erase(*, user: User) -> None:
+    """Account deletion: the Spaces the user alone owns go, their pending invitations in the
+    Spaces that stay go void, invitations to their address go, and the sync store is told to
+    purge their rows (after commit: it may be another database)."""
+    doomed = selectors.sole_space_ids(user=user)
+    space_services.spaces_delete_solely_owned(user=user)
+    invitation_services.invitations_revoke_sent_by_deleted_user(user=user)
+    # Invitations to the address are about the person even in Spaces that stay.
+    Invitation.objects.filter(email_key=email_key(user.email)).delete()
+    outbox_enqueue(
+        target=OutboxTarget.SYNC_STORE,
+        event=OutboxEvent.USER_DELETED,
+        user_id=user.pk,
+        payload={"userId": str(user.pk), "spaceIds": [str(s) for s in doomed]},
+    )
+
+
+def sync_store_purge(message: OutboxMessage) -> str | None:
+    """The outbox's sender for the sync store: delete the user's rows, except their changes in
+    Spaces that stay. None when done, else why not (the outbox retries)."""
+    alias = sync_alias()
+    space_ids = [str(s) for s in message.payload.get("spaceIds", [])]
+    condition = Q(user_id=str(message.user_id), space_id__isnull=True)
+    if space_ids:
+        condition |= Q(space_id__in=space_ids)
+    try:
+        with transaction.atomic(using=alias):
+            SyncChange.objects.using(alias).filter(condition).delete()
+    except DatabaseError as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        return f"sync store unavailable ({type(exc).__name__})"
+    return None
