@@ -53,6 +53,7 @@ from accounts.selectors import SESSION_USER_SELECT, session_user_fetch
 from accounts.validators import MAX_PASSWORD_BYTES
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, Conflict, ValidationFailed
+from mana_auth.links import page_link, trusted_callback
 from mana_auth.mail import send_mail
 from security import lockout, ratelimit
 from security.models import EventType, LoginAttempt, SecurityEvent
@@ -248,11 +249,12 @@ def _verification_mail(
     *, user: User, callback_url: str = "", signup_binding: str = ""
 ) -> OutgoingMail | None:
     ttl = timedelta(hours=settings.EMAIL_VERIFICATION_TTL_HOURS)
+    callback_url = trusted_callback(callback_url)
+    payload = {"signup": signup_binding} if signup_binding else {}
+    if callback_url:
+        payload["callbackURL"] = callback_url  # a resend carries it too (_signup_payload_of)
     token = one_time_token_issue(
-        user=user,
-        purpose=TokenPurpose.VERIFY_EMAIL,
-        ttl=ttl,
-        payload={"signup": signup_binding} if signup_binding else None,
+        user=user, purpose=TokenPurpose.VERIFY_EMAIL, ttl=ttl, payload=payload or None
     )
     return outgoing_mail(
         to=user.email,
@@ -282,15 +284,21 @@ def signup_binding_make() -> tuple[str, str]:
     return secret, crypto.hash_token(secret)
 
 
-def _signup_binding_of(user: User) -> str:
-    """The binding of the sign-up that created ``user`` (its first verification link)."""
+def _signup_payload_of(user: User) -> dict[str, Any]:
+    """The payload of the first verification link of ``user``: its sign-up's binding and
+    callback."""
     payload = (
         OneTimeToken.objects.filter(user=user, purpose=TokenPurpose.VERIFY_EMAIL)
         .order_by("created_at")
         .values_list("payload", flat=True)
         .first()
     )
-    binding = (payload or {}).get("signup")
+    return payload if isinstance(payload, dict) else {}
+
+
+def _signup_binding_of(user: User) -> str:
+    """The binding of the sign-up that created ``user`` (its first verification link)."""
+    binding = _signup_payload_of(user).get("signup")
     return binding if isinstance(binding, str) else ""
 
 
@@ -305,15 +313,17 @@ def user_register(
     kind: str = Kind.HUMAN,
     send_verification: bool = True,
     signup_binding: str = "",
+    callback_url: str = "",
     now: datetime | None = None,
 ) -> tuple[User, bool]:
     """Create an account and its personal Space, or notify the existing owner.
 
     Returns ``(user, created)``. The HTTP answer is the same either way (no enumeration).
     ``signup_binding`` (``signup_binding_make``) ties the verification link to the browser
-    that chose the password. An existing address whose owner never verified it gets a link to
-    choose a password instead of "sign in": that account's password was chosen by whoever
-    signed up, not necessarily by the owner of the mailbox.
+    that chose the password; ``callback_url`` (trusted origins only) rides in the mailed link.
+    An existing address whose owner never verified it gets a link to choose a password instead
+    of "sign in": that account's password was chosen by whoever signed up, not necessarily by
+    the owner of the mailbox.
     """
     current = now or timezone.now()
     normalized = normalize_email(email)
@@ -335,7 +345,9 @@ def user_register(
                 context={"name": existing.name or existing.email},
             )
         else:
-            mail = password_reset_mail(user=existing, meta=meta, template="signup_pending")
+            mail = password_reset_mail(
+                user=existing, meta=meta, template="signup_pending", callback_url=callback_url
+            )
             if mail is not None:
                 mail_queue_store(mail)
         return existing, False
@@ -348,7 +360,7 @@ def user_register(
     security_event_record(type=EventType.REGISTER, user=user, meta=meta, metadata={"kind": kind})
     _after_signup_hooks(user)
     if send_verification:
-        _verification_send(user=user, signup_binding=signup_binding)
+        _verification_send(user=user, signup_binding=signup_binding, callback_url=callback_url)
     return user, True
 
 
@@ -362,13 +374,19 @@ def _after_signup_hooks(user: User) -> None:
     outbox_enqueue_signup(user=user)
 
 
-def verification_resend(*, email: str, meta: RequestMeta) -> None:
+def verification_resend(*, email: str, meta: RequestMeta, callback_url: str = "") -> None:
     """Queue a new verification link for ``email``; whether it has an unverified account is
     decided after the response (``verification_mail_resolve``), so every address costs the
     same here."""
     ratelimit.hit(ratelimit.RESEND_IP, meta.ip)
     ratelimit.hit(ratelimit.RESEND_EMAIL, email_key(email))
-    mail_request_enqueue(kind=QueuedMailKind.VERIFICATION, email=email, meta=meta)
+    callback_url = trusted_callback(callback_url)
+    mail_request_enqueue(
+        kind=QueuedMailKind.VERIFICATION,
+        email=email,
+        meta=meta,
+        payload={"callbackURL": callback_url} if callback_url else None,
+    )
 
 
 def verification_mail_resolve(
@@ -379,8 +397,16 @@ def verification_mail_resolve(
     if user is None or user.email_verified or not user.is_active:
         return None
     # Bound to the browser that signed up, never to the one asking now: a resend requested by
-    # someone else must not let the mailbox owner's click confirm a stranger's password.
-    return _verification_mail(user=user, signup_binding=_signup_binding_of(user))
+    # someone else must not let the mailbox owner's click confirm a stranger's password. The
+    # callback is the resend's, else the sign-up's (both trusted origins only).
+    signup = _signup_payload_of(user)
+    binding = signup.get("signup")
+    return _verification_mail(
+        user=user,
+        signup_binding=binding if isinstance(binding, str) else "",
+        callback_url=trusted_callback(payload.get("callbackURL"))
+        or trusted_callback(signup.get("callbackURL")),
+    )
 
 
 @dataclass(frozen=True)
@@ -864,16 +890,22 @@ def session_mark_authenticated(*, session: Session, method: str) -> None:
 # --- Password reset and change ----------------------------------------------------------------
 
 
-def password_forgot(*, email: str, meta: RequestMeta) -> None:
+def password_forgot(*, email: str, meta: RequestMeta, callback_url: str = "") -> None:
     """Queue a reset link for ``email``; whether it has an account is decided after the
     response (``password_reset_mail_resolve``), so every address costs the same here."""
     ratelimit.hit(ratelimit.FORGOT_IP, meta.ip)
     ratelimit.hit(ratelimit.FORGOT_EMAIL, email_key(email))
-    mail_request_enqueue(kind=QueuedMailKind.PASSWORD_RESET, email=email, meta=meta)
+    callback_url = trusted_callback(callback_url)
+    mail_request_enqueue(
+        kind=QueuedMailKind.PASSWORD_RESET,
+        email=email,
+        meta=meta,
+        payload={"callbackURL": callback_url} if callback_url else None,
+    )
 
 
 def password_reset_mail(
-    *, user: User, meta: RequestMeta, template: str = "reset_password"
+    *, user: User, meta: RequestMeta, template: str = "reset_password", callback_url: str = ""
 ) -> OutgoingMail | None:
     """Issue a reset link for ``user`` and render its mail (the caller queues or sends it).
 
@@ -890,7 +922,7 @@ def password_reset_mail(
         kind=user.kind,
         context={
             "name": user.name or user.email,
-            "link": _link("/reset-password", token=token),
+            "link": page_link("/reset-password", token=token, callbackURL=callback_url),
             "minutes": settings.PASSWORD_RESET_TTL_MINUTES,
         },
         expires_at=timezone.now() + ttl,
@@ -904,7 +936,9 @@ def password_reset_mail_resolve(
     user = User.objects.filter_email(email).first()
     if user is None or not user.is_active:
         return None
-    return password_reset_mail(user=user, meta=meta)
+    return password_reset_mail(
+        user=user, meta=meta, callback_url=trusted_callback(payload.get("callbackURL"))
+    )
 
 
 # Every link a recovery retires: whoever held the account may have asked for any of them (a
@@ -1020,7 +1054,7 @@ def security_report_link(*, user: User) -> str:
         purpose=TokenPurpose.REPORT_COMPROMISE,
         ttl=timedelta(days=settings.SECURITY_REPORT_TTL_DAYS),
     )
-    return _link("/report-compromise", token=token)
+    return page_link("/report-compromise", token=token)
 
 
 def compromise_report_pending(*, user: User) -> bool:

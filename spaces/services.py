@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -31,6 +30,7 @@ from mana_auth.errors import (
     ValidationFailed,
     is_infrastructure_error,
 )
+from mana_auth.links import page_link
 from mana_auth.mail import send_mail
 from security import ratelimit
 from security.models import EventType
@@ -583,7 +583,7 @@ def _invitation_ttl() -> timedelta:
 
 
 def _invitation_link(token: str) -> str:
-    return f"{settings.BASE_URL}/invitations/accept?{urlencode({'token': token})}"
+    return page_link("/invitations/accept", token=token)
 
 
 @transaction.atomic

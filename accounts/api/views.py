@@ -41,7 +41,7 @@ from mana_auth.api import (
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError
 from mana_auth.fastview import FastAPIView, read_json_object, required_string
-from mana_auth.origins import safe_redirect
+from mana_auth.links import trusted_callback
 from security import ratelimit
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 409, 429, 503)}
@@ -105,7 +105,7 @@ def sign_in_response(sign_in: services.SignIn) -> Response:
             secure=settings.SSO_COOKIE_SECURE,
             httponly=True,
             samesite="Lax",
-            path="/api/v1/auth/",
+            path="/",  # the hosted sign-in pages read it too (lockout-as-DoS protection)
         )
     return response
 
@@ -146,6 +146,7 @@ class RegisterView(PublicView):
             locale=data["locale"],
             meta=request_meta,
             signup_binding=binding,
+            callback_url=data["callbackURL"],
         )
         response = Response(
             {"status": "verification_sent", "email": normalize_email(data["email"])},
@@ -176,9 +177,8 @@ class VerifyEmailView(PublicView):
         summary="Verify from the mail link, then redirect (trusted origins only)",
     )
     def get(self, request: Request) -> HttpResponse:
-        callback = request.query_params.get("callbackURL", "")
-        default = settings.DEFAULT_REDIRECT_URL
-        target = safe_redirect(callback, settings.TRUSTED_ORIGINS, default)
+        callback = trusted_callback(request.query_params.get("callbackURL", ""))
+        target = callback or settings.DEFAULT_REDIRECT_URL
         token = request.query_params.get("token", "")
         query = {}
         try:
@@ -190,11 +190,18 @@ class VerifyEmailView(PublicView):
         except AuthError as exc:
             if exc.code == "REAUTH_REQUIRED":
                 # A first verification outside the browser that signed up: nothing is used
-                # up (a mail scanner's GET changes nothing); the page asks for the sign-up
-                # password or offers to confirm without it (POST verify-email).
+                # up (a mail scanner's GET changes nothing); the verification page asks for
+                # the sign-up password or offers to confirm without it (POST verify-email),
+                # then goes on to the callback.
                 outcome, query = "password_required", {"token": token}
+                target = settings.DEFAULT_REDIRECT_URL
+                if callback:
+                    query["callbackURL"] = callback
             elif exc.code == "VERIFICATION_TOKEN_INVALID":
                 outcome = "invalid"
+                reason = selectors.verification_link_state(token=token)
+                if reason in ("used", "expired"):
+                    query = {"reason": reason}
             else:
                 raise
         separator = "&" if "?" in target else "?"
@@ -235,7 +242,9 @@ class ResendVerificationView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
-        services.verification_resend(email=data["email"], meta=meta(request))
+        services.verification_resend(
+            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+        )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -370,7 +379,9 @@ class ForgotPasswordView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
-        services.password_forgot(email=data["email"], meta=meta(request))
+        services.password_forgot(
+            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+        )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
 
