@@ -103,6 +103,13 @@ class SignupForm(forms.Form):
         return address
 
 
+class OneTimeCodeInput(forms.TextInput):
+    """A code field that is never filled in again: a wrong code is typed anew."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
 class MfaForm(forms.Form):
     mfa_token = forms.CharField(max_length=TOKEN_MAX_LENGTH, widget=forms.HiddenInput)
     method = forms.ChoiceField(
@@ -118,7 +125,7 @@ class MfaForm(forms.Form):
         label=_("Code"),
         max_length=64,
         widget=_input(
-            forms.TextInput,
+            OneTimeCodeInput,
             autocomplete="one-time-code",
             inputmode="text",
             spellcheck="false",

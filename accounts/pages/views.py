@@ -119,11 +119,18 @@ class _Page(PageView):
         status: int = 200,
         headers: dict[str, str] | None = None,
         unverified: bool = False,
+        notice: str = "",
     ) -> HttpResponse:
         return self.page(
             request,
             "login.html",
-            {"form": form, "target": target, "unverified": unverified, **_passkey_context(target)},
+            {
+                "form": form,
+                "target": target,
+                "unverified": unverified,
+                "notice": notice,
+                **_passkey_context(target),
+            },
             status=status,
             headers=headers,
         )
@@ -305,11 +312,8 @@ class MfaView(_Page):
             )
         except AuthError as exc:
             if exc.code == "VERIFICATION_TOKEN_INVALID":  # too slow, or too many wrong codes
-                login = LoginForm()
-                login.add_error(
-                    None, translation.gettext("The sign-in took too long. Please start again.")
-                )
-                return self.login_page(request, login, target, status=400)
+                notice = translation.gettext("The sign-in took too long. Please start again.")
+                return self.login_page(request, LoginForm(), target, status=400, notice=notice)
             if exc.code not in _MFA_REFUSALS:
                 raise
             form.add_error("code", error_message(exc))

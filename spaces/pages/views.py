@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from accounts.pages.base import PageView, speak
 from accounts.pages.errors import error_message, page_status, retry_headers
@@ -75,7 +76,11 @@ class InvitationView(PageView):
                 return self._gone(request)
             if exc.code not in _REFUSALS:
                 raise
-            context["error"] = error_message(exc)
+            context["error"] = (
+                gettext("This invitation was sent to a different address.")
+                if exc.code == "FORBIDDEN"
+                else error_message(exc)
+            )
             return self.page(
                 request,
                 "invitation.html",
