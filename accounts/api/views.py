@@ -175,6 +175,13 @@ class VerifyEmailView(PublicView):
         parameters=[s.VerifyEmailQuerySerializer],
         responses={302: None, **ERRORS},
         summary="Verify from the mail link, then redirect (trusted origins only)",
+        description="Redirects to `callbackURL` when it is on a trusted origin, else to the "
+        "verification page (`DEFAULT_REDIRECT_URL`, by default `{PUBLIC_PAGES_URL}/verify-email`"
+        "), adding `status`: `verified`, `password_removed`, `email_changed`, or `invalid` "
+        "(with `reason=used|expired` when known). A first verification outside the browser "
+        "that signed up verifies nothing yet: it always goes to the verification page with "
+        "`status=password_required`, the `token` and the trusted `callbackURL`, which the page "
+        "follows once answered.",
     )
     def get(self, request: Request) -> HttpResponse:
         callback = trusted_callback(request.query_params.get("callbackURL", ""))

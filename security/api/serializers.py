@@ -61,7 +61,12 @@ class MfaLoginInputSerializer(serializers.Serializer):
 class MagicLinkRequestInputSerializer(serializers.Serializer):
     email = NormalizedEmailField(max_length=254)
     callbackURL = serializers.CharField(
-        max_length=2000, required=False, allow_blank=True, default=""
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Where the magic-link page goes after signing in. Used only when it is an "
+        "absolute URL on a trusted origin; anything else is ignored.",
     )
 
 
