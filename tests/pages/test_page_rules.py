@@ -273,3 +273,45 @@ def test_every_german_string_is_translated_and_compiled():
         assert sorted(re.findall(r"%\(\w+\)[sd]", source)) == sorted(
             re.findall(r"%\(\w+\)[sd]", target)
         ), msgid
+
+
+_TRANSLATE = re.compile(r"""\{%\s*translate\s+(["'])(.*?)\1""", re.S)
+_BLOCK = re.compile(r"\{%\s*blocktranslate\b([^%]*)%\}(.*?)\{%\s*endblocktranslate\s*%\}", re.S)
+_VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_GETTEXT = {"_", "gettext", "gettext_lazy", "gettext_noop", "ngettext"}
+
+
+def _source_msgids() -> set[object]:
+    """Every string the pages mark for translation, as makemessages would extract it."""
+    base = Path(settings.BASE_DIR)
+    found: set[object] = set()
+    for template in (base / "templates" / "pages").glob("*.html"):
+        source = template.read_text()
+        found.update(match.group(2) for match in _TRANSLATE.finditer(source))
+        for match in _BLOCK.finditer(source):
+            body = _VARIABLE.sub(lambda m: f"%({m.group(1)})s", match.group(2))
+            singular, plural_tag, plural = body.partition("{% plural %}")
+            found.add((singular, plural) if plural_tag else singular)
+    for package in ("accounts/pages", "spaces/pages"):
+        for module in (base / package).glob("*.py"):
+            for node in ast.walk(ast.parse(module.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", getattr(node.func, "attr", "")) in _GETTEXT
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
+                    if len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+                        found.add((node.args[0].value, node.args[1].value))
+                    else:
+                        found.add(node.args[0].value)
+    return found
+
+
+def test_every_string_the_pages_mark_is_in_the_catalogue():
+    """A page text added without ``make messages`` would show English on a German page."""
+    marked = _source_msgids()
+    assert len(marked) > 100
+    missing = marked - set(_po_entries(LOCALE / "django.po"))
+    assert missing == set(), "run `make messages` and translate: " + repr(sorted(map(str, missing)))
