@@ -94,7 +94,6 @@ class _Page(PageView):
         state: str,
         target: Target,
         status: int = 400,
-        message: str = "",
     ) -> HttpResponse:
         """A mailed link that no longer works: what became of it, and what to do instead."""
         return self.page(
@@ -104,7 +103,6 @@ class _Page(PageView):
                 "kind": kind,
                 "state": state,
                 "target": target,
-                "message": message,
                 "resend_form": EmailForm() if kind == "verification" else None,
             },
             status=status,

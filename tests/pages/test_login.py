@@ -271,3 +271,16 @@ def test_a_broken_database_says_try_again_and_counts_nothing(user_factory):
     assert not LoginThrottle.objects.filter(failures__gt=0).exists()
     assert not SecurityEvent.objects.filter(type="LOGIN_FAILURE").exists()
     assert sign_in(browser, user.email).status_code == 302
+
+
+def test_the_api_sets_the_device_cookie_where_the_page_reads_it(user_factory):
+    """The device cookie used to be scoped to ``/api/v1/auth/``: the hosted /login never saw
+    it, so strangers guessing the password locked out a browser that had signed in before."""
+    from rest_framework.test import APIClient
+
+    user = user_factory()
+    response = APIClient().post(
+        "/api/v1/auth/login", {"email": user.email, "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.cookies[settings.DEVICE_COOKIE_NAME]["path"] == "/"
