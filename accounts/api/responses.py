@@ -54,7 +54,7 @@ def sign_in_response(sign_in: SignIn) -> Response:
             secure=settings.SSO_COOKIE_SECURE,
             httponly=True,
             samesite="Lax",
-            path="/api/v1/auth/",
+            path="/",  # the hosted sign-in pages read it too (lockout-as-DoS protection)
         )
     return response
 
