@@ -30,13 +30,14 @@ from accounts import (
     signing_keys,
 )
 from accounts.api import serializers as s
-from accounts.api.responses import auth_context, session_cookie_clear, token_pair_body
+from accounts.api.responses import auth_context, token_pair_body
 from accounts.api_keys import ApiKeyAuthentication, ApiKeyContext, ApiKeyScopePermission
 from accounts.authentication import (
     BearerTokenAuthentication,
     SessionCookieAuthentication,
     authenticate_bearer_or_cookie,
 )
+from accounts.cookies import session_cookie_clear, signup_cookie_clear, signup_cookie_set
 from accounts.emails import normalize_email
 from mana_auth.api import (
     AuthenticatedView,
@@ -91,15 +92,7 @@ class RegisterView(PublicView):
             {"status": "verification_sent", "email": normalize_email(data["email"])},
             status=status.HTTP_201_CREATED,
         )
-        response.set_cookie(
-            settings.SIGNUP_COOKIE_NAME,
-            secret,
-            max_age=settings.EMAIL_VERIFICATION_TTL_HOURS * 3600,
-            secure=settings.SSO_COOKIE_SECURE,
-            httponly=True,
-            samesite="Lax",
-            path="/",
-        )
+        signup_cookie_set(response, secret)
         return response
 
 
@@ -155,7 +148,7 @@ class VerifyEmailView(PublicView):
             f"{target}{separator}{urlencode({'status': outcome, **query})}"
         )
         if outcome in ("verified", "password_removed"):
-            response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+            signup_cookie_clear(response)
         return response
 
     @extend_schema(
@@ -178,7 +171,7 @@ class VerifyEmailView(PublicView):
             without_password=data["withoutPassword"],
         )
         response = Response({"verified": True, "passwordRemoved": verification.password_removed})
-        response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+        signup_cookie_clear(response)
         return response
 
 

@@ -15,9 +15,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import translation
 
-from accounts import passwords, recovery, registration, sessions
+from accounts import cookies, passwords, recovery, registration, sessions
 from accounts.models import TokenPurpose
-from accounts.pages import cookies
 from accounts.pages.base import PageView, speak
 from accounts.pages.errors import error_message, page_status, password_reasons, retry_headers
 from accounts.pages.forms import (
