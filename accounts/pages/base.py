@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views import View
 
+from accounts.exceptions import SessionRevoked
 from accounts.models import Session
 from accounts.pages.errors import error_message, page_status, retry_headers
 from accounts.selectors import live_session_for_cookie
@@ -93,11 +95,8 @@ class PageView(View):
             raw = request.COOKIES.get(settings.SSO_COOKIE_NAME)
             session = None
             if raw:
-                try:
+                with contextlib.suppress(SessionRevoked):  # ended, expired or unknown
                     session = live_session_for_cookie(raw)
-                except AuthError as exc:
-                    if exc.code != "SESSION_REVOKED":
-                        raise
             self._session = session
             if session is not None:
                 speak(session.user.locale)

@@ -103,6 +103,27 @@ def test_the_signup_cap_is_a_form_message(browser, settings):
     assert response.status_code == 403 and "No more sign-ups today" in text(response)
 
 
+def test_the_page_and_register_share_the_sign_up_rate_limit(browser, settings, mailoutbox):
+    # The limit is applied inside registration.sign_up: one count per sign-up, whichever way.
+    settings.RATE_LIMIT_OVERRIDES = {"register-ip": 2}
+    api = APIClient(REMOTE_ADDR="127.0.0.1")
+    first = api.post(
+        "/api/v1/auth/register", {"email": "api@example.com", "password": PASSWORD}, format="json"
+    )
+    assert first.status_code == 201
+    assert sign_up(browser, "page@example.com").status_code == 200
+    mailed = len(mailoutbox)
+    limited = sign_up(browser, "late@example.com")
+    assert limited.status_code == 429 and "Too many requests." in text(limited)
+    assert int(limited["Retry-After"]) > 0
+    assert not User.objects.filter(email="late@example.com").exists()
+    assert len(mailoutbox) == mailed
+    again = api.post(
+        "/api/v1/auth/register", {"email": "api2@example.com", "password": PASSWORD}, format="json"
+    )
+    assert again.status_code == 429 and again.json()["code"] == "RATE_LIMITED"
+
+
 def test_a_trusted_callback_rides_from_sign_up_to_the_verified_redirect(browser, mailoutbox):
     sign_up(browser, callbackURL=TRUSTED)
     link = verification_link(mailoutbox)
