@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 from accounts.models import Passkey, Session, User
@@ -152,6 +153,9 @@ def test_sign_up_to_passkey_in_chromium(live_server, settings, mailoutbox, monke
             expect(page.get_by_role("heading", level=1)).to_have_text("You are signed in")
         finally:
             browser.close()
+            # The outbox was read (and the queue delivered) on a connection of Playwright's
+            # context, not the test's: close it here, or it outlives the test database.
+            connections.close_all()
 
     assert [p for p in problems if not re.search(r"Failed to load resource", p)] == []
     user = User.objects.get(email=EMAIL)
