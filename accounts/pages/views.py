@@ -147,9 +147,8 @@ class _Page(PageView):
         """The second step: a code from the authenticator app or a backup code."""
         if form is None:
             details = (challenge.details if challenge else None) or {}
-            methods = [m for m in details.get("methods", []) if m in second_factor.METHODS] or [
-                "totp"
-            ]
+            offered = details.get("methods", [])
+            methods = [m for m in offered if m in second_factor.METHODS] or ["totp"]
             form = MfaForm(initial={"mfa_token": details.get("mfaToken", ""), "method": methods[0]})
             form.fields["method"].choices = [
                 choice for choice in form.fields["method"].choices if choice[0] in methods
