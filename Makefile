@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mana_auth
 
-.PHONY: install dev test lint fmt check-migrations bench schema admin clean
+.PHONY: install dev test lint fmt check-migrations bench schema messages admin clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,14 @@ schema: install
 
 bench: install
 	bench/run.sh
+
+# The pages' German catalogue: collect new strings into locale/de/LC_MESSAGES/django.po, then
+# compile django.mo (both are committed; needs gettext). Translate what is new, run it again.
+messages: install
+	MANA_ENV=test $(BIN)/python manage.py makemessages -l de --add-location=file \
+		--ignore=tests --ignore=predecessor --ignore=bench --ignore=scripts \
+		--ignore=staticfiles --ignore=accounts/hashers.py
+	MANA_ENV=test $(BIN)/python manage.py compilemessages -l de --ignore=.venv
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

@@ -13,7 +13,8 @@ from datetime import timedelta
 from django.conf import settings
 
 from accounts.models import TokenPurpose, User
-from accounts.one_time_tokens import link_build, one_time_token_issue
+from accounts.one_time_tokens import one_time_token_issue
+from mana_auth.links import page_link
 from mana_auth.mail import send_mail
 
 
@@ -27,7 +28,7 @@ def security_report_link(*, user: User) -> str:
         purpose=TokenPurpose.REPORT_COMPROMISE,
         ttl=timedelta(days=settings.SECURITY_REPORT_TTL_DAYS),
     )
-    return link_build("/report-compromise", token=token)
+    return page_link("/report-compromise", token=token)
 
 
 def factor_change_notify(*, user: User, what: Mapping[str, str]) -> None:

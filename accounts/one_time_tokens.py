@@ -1,10 +1,11 @@
 """Single-use, expiring tokens and the links that carry them.
 
 A token is 256 random bits; only its SHA-256 is stored, with its purpose, its user, a payload
-and its expiry. A conditional UPDATE uses it exactly once. Links are built from ``BASE_URL``,
-never from the request's ``Host`` header, and ``one_time_link_mail`` is the one routine that
-issues a token and renders the mail carrying its link (verification, reset, magic link, change
-of address).
+and its expiry. A conditional UPDATE uses it exactly once. Links are built from settings, never
+from the request's ``Host`` header: an API link from ``BASE_URL`` (``link_build``), a page's
+from ``PUBLIC_PAGES_URL`` (``mana_auth.links.page_link``); ``one_time_link_mail`` is the one
+routine that issues a token and renders the mail carrying its link (verification, reset, magic
+link, change of address).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ LINKS_RETIRED_BY_RECOVERY = tuple(
 
 
 def link_build(path: str, **params: str) -> str:
-    """Links are built from BASE_URL, never from the request's Host header."""
+    """A link to this service's API, built from BASE_URL, never from the request's Host header
+    (a link that opens a page: ``mana_auth.links.page_link``)."""
     query = urlencode({key: value for key, value in params.items() if value})
     return f"{settings.BASE_URL}{path}" + (f"?{query}" if query else "")
 

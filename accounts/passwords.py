@@ -32,7 +32,6 @@ from accounts.models import (
 from accounts.notices import security_report_link
 from accounts.one_time_tokens import (
     LINKS_RETIRED_BY_RECOVERY,
-    link_build,
     one_time_link_mail,
     one_time_tokens_void,
 )
@@ -40,6 +39,7 @@ from accounts.reauth import password_recheck
 from accounts.sessions import session_mark_authenticated, sessions_revoke_all
 from accounts.validators import MAX_PASSWORD_BYTES
 from mana_auth.clientip import RequestMeta
+from mana_auth.links import page_link, trusted_callback
 from security import ratelimit
 from security.breached import password_breach_count
 from security.models import EventType
@@ -60,16 +60,23 @@ def password_policy_check(*, password: str, user: User) -> None:
         )
 
 
-def password_forgot(*, email: str, meta: RequestMeta) -> None:
+def password_forgot(*, email: str, meta: RequestMeta, callback_url: str = "") -> None:
     """Queue a reset link for ``email``; whether it has an account is decided after the
-    response (``password_reset_mail_resolve``), so every address costs the same here."""
+    response (``password_reset_mail_resolve``), so every address costs the same here.
+    ``callback_url`` (trusted origins only) rides in the mailed link."""
     ratelimit.hit(ratelimit.FORGOT_IP, meta.ip)
     ratelimit.hit(ratelimit.FORGOT_EMAIL, email_key(email))
-    mail_request_enqueue(kind=QueuedMailKind.PASSWORD_RESET, email=email, meta=meta)
+    callback_url = trusted_callback(callback_url)
+    mail_request_enqueue(
+        kind=QueuedMailKind.PASSWORD_RESET,
+        email=email,
+        meta=meta,
+        payload={"callbackURL": callback_url} if callback_url else None,
+    )
 
 
 def password_reset_mail(
-    *, user: User, meta: RequestMeta, template: str = "reset_password"
+    *, user: User, meta: RequestMeta, template: str = "reset_password", callback_url: str = ""
 ) -> OutgoingMail | None:
     """Issue a reset link for ``user`` and render its mail (the caller queues or sends it).
 
@@ -81,7 +88,7 @@ def password_reset_mail(
         purpose=TokenPurpose.RESET_PASSWORD,
         ttl=timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES),
         template=template,
-        link=lambda token: link_build("/reset-password", token=token),
+        link=lambda token: page_link("/reset-password", token=token, callbackURL=callback_url),
         context={"minutes": settings.PASSWORD_RESET_TTL_MINUTES},
     )
     security_event_record(type=EventType.PASSWORD_RESET_REQUESTED, user=user, meta=meta)
@@ -95,7 +102,9 @@ def password_reset_mail_resolve(
     user = User.objects.filter_email(email).first()
     if user is None or not user.is_active:
         return None
-    return password_reset_mail(user=user, meta=meta)
+    return password_reset_mail(
+        user=user, meta=meta, callback_url=trusted_callback(payload.get("callbackURL"))
+    )
 
 
 def password_change(

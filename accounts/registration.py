@@ -45,6 +45,7 @@ from accounts.profile import email_change_confirm
 from accounts.reauth import password_recheck
 from accounts.recovery import address_claim
 from mana_auth.clientip import RequestMeta
+from mana_auth.links import trusted_callback
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -79,6 +80,10 @@ def _signup_cap_enforce(now: datetime) -> None:
 def _verification_mail(
     *, user: User, callback_url: str = "", signup_binding: str = ""
 ) -> OutgoingMail | None:
+    callback_url = trusted_callback(callback_url)
+    payload = {"signup": signup_binding} if signup_binding else {}
+    if callback_url:
+        payload["callbackURL"] = callback_url  # a resend carries it too (_signup_payload_of)
     return one_time_link_mail(
         user=user,
         purpose=TokenPurpose.VERIFY_EMAIL,
@@ -88,7 +93,7 @@ def _verification_mail(
             "/api/v1/auth/verify-email", token=token, callbackURL=callback_url
         ),
         context={"hours": settings.EMAIL_VERIFICATION_TTL_HOURS},
-        payload={"signup": signup_binding} if signup_binding else None,
+        payload=payload or None,
     )
 
 
@@ -106,16 +111,16 @@ def signup_binding_make() -> tuple[str, str]:
     return secret, crypto.hash_token(secret)
 
 
-def _signup_binding_of(user: User) -> str:
-    """The binding of the sign-up that created ``user`` (its first verification link)."""
+def _signup_payload_of(user: User) -> dict[str, Any]:
+    """The payload of the first verification link of ``user``: its sign-up's binding and
+    callback."""
     payload = (
         OneTimeToken.objects.filter(user=user, purpose=TokenPurpose.VERIFY_EMAIL)
         .order_by("created_at")
         .values_list("payload", flat=True)
         .first()
     )
-    binding = (payload or {}).get("signup")
-    return binding if isinstance(binding, str) else ""
+    return payload if isinstance(payload, dict) else {}
 
 
 @transaction.atomic
@@ -129,15 +134,17 @@ def user_register(
     kind: str = Kind.HUMAN,
     send_verification: bool = True,
     signup_binding: str = "",
+    callback_url: str = "",
     now: datetime | None = None,
 ) -> tuple[User, bool]:
     """Create an account and its personal Space, or notify the existing owner.
 
     Returns ``(user, created)``. The HTTP answer is the same either way (no enumeration).
     ``signup_binding`` (``signup_binding_make``) ties the verification link to the browser
-    that chose the password. An existing address whose owner never verified it gets a link to
-    choose a password instead of "sign in": that account's password was chosen by whoever
-    signed up, not necessarily by the owner of the mailbox.
+    that chose the password; ``callback_url`` (trusted origins only) rides in the mailed link.
+    An existing address whose owner never verified it gets a link to choose a password instead
+    of "sign in": that account's password was chosen by whoever signed up, not necessarily by
+    the owner of the mailbox.
     """
     current = now or timezone.now()
     normalized = normalize_email(email)
@@ -159,7 +166,9 @@ def user_register(
                 context={"name": existing.name or existing.email},
             )
         else:
-            mail = password_reset_mail(user=existing, meta=meta, template="signup_pending")
+            mail = password_reset_mail(
+                user=existing, meta=meta, template="signup_pending", callback_url=callback_url
+            )
             if mail is not None:
                 mail_queue_store(mail)
         return existing, False
@@ -171,14 +180,23 @@ def user_register(
     hooks.user_signed_up(user=user)  # best effort: the sync store's singletons (spaces)
     outbox_enqueue_signup(user=user)
     if send_verification:
-        _verification_send(user=user, signup_binding=signup_binding)
+        _verification_send(user=user, signup_binding=signup_binding, callback_url=callback_url)
     return user, True
 
 
-def sign_up(*, email: str, password: str, name: str, locale: str, meta: RequestMeta) -> str:
-    """The public sign-up (rate-limited per IP): ``user_register`` with a sign-up binding.
-    Returns the secret for the browser's sign-up cookie, made for every address and used only
-    by a new account, so the answer looks the same either way."""
+def sign_up(
+    *,
+    email: str,
+    password: str,
+    name: str,
+    locale: str,
+    meta: RequestMeta,
+    callback_url: str = "",
+) -> str:
+    """The public sign-up (rate-limited per IP; the API's ``register`` and the sign-up page):
+    ``user_register`` with a sign-up binding and the caller's ``callback_url`` (trusted
+    origins only). Returns the secret for the browser's sign-up cookie, made for every address
+    and used only by a new account, so the answer looks the same either way."""
     ratelimit.hit(ratelimit.REGISTER_IP, meta.ip)
     secret, binding = signup_binding_make()
     user_register(
@@ -188,17 +206,24 @@ def sign_up(*, email: str, password: str, name: str, locale: str, meta: RequestM
         locale=locale,
         meta=meta,
         signup_binding=binding,
+        callback_url=callback_url,
     )
     return secret
 
 
-def verification_resend(*, email: str, meta: RequestMeta) -> None:
+def verification_resend(*, email: str, meta: RequestMeta, callback_url: str = "") -> None:
     """Queue a new verification link for ``email``; whether it has an unverified account is
     decided after the response (``verification_mail_resolve``), so every address costs the
     same here."""
     ratelimit.hit(ratelimit.RESEND_IP, meta.ip)
     ratelimit.hit(ratelimit.RESEND_EMAIL, email_key(email))
-    mail_request_enqueue(kind=QueuedMailKind.VERIFICATION, email=email, meta=meta)
+    callback_url = trusted_callback(callback_url)
+    mail_request_enqueue(
+        kind=QueuedMailKind.VERIFICATION,
+        email=email,
+        meta=meta,
+        payload={"callbackURL": callback_url} if callback_url else None,
+    )
 
 
 def verification_mail_resolve(
@@ -209,8 +234,16 @@ def verification_mail_resolve(
     if user is None or user.email_verified or not user.is_active:
         return None
     # Bound to the browser that signed up, never to the one asking now: a resend requested by
-    # someone else must not let the mailbox owner's click confirm a stranger's password.
-    return _verification_mail(user=user, signup_binding=_signup_binding_of(user))
+    # someone else must not let the mailbox owner's click confirm a stranger's password. The
+    # callback is the resend's, else the sign-up's (both trusted origins only).
+    signup = _signup_payload_of(user)
+    binding = signup.get("signup")
+    return _verification_mail(
+        user=user,
+        signup_binding=binding if isinstance(binding, str) else "",
+        callback_url=trusted_callback(payload.get("callbackURL"))
+        or trusted_callback(signup.get("callbackURL")),
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Reads for accounts: token verification, live sessions, a user's own objects, and the
-accounts as operators see them (``/admin/users``)."""
+"""Reads for accounts: token verification, live sessions, a user's own objects, the accounts as
+operators see them (``/admin/users``), and what became of a mailed link (the pages)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts import crypto, signing_keys
 from accounts.emails import email_key
 from accounts.exceptions import SessionRevoked, TokenExpired, TokenInvalid
-from accounts.models import Passkey, Session, User
+from accounts.models import OneTimeToken, Passkey, Session, TokenPurpose, User
 from mana_auth.errors import AuthError
 from mana_auth.lookups import scoped_get
 from security import lockout, shared_state
@@ -269,3 +269,41 @@ def user_admin_facts(*, user: User, now: datetime | None = None) -> dict[str, An
         "lastLoginAt": user.last_login,
         "updatedAt": user.updated_at,
     }
+
+
+# --- Mailed links ----------------------------------------------------------------------------
+
+
+class LinkState(NamedTuple):
+    """What became of a mailed link: ``live``, ``used``, ``expired`` or ``unknown``, and the
+    locale of its account (the page explaining it speaks it)."""
+
+    state: str
+    locale: str | None = None
+
+
+def one_time_token_state(*, token: object, purposes: tuple[str, ...]) -> LinkState:
+    """Look a mailed link's token up without using it (one query by primary key). Whoever
+    holds the link learns only what became of it; a guess names no account."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return LinkState("unknown")
+    row = (
+        OneTimeToken.objects.filter(token_hash=crypto.hash_token(token), purpose__in=purposes)
+        .values_list("used_at", "expires_at", "user__locale", "user__is_active")
+        .first()
+    )
+    if row is None or not row[3]:
+        return LinkState("unknown")
+    used_at, expires_at, locale, _ = row
+    if used_at is not None:
+        return LinkState("used", locale)
+    if expires_at <= timezone.now():
+        return LinkState("expired", locale)
+    return LinkState("live", locale)
+
+
+def verification_link_state(*, token: object) -> str:
+    """``one_time_token_state`` of a verify-email link (sign-up or change of address)."""
+    return one_time_token_state(
+        token=token, purposes=(TokenPurpose.VERIFY_EMAIL, TokenPurpose.CHANGE_EMAIL)
+    ).state

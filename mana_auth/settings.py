@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from mana_auth import config
 from mana_auth.config import ConfigError, env_bool, env_int, env_list, env_str
-from mana_auth.origins import PRODUCTION_COOKIE_DOMAIN, trusted_origins
+from mana_auth.origins import PRODUCTION_COOKIE_DOMAIN, normalize_origin, trusted_origins
 from mana_auth.sentry import init_sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -33,6 +33,14 @@ if IS_PRODUCTION:
 SECRET_KEY = env_str(ENV, "SECRET_KEY", config.DEV_SECRET_KEY)
 DEBUG = (not IS_PRODUCTION) and env_bool(ENV, "DEBUG", MANA_ENV == "development")
 BASE_URL = env_str(ENV, "BASE_URL", "http://localhost:8000").rstrip("/")
+# Where mailed links point (reset, magic link, invitation, "this wasn't me", the verification
+# outcome): this service's own pages by default, or another web app that serves the same paths
+# and query parameters (README "Pages").
+PUBLIC_PAGES_URL = env_str(ENV, "PUBLIC_PAGES_URL", BASE_URL).rstrip("/")
+if normalize_origin(PUBLIC_PAGES_URL) is None or (
+    IS_PRODUCTION and not PUBLIC_PAGES_URL.startswith("https://")
+):
+    raise ConfigError("PUBLIC_PAGES_URL must be an absolute http(s) URL (https in production)")
 
 ALLOWED_HOSTS = env_list(ENV, "ALLOWED_HOSTS") or (
     [] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
@@ -193,6 +201,8 @@ LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The pages' German (``locale/de/LC_MESSAGES/django.po``; the compiled .mo is committed).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -207,7 +217,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 TRUSTED_PROXIES = config.parse_networks(env_list(ENV, "TRUSTED_PROXIES"), "TRUSTED_PROXIES")
 TRUSTED_ORIGINS = trusted_origins(
-    production=IS_PRODUCTION, extra=[BASE_URL, *env_list(ENV, "TRUSTED_ORIGINS")]
+    production=IS_PRODUCTION,
+    extra=[BASE_URL, PUBLIC_PAGES_URL, *env_list(ENV, "TRUSTED_ORIGINS")],
 )
 CORS_ALLOWED_ORIGINS = TRUSTED_ORIGINS
 CORS_ALLOW_CREDENTIALS = True
@@ -261,7 +272,8 @@ MFA_TOKEN_TTL_SECONDS = env_int(ENV, "MFA_TOKEN_TTL_SECONDS", 300)
 SECURITY_REPORT_TTL_DAYS = env_int(ENV, "SECURITY_REPORT_TTL_DAYS", 7)  # "this wasn't me" links
 REQUIRE_EMAIL_VERIFICATION = env_bool(ENV, "REQUIRE_EMAIL_VERIFICATION", True)
 MAX_DAILY_SIGNUPS = env_int(ENV, "MAX_DAILY_SIGNUPS", None)
-DEFAULT_REDIRECT_URL = env_str(ENV, "DEFAULT_REDIRECT_URL", BASE_URL + "/")
+# Where the verify-email link lands without a trusted callbackURL: the verification page.
+DEFAULT_REDIRECT_URL = env_str(ENV, "DEFAULT_REDIRECT_URL", PUBLIC_PAGES_URL + "/verify-email")
 
 # --- Lockout and rate limits (security app) -------------------------------------------------
 LOCKOUT_MAX_FAILURES = env_int(ENV, "LOCKOUT_MAX_FAILURES", 5)

@@ -18,6 +18,9 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    # The pages every mailed link opens, and the hosted sign-in (README "Pages").
+    path("", include("accounts.pages.urls")),
+    path("", include("spaces.pages.urls")),
 ]
 
 # Django's own errors (a foreign Host header, a bad multipart body, …) in the envelope on API

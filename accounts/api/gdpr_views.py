@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import gdpr
-from accounts.api.responses import session_cookie_clear
+from accounts.cookies import session_cookie_clear
 from mana_auth import gdpr as gdpr_registry
 from mana_auth.api import AuthenticatedView, DeleteWithBodySchema, ErrorSerializer, meta, parse
 

@@ -1,37 +1,18 @@
-"""What sign-in answers have in common: the token pair body and the cookies."""
+"""What sign-in answers have in common: the token pair body and the cookies
+(``accounts.cookies``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api import serializers as s
 from accounts.authentication import AuthContext
+from accounts.cookies import sign_in_cookies_set
 from accounts.sessions import TokenPair
 from accounts.signin.session import SignIn
-from security.lockout import DEVICE_COOKIE_MAX_AGE
-
-
-def session_cookie_set(response: Response, value: str) -> None:
-    response.set_cookie(
-        settings.SSO_COOKIE_NAME,
-        value,
-        max_age=settings.SESSION_ABSOLUTE_TTL_DAYS * 86400,
-        domain=settings.COOKIE_DOMAIN or None,
-        secure=settings.SSO_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-        path="/",
-    )
-
-
-def session_cookie_clear(response: Response) -> None:
-    response.delete_cookie(
-        settings.SSO_COOKIE_NAME, domain=settings.COOKIE_DOMAIN or None, path="/", samesite="Lax"
-    )
 
 
 def sign_in_response(sign_in: SignIn) -> Response:
@@ -45,17 +26,7 @@ def sign_in_response(sign_in: SignIn) -> Response:
             "tokenType": "Bearer",
         }
     )
-    session_cookie_set(response, sign_in.cookie_value)
-    if sign_in.device_cookie:
-        response.set_cookie(
-            settings.DEVICE_COOKIE_NAME,
-            sign_in.device_cookie,
-            max_age=DEVICE_COOKIE_MAX_AGE,
-            secure=settings.SSO_COOKIE_SECURE,
-            httponly=True,
-            samesite="Lax",
-            path="/api/v1/auth/",
-        )
+    sign_in_cookies_set(response, sign_in)
     return response
 
 

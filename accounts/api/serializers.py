@@ -102,11 +102,27 @@ class NewPasswordField(serializers.Field):
         return str(value)
 
 
+def callback_url_field(
+    *, after: str = "Where the mailed link's page goes afterwards."
+) -> serializers.CharField:
+    """An optional ``callbackURL``: honoured on a trusted origin only, anything else ignored
+    (never refused, never redirected to)."""
+    return serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"{after} Used only when it is an absolute URL on a trusted origin; anything "
+        "else is ignored.",
+    )
+
+
 class RegisterInputSerializer(serializers.Serializer):
     email = NewAddressField(max_length=254)
     password = NewPasswordField()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     locale = serializers.ChoiceField(choices=Locale.values, required=False, default="en")
+    callbackURL = callback_url_field()
 
 
 class RegisterOutputSerializer(serializers.Serializer):
@@ -161,6 +177,7 @@ class VerifiedOutputSerializer(serializers.Serializer):
 
 class EmailInputSerializer(serializers.Serializer):
     email = NormalizedEmailField(max_length=254)
+    callbackURL = callback_url_field()
 
 
 class AcceptedOutputSerializer(serializers.Serializer):
@@ -188,9 +205,7 @@ class MfaLoginInputSerializer(serializers.Serializer):
 
 class MagicLinkRequestInputSerializer(serializers.Serializer):
     email = NormalizedEmailField(max_length=254)
-    callbackURL = serializers.CharField(
-        max_length=2000, required=False, allow_blank=True, default=""
-    )
+    callbackURL = callback_url_field(after="Where the magic-link page goes after signing in.")
 
 
 class MagicLinkAcceptedOutputSerializer(serializers.Serializer):

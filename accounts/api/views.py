@@ -30,13 +30,14 @@ from accounts import (
     signing_keys,
 )
 from accounts.api import serializers as s
-from accounts.api.responses import auth_context, session_cookie_clear, token_pair_body
+from accounts.api.responses import auth_context, token_pair_body
 from accounts.api_keys import ApiKeyAuthentication, ApiKeyContext, ApiKeyScopePermission
 from accounts.authentication import (
     BearerTokenAuthentication,
     SessionCookieAuthentication,
     authenticate_bearer_or_cookie,
 )
+from accounts.cookies import session_cookie_clear, signup_cookie_clear, signup_cookie_set
 from accounts.emails import normalize_email
 from mana_auth.api import (
     AuthenticatedView,
@@ -49,7 +50,7 @@ from mana_auth.api import (
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, Forbidden
 from mana_auth.fastview import FastAPIView, read_json_object, required_string
-from mana_auth.origins import safe_redirect
+from mana_auth.links import trusted_callback
 
 ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 401, 403, 404, 409, 429, 503)}
 
@@ -85,20 +86,13 @@ class RegisterView(PublicView):
             name=data["name"],
             locale=data["locale"],
             meta=meta(request),
+            callback_url=data["callbackURL"],
         )
         response = Response(
             {"status": "verification_sent", "email": normalize_email(data["email"])},
             status=status.HTTP_201_CREATED,
         )
-        response.set_cookie(
-            settings.SIGNUP_COOKIE_NAME,
-            secret,
-            max_age=settings.EMAIL_VERIFICATION_TTL_HOURS * 3600,
-            secure=settings.SSO_COOKIE_SECURE,
-            httponly=True,
-            samesite="Lax",
-            path="/",
-        )
+        signup_cookie_set(response, secret)
         return response
 
 
@@ -113,11 +107,17 @@ class VerifyEmailView(PublicView):
         parameters=[s.VerifyEmailQuerySerializer],
         responses={302: None, **ERRORS},
         summary="Verify from the mail link, then redirect (trusted origins only)",
+        description="Redirects to `callbackURL` when it is on a trusted origin, else to the "
+        "verification page (`DEFAULT_REDIRECT_URL`, by default `{PUBLIC_PAGES_URL}/verify-email`"
+        "), adding `status`: `verified`, `password_removed`, `email_changed`, or `invalid` "
+        "(with `reason=used|expired` when known). A first verification outside the browser "
+        "that signed up verifies nothing yet: it always goes to the verification page with "
+        "`status=password_required`, the `token` and the trusted `callbackURL`, which the page "
+        "follows once answered.",
     )
     def get(self, request: Request) -> HttpResponse:
-        callback = request.query_params.get("callbackURL", "")
-        default = settings.DEFAULT_REDIRECT_URL
-        target = safe_redirect(callback, settings.TRUSTED_ORIGINS, default)
+        callback = trusted_callback(request.query_params.get("callbackURL", ""))
+        target = callback or settings.DEFAULT_REDIRECT_URL
         token = request.query_params.get("token", "")
         query = {}
         try:
@@ -129,11 +129,18 @@ class VerifyEmailView(PublicView):
         except AuthError as exc:
             if exc.code == "REAUTH_REQUIRED":
                 # A first verification outside the browser that signed up: nothing is used
-                # up (a mail scanner's GET changes nothing); the page asks for the sign-up
-                # password or offers to confirm without it (POST verify-email).
+                # up (a mail scanner's GET changes nothing); the verification page asks for
+                # the sign-up password or offers to confirm without it (POST verify-email),
+                # then goes on to the callback.
                 outcome, query = "password_required", {"token": token}
+                target = settings.DEFAULT_REDIRECT_URL
+                if callback:
+                    query["callbackURL"] = callback
             elif exc.code == "VERIFICATION_TOKEN_INVALID":
                 outcome = "invalid"
+                reason = selectors.verification_link_state(token=token)
+                if reason in ("used", "expired"):
+                    query = {"reason": reason}
             else:
                 raise
         separator = "&" if "?" in target else "?"
@@ -141,7 +148,7 @@ class VerifyEmailView(PublicView):
             f"{target}{separator}{urlencode({'status': outcome, **query})}"
         )
         if outcome in ("verified", "password_removed"):
-            response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+            signup_cookie_clear(response)
         return response
 
     @extend_schema(
@@ -164,7 +171,7 @@ class VerifyEmailView(PublicView):
             without_password=data["withoutPassword"],
         )
         response = Response({"verified": True, "passwordRemoved": verification.password_removed})
-        response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+        signup_cookie_clear(response)
         return response
 
 
@@ -174,7 +181,9 @@ class ResendVerificationView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
-        registration.verification_resend(email=data["email"], meta=meta(request))
+        registration.verification_resend(
+            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+        )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -292,7 +301,9 @@ class ForgotPasswordView(PublicView):
     )
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
-        passwords.password_forgot(email=data["email"], meta=meta(request))
+        passwords.password_forgot(
+            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+        )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -25,7 +24,7 @@ from accounts.recovery import address_claim
 from accounts.signin.second_factor import first_factor_passed
 from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
-from mana_auth.origins import is_trusted_redirect
+from mana_auth.links import page_link
 from security import lockout, ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -34,17 +33,10 @@ MAGIC_LINK_METHOD = "magic_link"
 
 
 def magic_link_url(*, token: str, callback_url: str = "") -> str:
-    """Where the mail points: the caller's page when it is on a trusted origin, else ours.
-
-    Built from settings, never from the request's Host header; the token is added as a query
-    parameter (kept before any fragment).
-    """
-    if callback_url and is_trusted_redirect(callback_url, settings.TRUSTED_ORIGINS):
-        parts = urlsplit(callback_url)
-        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
-        query.append(("token", token))
-        return urlunsplit(parts._replace(query=urlencode(query)))
-    return f"{settings.BASE_URL}/magic-link?{urlencode({'token': token})}"
+    """Where the mail points: the magic-link page (``PUBLIC_PAGES_URL``), which spends the
+    token when its button is pressed and then goes on to ``callback_url`` (trusted origins
+    only, carried in the link). Built from settings, never from the request's Host header."""
+    return page_link("/magic-link", token=token, callbackURL=callback_url)
 
 
 def magic_link_request(*, email: str, callback_url: str = "", meta: RequestMeta) -> None:

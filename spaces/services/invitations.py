@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +20,7 @@ from mana_auth.errors import (
     Forbidden,
     ValidationFailed,
 )
+from mana_auth.links import page_link
 from mana_auth.mail import send_mail
 from security import ratelimit
 from security.models import EventType
@@ -115,7 +115,7 @@ def _invitation_ttl() -> timedelta:
 
 
 def _invitation_link(token: str) -> str:
-    return f"{settings.BASE_URL}/invitations/accept?{urlencode({'token': token})}"
+    return page_link("/invitations/accept", token=token)
 
 
 @transaction.atomic

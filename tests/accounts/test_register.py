@@ -215,7 +215,7 @@ def test_verify_link_with_bad_token_still_redirects_safely(api_client, settings)
 
 
 def test_links_use_base_url_not_host_header(api_client, mailoutbox, settings):
-    settings.BASE_URL = "https://auth.mana.how"
+    settings.BASE_URL = settings.PUBLIC_PAGES_URL = "https://auth.mana.how"
     settings.ALLOWED_HOSTS = ["*"]
     register(api_client, email="h@example.com", HTTP_HOST="evil.example")
     api_client.post(

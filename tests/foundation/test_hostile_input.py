@@ -2,7 +2,9 @@
 
 The walk covers every route of the URLconf outside ``/admin/`` (Django's form-based console,
 which reads no JSON body). Each path parameter is replaced by the id of a real object the
-signed-in operator may act on, so a body-reading view gets as far as reading the body.
+signed-in operator may act on, so a body-reading view gets as far as reading the body. The
+hosted pages (``accounts.pages``, ``spaces.pages``) read forms, not JSON, and answer in HTML:
+they are walked too, for "never a 5xx".
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from accounts import api_keys
 from accounts.models import Passkey, Session
+from accounts.pages.base import PageView
 from mana_auth import jsonsafe
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import TAXONOMY
@@ -52,6 +55,16 @@ def _allowed(callback: Any) -> list[str]:
     if view_class is None:  # a plain function view (health): try what a client would
         return ["get", "post"]
     return [method for method in METHODS if hasattr(view_class, method)]
+
+
+def _is_page(callback: Any) -> bool:
+    view_class = getattr(callback, "view_class", None)
+    return isinstance(view_class, type) and issubclass(view_class, PageView)
+
+
+PAGE_ROUTES = {
+    route for route, callback in _walk(get_resolver().url_patterns) if _is_page(callback)
+}
 
 
 def _operations() -> list[tuple[str, str]]:
@@ -177,6 +190,9 @@ def test_deeply_nested_json_is_refused_on_every_route(
         assert _assert_envelope(signed_in, where)["code"] == "VALIDATION_ERROR"
         code = _assert_envelope(anonymous, where)["code"]
         assert code in ("VALIDATION_ERROR", "TOKEN_INVALID"), (where, anonymous.content)
+    elif route in PAGE_ROUTES:
+        for response in (signed_in, anonymous):
+            assert response["Content-Type"].startswith("text/html"), where
     else:
         for response in (signed_in, anonymous):
             if response.status_code >= 400 and not url.startswith("/api/v1/docs"):

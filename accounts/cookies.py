@@ -1,0 +1,78 @@
+"""The cookies accounts leaves in a browser, one definition each, for the API and the pages.
+
+- the SSO cookie (``SSO_COOKIE_NAME``, ``mana.session_token``): HttpOnly, SameSite=Lax, path
+  ``/``, ``Domain=COOKIE_DOMAIN``, for the session's absolute lifetime;
+- the device cookie (``DEVICE_COOKIE_NAME``), after a password sign-in: signed, HttpOnly, path
+  ``/`` so the API's ``login`` and the hosted ``/login`` both read it (a browser that signed
+  in before keeps its own lockout counter when someone else guesses the password);
+- the sign-up cookie (``SIGNUP_COOKIE_NAME``): the secret of ``registration.sign_up``, bound
+  to the account's verification links, for as long as a verification link lives.
+
+Django's ``set_cookie`` and ``delete_cookie`` are the same on a DRF ``Response`` and on a page's
+``HttpResponse``, so both take these.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponseBase
+
+from accounts.signin.session import SignIn
+from security.lockout import DEVICE_COOKIE_MAX_AGE
+
+
+def session_cookie_set(response: HttpResponseBase, value: str) -> None:
+    response.set_cookie(
+        settings.SSO_COOKIE_NAME,
+        value,
+        max_age=settings.SESSION_ABSOLUTE_TTL_DAYS * 86400,
+        domain=settings.COOKIE_DOMAIN or None,
+        secure=settings.SSO_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def session_cookie_clear(response: HttpResponseBase) -> None:
+    response.delete_cookie(
+        settings.SSO_COOKIE_NAME, domain=settings.COOKIE_DOMAIN or None, path="/", samesite="Lax"
+    )
+
+
+def device_cookie_set(response: HttpResponseBase, value: str) -> None:
+    response.set_cookie(
+        settings.DEVICE_COOKIE_NAME,
+        value,
+        max_age=DEVICE_COOKIE_MAX_AGE,
+        secure=settings.SSO_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def sign_in_cookies_set(response: HttpResponseBase, sign_in: SignIn) -> None:
+    """What a sign-in leaves in the browser: the SSO cookie, and after a password the device
+    cookie."""
+    session_cookie_set(response, sign_in.cookie_value)
+    if sign_in.device_cookie:
+        device_cookie_set(response, sign_in.device_cookie)
+
+
+def signup_cookie_set(response: HttpResponseBase, secret: str) -> None:
+    """The sign-up binding's secret (``registration.sign_up``), as ``register`` and the sign-up
+    page set it."""
+    response.set_cookie(
+        settings.SIGNUP_COOKIE_NAME,
+        secret,
+        max_age=settings.EMAIL_VERIFICATION_TTL_HOURS * 3600,
+        secure=settings.SSO_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def signup_cookie_clear(response: HttpResponseBase) -> None:
+    response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")

@@ -1,0 +1,1 @@
+"""The invitation page a Space invitation's mailed link opens (README "Pages")."""
