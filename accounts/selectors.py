@@ -20,7 +20,6 @@ from accounts import crypto, signing_keys
 from accounts.emails import email_key
 from accounts.exceptions import SessionRevoked, TokenExpired, TokenInvalid
 from accounts.models import OneTimeToken, Passkey, Session, TokenPurpose, User
-from mana_auth.errors import AuthError
 from mana_auth.lookups import scoped_get
 from security import lockout, shared_state
 from security.exceptions import StoreUnavailable
@@ -172,20 +171,36 @@ def session_is_live(claims: dict[str, Any]) -> bool:
         if isinstance(cached, list) and len(cached) == 2:
             user_id, expires_ts = cached
             return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
-    try:
-        session = live_session_for_claims(claims)
-    except AuthError as exc:
-        if exc.code == "SESSION_REVOKED":
-            return False
-        raise
+    expires_at = _session_live_until(sid, claims.get("sub"))
+    if expires_at is None or expires_at <= timezone.now():
+        return False
     if ttl:
         try:
-            shared_state.put(
-                live_key, [str(session.user_id), session.expires_at.timestamp()], ttl=ttl
-            )
+            shared_state.put(live_key, [claims["sub"], expires_at.timestamp()], ttl=ttl)
         except StoreUnavailable as exc:
             logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
     return True
+
+
+# Only what liveness needs, without building a session and a user: the same conditions as
+# ``live_session_for_claims`` (not revoked, the token's user, an active account), the expiry
+# compared here against the service's clock.
+_LIVE_UNTIL_SQL = (
+    "SELECT s.expires_at FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
+    " WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND u.is_active"
+)
+
+
+def _session_live_until(sid: str, sub: object) -> datetime | None:
+    """When the session ``sid`` of user ``sub`` stops being live; None when it is not."""
+    try:
+        user_id = uuid.UUID(str(sub))
+    except ValueError:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_LIVE_UNTIL_SQL, [sid, user_id])
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 def session_cache_forget(session_ids: list[Any]) -> None:

@@ -259,6 +259,37 @@ def test_validate_endpoint(api_client, user_factory):
     assert revoked == {"valid": False, "code": "SESSION_REVOKED"}
 
 
+def test_validate_says_revoked_for_a_deactivated_account_or_an_ended_session(
+    api_client, user_factory
+):
+    """Validate's liveness check (without Redis, one query) keeps every condition of a live
+    session: the account active, the session not past its expiry."""
+    user = user_factory()
+    token = login_tokens(api_client, user)["accessToken"]
+    body = {"token": token}
+    assert api_client.post("/api/v1/auth/validate", body, format="json").json()["valid"]
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    deactivated = api_client.post("/api/v1/auth/validate", body, format="json").json()
+    assert deactivated == {"valid": False, "code": "SESSION_REVOKED"}
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    Session.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ended = api_client.post("/api/v1/auth/validate", body, format="json").json()
+    assert ended == {"valid": False, "code": "SESSION_REVOKED"}
+
+
+def test_validate_refuses_a_session_id_signed_for_another_user(api_client, user_factory):
+    from accounts import crypto
+
+    victim_token = login_tokens(api_client, user_factory())["accessToken"]
+    other = user_factory()
+    claims = json.loads(crypto.parse_compact(victim_token).payload)
+    claims["sub"] = str(other.pk)
+    kid, key = signing_keys.active_signing_key()
+    forged = crypto.sign_access_token(private_key=key, kid=kid, claims=claims)
+    response = api_client.post("/api/v1/auth/validate", {"token": forged}, format="json")
+    assert response.json() == {"valid": False, "code": "SESSION_REVOKED"}
+
+
 # --- Key rotation -------------------------------------------------------------------------------
 
 
