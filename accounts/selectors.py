@@ -153,39 +153,70 @@ def session_is_live(claims: dict[str, Any]) -> bool:
     Without Redis there is no cache: a cache in the same PostgreSQL would cost what the session
     query costs, and the query sees every revocation the moment it commits, on every worker.
     """
+    keys = session_cache_keys(claims)
     sid = str(_session_id(claims.get("sid")))
-    live_key, revoked_key = _session_cache_key(sid), _session_revoked_key(sid)
-    ttl = settings.SESSION_CACHE_SECONDS if shared_state.uses_redis() else 0
-    if ttl:
+    cached: bool | None = None
+    caching = session_cache_enabled()
+    if caching:
         try:
-            found = shared_state.get_many([live_key, revoked_key])
+            cached = session_live_cached(shared_state.get_many(keys), claims)
         except StoreUnavailable as exc:
             logger.warning(
                 "session cache unavailable (%s); using the database", type(exc.__cause__).__name__
             )
-            ttl = 0
-            found = {}
-        if revoked_key in found:
-            return False
-        cached = found.get(live_key)
-        if isinstance(cached, list) and len(cached) == 2:
-            user_id, expires_ts = cached
-            return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
+            caching = False
+    if cached is not None:
+        return cached
     expires_at = _session_live_until(sid, claims.get("sub"))
     if expires_at is None or expires_at <= timezone.now():
         return False
-    if ttl:
-        try:
-            shared_state.put(live_key, [claims["sub"], expires_at.timestamp()], ttl=ttl)
-        except StoreUnavailable as exc:
-            logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
+    if caching:
+        session_live_remember(claims, expires_at)
     return True
+
+
+def session_cache_enabled() -> bool:
+    """The liveness cache exists only in Redis (see ``session_is_live``)."""
+    return bool(settings.SESSION_CACHE_SECONDS) and shared_state.uses_redis()
+
+
+def session_cache_keys(claims: dict[str, Any]) -> list[str]:
+    """The "live" and "revoked" cache keys of the token's session; a malformed sid is
+    TOKEN_INVALID. Read both in one round trip (``shared_state.get_many``), with any other key
+    the caller needs."""
+    sid = str(_session_id(claims.get("sid")))
+    return [_session_cache_key(sid), _session_revoked_key(sid)]
+
+
+def session_live_cached(found: dict[str, Any], claims: dict[str, Any]) -> bool | None:
+    """What the cache entries read for ``session_cache_keys`` say: False when revoked, True
+    when "live until" is for this user and still ahead, None when the database must answer."""
+    live_key, revoked_key = session_cache_keys(claims)
+    if revoked_key in found:
+        return False
+    cached = found.get(live_key)
+    if isinstance(cached, list) and len(cached) == 2:
+        user_id, expires_ts = cached
+        return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
+    return None
+
+
+def session_live_remember(claims: dict[str, Any], expires_at: datetime) -> None:
+    """Cache "live until" after the database said so (never fails the request)."""
+    try:
+        shared_state.put(
+            session_cache_keys(claims)[0],
+            [claims["sub"], expires_at.timestamp()],
+            ttl=settings.SESSION_CACHE_SECONDS,
+        )
+    except StoreUnavailable as exc:
+        logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
 
 
 # Only what liveness needs, without building a session and a user: the same conditions as
 # ``live_session_for_claims`` (not revoked, the token's user, an active account), the expiry
 # compared here against the service's clock.
-_LIVE_UNTIL_SQL = (
+LIVE_UNTIL_SQL = (
     "SELECT s.expires_at FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
     " WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND u.is_active"
 )
@@ -198,7 +229,7 @@ def _session_live_until(sid: str, sub: object) -> datetime | None:
     except ValueError:
         return None
     with connection.cursor() as cursor:
-        cursor.execute(_LIVE_UNTIL_SQL, [sid, user_id])
+        cursor.execute(LIVE_UNTIL_SQL, [sid, user_id])
         row = cursor.fetchone()
     return row[0] if row is not None else None
 

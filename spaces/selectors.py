@@ -3,28 +3,25 @@ is not a member of does not exist for them (404, never its data)."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError, transaction
 from django.db.models import (
     Case,
-    CharField,
     Count,
     IntegerField,
-    OuterRef,
     Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models.functions import Concat
 
 from accounts.models import User
-from mana_auth.errors import NotFound, is_infrastructure_error
+from mana_auth.errors import is_infrastructure_error
 from mana_auth.lookups import parse_uuid, scoped_get
 from spaces import modules
 from spaces.models import (
@@ -125,33 +122,32 @@ def module_levels(
     }
 
 
-def space_access(*, user: User, space_id: object) -> dict[str, Any]:
-    """The caller's role, the tier and per-module levels: one query (a hot path)."""
-    sid = parse_uuid(space_id)
-    overrides = ArraySubquery(
-        ModulePermission.objects.filter(space_id=OuterRef("space_id"), role=OuterRef("role"))
-        .annotate(pair=Concat("module", Value("="), "level", output_field=CharField()))
-        .values("pair")
+@functools.lru_cache(maxsize=4096)
+def _module_levels_memo(
+    space_type: str, space_tier: str, role: str, overrides: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    override = dict(overrides)
+    return tuple(
+        (
+            module_id,
+            modules.effective_level(
+                module_id=module_id,
+                space_type=space_type,
+                space_tier=space_tier,
+                role=role,
+                override=override.get(module_id),
+            ),
+        )
+        for module_id in modules.MODULE_IDS
     )
-    membership = (
-        Membership.objects.select_related("space")
-        .filter(space_id=sid, user=user)
-        .annotate(override_pairs=overrides)
-        .first()
-        if sid is not None
-        else None
-    )
-    if membership is None:
-        raise NotFound("No such Space.")
-    space = membership.space
-    pairs = dict(pair.split("=", 1) for pair in membership.override_pairs)
-    return {
-        "spaceId": space.id,
-        "type": space.type,
-        "role": membership.role,
-        "tier": space.tier,
-        "modules": module_levels(space=space, role=membership.role, overrides=pairs),
-    }
+
+
+def module_levels_for(
+    *, space_type: str, space_tier: str, role: str, overrides: tuple[tuple[str, str], ...]
+) -> dict[str, str]:
+    """Every registered module with its level: a pure function of the module registry (code)
+    and its arguments, so memoised per process."""
+    return dict(_module_levels_memo(space_type, space_tier, role, overrides))
 
 
 def credentials_of(*, space: Space) -> QuerySet[SpaceCredential]:
