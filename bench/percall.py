@@ -281,6 +281,9 @@ def _profile(
     stats.sort_stats("cumulative").print_stats(60)
     stream.write("\n# by own time\n")
     stats.sort_stats("tottime").print_stats(40)
+    stream.write("\n# the service's own code and the WebAuthn/CBOR/crypto libraries\n")
+    own = r"/(mana_auth|accounts|spaces|security)/|webauthn|cbor|cryptography"
+    stats.sort_stats("cumulative").print_stats(own, 80)
     text = stream.getvalue()
     if out:
         with open(out, "w") as handle:
