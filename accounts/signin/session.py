@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from accounts import crypto
@@ -14,10 +13,11 @@ from accounts.models import (
     Session,
     User,
 )
-from accounts.sessions import TokenPair, token_pair
+from accounts.sessions import TokenPair, access_token_mint, refresh_token_new
 from mana_auth.clientip import RequestMeta
+from mana_auth.sqlbatch import insert_together
 from security.models import EventType
-from security.services import security_event_record
+from security.services import security_event_build
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,17 @@ class SignIn:
     device_cookie: str | None = None
 
 
-# savepoint=False: callers that open their own transaction (passkey sign-in) get one commit,
-# not a SAVEPOINT round trip on top; an error here still rolls the whole transaction back.
-@transaction.atomic(savepoint=False)
 def session_start(
     *, user: User, meta: RequestMeta, method: str, now: datetime | None = None
 ) -> SignIn:
-    """Create a server-side session and its first token pair. Records LOGIN_SUCCESS."""
+    """Create a server-side session and its first token pair. Records LOGIN_SUCCESS.
+
+    The session, its refresh token and the event are written in one statement (one round trip,
+    atomic on its own; inside the caller's transaction when there is one: passkey sign-in
+    commits its counter with it)."""
     current = now or timezone.now()
     cookie_value = crypto.make_opaque_token("st_")
-    session = Session.objects.create(
+    session = Session(
         user=user,
         cookie_hash=crypto.hash_token(cookie_value),
         ip_address=meta.ip,
@@ -51,11 +52,17 @@ def session_start(
         last_used_at=current,
         expires_at=current + timedelta(days=settings.SESSION_ABSOLUTE_TTL_DAYS),
     )
-    tokens = token_pair(user=user, session=session, now=current)
-    security_event_record(
+    refresh_token, refresh_row = refresh_token_new(session=session, now=current)
+    event = security_event_build(
         type=EventType.LOGIN_SUCCESS,
         user=user,
         meta=meta,
         metadata={"method": method, "sessionId": str(session.id)},
+    )
+    insert_together(session, refresh_row, event)
+    tokens = TokenPair(
+        access_token=access_token_mint(user=user, session=session, now=current),
+        refresh_token=refresh_token,
+        expires_in=settings.JWT_ACCESS_TTL_SECONDS,
     )
     return SignIn(user=user, session=session, tokens=tokens, cookie_value=cookie_value)

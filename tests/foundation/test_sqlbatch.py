@@ -1,0 +1,63 @@
+"""``mana_auth.sqlbatch.insert_together``: rows of several models in one statement, all or none."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import RefreshToken, Session
+from mana_auth.sqlbatch import insert_together
+from security.models import SecurityEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(user):
+    now = timezone.now()
+    session = Session(user=user, cookie_hash="c" * 64, expires_at=now + timedelta(days=1))
+    token = RefreshToken(
+        token_hash="t" * 64, session=session, created_at=now, expires_at=now + timedelta(days=1)
+    )
+    event = SecurityEvent(type="LOGIN_SUCCESS", user=user, metadata={"method": "test"})
+    return session, token, event
+
+
+def test_a_parent_and_its_children_in_one_statement(user_factory):
+    from django.db import connection
+
+    user = user_factory()
+    session, token, event = _rows(user)
+    with CaptureQueriesContext(connection) as captured:
+        insert_together(session, token, event)
+    assert len(captured.captured_queries) == 1
+    assert Session.objects.get(pk=session.pk).cookie_hash == "c" * 64
+    assert RefreshToken.objects.get(pk="t" * 64).session_id == session.pk
+    assert SecurityEvent.objects.get(pk=event.pk).metadata == {"method": "test"}
+    assert not session._state.adding
+
+
+def test_one_failing_row_writes_none(user_factory):
+    user = user_factory()
+    first, token, _ = _rows(user)
+    insert_together(first, token)
+    session = Session(user=user, cookie_hash="d" * 64, expires_at=first.expires_at)
+    clash = RefreshToken(  # the same token hash: the primary key refuses it
+        token_hash="t" * 64,
+        session=session,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_together(session, clash)
+    assert not Session.objects.filter(cookie_hash="d" * 64).exists()
+
+
+def test_rows_need_their_primary_key(user_factory):
+    from security.models import LoginAttempt
+
+    with pytest.raises(ValueError, match="primary key"):
+        insert_together(LoginAttempt(email_key="x@example.com"))
