@@ -19,6 +19,11 @@ from spaces.services.credentials import space_credentials_rewrap
 
 
 def _space_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # A new Space or a new membership has no cached answer to retire (only members' answers
+    # are cached, and the removal of an earlier membership retired its own): creating them
+    # must not depend on Redis (sign-up creates the personal Space).
+    if kwargs.get("created") and sender is not ModulePermission:
+        return
     space_access_changed(instance.pk if sender is Space else instance.space_id)
 
 

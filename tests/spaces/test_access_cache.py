@@ -186,3 +186,16 @@ def test_a_change_fails_closed_when_redis_is_down(redis_store, auth_client, team
     assert response.status_code == 503
     assert response.json()["code"] == "SERVICE_UNAVAILABLE"
     assert team.space.memberships.get(user=team.member).role == "member"
+
+
+def test_creating_a_space_or_a_membership_does_not_need_redis(
+    auth_client, user_factory, settings, space_factory
+):
+    """Only members' answers are cached, so nothing needs retiring when one is created: sign-up
+    (its personal Space) and a new Space work while the cache is unreachable."""
+    store_select(settings, "redis")
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    owner = user_factory()  # the personal Space and its membership
+    assert Space.objects.filter(created_by=owner, type="personal").exists()
+    space = space_factory(owner, members={user_factory(): "member"})
+    assert space.memberships.count() == 2
