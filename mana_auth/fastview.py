@@ -89,6 +89,19 @@ def drf_json(data: Any, *, status: int = 200) -> HttpResponse:
     return HttpResponse(body.encode(), status=status, content_type="application/json")
 
 
+_JSON_RANGES = ("*/*", "application/*", "application/json")
+
+
+def _accepts_json(request: HttpRequest) -> bool:
+    """Whether DRF's content negotiation would pick its JSON renderer without a second look:
+    no ``Accept``, or one naming JSON or a wildcard, and no ``?format=`` override. Anything
+    else goes through DRF, which answers it as it always did."""
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if "format" in request.GET:
+        return False
+    return not accept or any(media in accept for media in _JSON_RANGES)
+
+
 class LeanAPIView(FastAPIView):
     """For an endpoint that was a full ``APIView`` and must answer as it did, byte for byte:
     GET (and HEAD) skip DRF's machinery and render as DRF renders, errors included (the
@@ -96,7 +109,7 @@ class LeanAPIView(FastAPIView):
     answer); every other method goes through DRF's own dispatch, unchanged."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method not in ("GET", "HEAD"):
+        if request.method not in ("GET", "HEAD") or not _accepts_json(request):
             return APIView.dispatch(self, request, *args, **kwargs)
         self.args, self.kwargs, self.request = args, kwargs, request
         try:

@@ -96,3 +96,18 @@ def test_access_refuses_other_methods(team):
     assert response.status_code == 405
     assert response.content == _error("METHOD_NOT_ALLOWED", response.json()["message"])
     assert response["Allow"] == "GET, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml"])
+def test_an_accept_header_without_json_is_answered_as_drf_answers_it(team, accept):
+    token = login_tokens(APIClient(), team.member)["accessToken"]
+    response = _get(f"/api/v1/spaces/{team.space.id}/access", token, HTTP_ACCEPT=accept)
+    assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize("accept", ["application/json", "*/*", "text/html,*/*;q=0.8"])
+def test_json_or_a_wildcard_gets_the_answer(team, accept):
+    token = login_tokens(APIClient(), team.member)["accessToken"]
+    response = _get(f"/api/v1/spaces/{team.space.id}/access", token, HTTP_ACCEPT=accept)
+    assert response.status_code == 200 and response.json()["role"] == "member"
