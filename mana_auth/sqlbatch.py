@@ -18,29 +18,63 @@ from django.db import connections, models
 from django.db.models.sql import InsertQuery
 
 
-def insert_together(*objects: models.Model, using: str = "default") -> None:
-    """Insert ``objects`` (in order) in one statement; mark them saved."""
+def _conditional(sql: str, fields: list[models.Field], connection: object) -> str:
+    """``INSERT … VALUES (%s, …)`` as ``INSERT … SELECT %s::type, … WHERE EXISTS (guard)``.
+
+    Outside VALUES a literal of unknown type would be taken for text (which no assignment cast
+    turns into inet, uuid, …), so each value is cast to its column's type; text columns are
+    cast to ``text``, never to ``varchar(n)``, which would truncate instead of refusing.
+    """
+    head, _, values = sql.partition(" VALUES (")
+    if values.rstrip(")") != ", ".join(["%s"] * len(fields)):
+        raise ValueError("insert_together(only_if=…) needs plain %s placeholders")
+    casts = []
+    for field in fields:
+        db_type = field.db_type(connection) or "text"
+        textual = db_type.startswith(("varchar", "char", "text"))
+        casts.append("%s::" + ("text" if textual else db_type))
+    # Column types come from the models, never from input.
+    return f"{head} SELECT {', '.join(casts)} WHERE EXISTS (SELECT 1 FROM guard)"  # noqa: S608
+
+
+def insert_together(
+    *objects: models.Model,
+    using: str = "default",
+    only_if: tuple[str, list[object]] | None = None,
+) -> bool:
+    """Insert ``objects`` (in order) in one statement; mark them saved.
+
+    ``only_if`` is a data-modifying statement ending in ``RETURNING`` (a conditional UPDATE)
+    that runs first in the same statement: the rows are inserted only when it returns a row,
+    so the condition, its write and the inserts are one round trip and one atomic unit.
+    Returns whether the rows were inserted.
+    """
     if not objects:
-        return
+        return True
+    connection = connections[using]
     statements: list[str] = []
     params: list[object] = []
-    for obj in objects:
+    if only_if is not None:
+        statements.append(f"guard AS ({only_if[0]})")
+        params.extend(only_if[1])
+    for index, obj in enumerate(objects):
         meta = obj._meta
         if obj.pk is None:
             raise ValueError(f"{meta.label} needs its primary key set before insert_together")
+        fields = list(meta.local_concrete_fields)
         query = InsertQuery(type(obj))
-        query.insert_values(list(meta.local_concrete_fields), [obj])
+        query.insert_values(fields, [obj])
         ((sql, sql_params),) = query.get_compiler(using=using).as_sql()
-        statements.append(sql)
+        if only_if is not None:
+            sql = _conditional(sql, fields, connection)
+        statements.append(f"w{index} AS ({sql})")
         params.extend(sql_params)
-    *ctes, last = statements
-    sql = (
-        "WITH " + ", ".join(f"w{index} AS ({cte})" for index, cte in enumerate(ctes)) + " " + last
-        if ctes
-        else last
-    )
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-    for obj in objects:
-        obj._state.adding = False
-        obj._state.db = using
+    final = "SELECT EXISTS (SELECT 1 FROM guard)" if only_if is not None else "SELECT TRUE"
+    with connection.cursor() as cursor:
+        cursor.execute("WITH " + ", ".join(statements) + " " + final, params)
+        (inserted,) = cursor.fetchone()
+    if inserted:
+        for obj in objects:
+            obj._state.adding = False
+            obj._state.db = using
+    return bool(inserted)

@@ -37,8 +37,23 @@ def session_start(
     """Create a server-side session and its first token pair. Records LOGIN_SUCCESS.
 
     The session, its refresh token and the event are written in one statement (one round trip,
-    atomic on its own; inside the caller's transaction when there is one: passkey sign-in
-    commits its counter with it)."""
+    atomic on its own, or inside the caller's transaction when there is one)."""
+    sign_in = session_start_if(user=user, meta=meta, method=method, now=now, only_if=None)
+    assert sign_in is not None
+    return sign_in
+
+
+def session_start_if(
+    *,
+    user: User,
+    meta: RequestMeta,
+    method: str,
+    only_if: tuple[str, list[object]] | None,
+    now: datetime | None = None,
+) -> SignIn | None:
+    """``session_start``, with ``only_if``: a conditional write (``… RETURNING``) that runs
+    first in the same statement; when it matches nothing, nothing at all is written and the
+    answer is None (passkey sign-in: the counter that must move)."""
     current = now or timezone.now()
     cookie_value = crypto.make_opaque_token("st_")
     session = Session(
@@ -59,7 +74,8 @@ def session_start(
         meta=meta,
         metadata={"method": method, "sessionId": str(session.id)},
     )
-    insert_together(session, refresh_row, event)
+    if not insert_together(session, refresh_row, event, only_if=only_if):
+        return None
     tokens = TokenPair(
         access_token=access_token_mint(user=user, session=session, now=current),
         refresh_token=refresh_token,

@@ -61,3 +61,19 @@ def test_rows_need_their_primary_key(user_factory):
 
     with pytest.raises(ValueError, match="primary key"):
         insert_together(LoginAttempt(email_key="x@example.com"))
+
+
+def test_rows_go_in_only_when_the_guard_matches(user_factory):
+    """``only_if``: the conditional write runs first in the same statement; when it matches
+    nothing, nothing is written (the passkey counter and the sign-in)."""
+    user = user_factory()
+    guard = "UPDATE accounts_user SET name = %s WHERE id = %s AND name = %s RETURNING id"
+    session, token, event = _rows(user)
+    event.ip_address = None  # a NULL of a typed column still goes in
+    assert insert_together(session, token, event, only_if=(guard, ["new", user.pk, user.name]))
+    assert Session.objects.filter(pk=session.pk).exists()
+    user.refresh_from_db()
+    missed = Session(user=user, cookie_hash="e" * 64, expires_at=session.expires_at)
+    assert not insert_together(missed, only_if=(guard, ["other", user.pk, "not " + user.name]))
+    assert not Session.objects.filter(pk=missed.pk).exists()
+    assert missed._state.adding
