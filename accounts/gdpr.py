@@ -152,6 +152,7 @@ API_KEYS_SUMMARY = Record(
 LOGIN_ATTEMPT = Record(
     "GdprLoginAttemptExport",
     at=Field(_TIME(), "created_at"),
+    method=Field(_TEXT(), "method"),
     succeeded=Field(serializers.BooleanField(), "success"),
     failureReason=Field(_TEXT(), "reason"),
     emailEntered=Field(_TEXT(), "email_key"),

@@ -22,6 +22,7 @@ from accounts.signin.second_factor import first_factor_passed
 from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
 from security import lockout, ratelimit
+from security.models import AttemptMethod
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +65,7 @@ def password_login(
             scope=scope,
             user=None,
             meta=meta,
+            method=AttemptMethod.PASSWORD,
             reason="unknown",
             known_device=device_id is not None,
         )
@@ -74,16 +76,22 @@ def password_login(
             scope=scope,
             user=user,
             meta=meta,
+            method=AttemptMethod.PASSWORD,
             reason="password",
             known_device=device_id is not None,
         )
         raise InvalidCredentials()
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
         raise EmailNotVerified()
-    sign_in = first_factor_passed(user=user, meta=meta, method="password", lockout_scope=scope)
+    sign_in = first_factor_passed(
+        user=user,
+        meta=meta,
+        method=AttemptMethod.PASSWORD,
+        lockout_scope=scope,
+        known_device=device_id is not None,
+    )
     # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
     # raised above), the count stands until ``login/mfa`` succeeds, so wrong codes add up.
-    # Successes are recorded as LOGIN_SUCCESS events; LoginAttempt rows hold the failures.
     if has_counter:
         lockout.success_record(scope=scope)
     return SignIn(
