@@ -171,6 +171,7 @@ class UserAdmin(admin.ModelAdmin):
         "role",
         "access_tier",
         "email_verified_at",
+        "onboarding_completed_at",
         "locked",
         "is_active",
         "is_staff",

@@ -85,6 +85,7 @@ PROFILE = Record(
     userId=Field(_UUID(), "pk"),
     email=Field(_TEXT(), "email"),
     emailVerifiedAt=Field(_TIME(allow_null=True), "email_verified_at"),
+    onboardingCompletedAt=Field(_TIME(allow_null=True), "onboarding_completed_at"),
     displayName=Field(_TEXT(), "name"),
     profileImageUrl=Field(_TEXT(), "image"),
     preferredLanguage=Field(_TEXT(), "locale"),
