@@ -307,8 +307,12 @@ def register() -> None:
     gdpr.register_summary(
         position=80, key="apiKeys", build=_api_keys_summary, schema=API_KEYS_SUMMARY.serializer()
     )
+    # Optional in the contract: added after the first release (always present here).
     gdpr.register_summary(
-        position=120, key="credits", build=_credits_summary, schema=CREDITS.serializer()
+        position=120,
+        key="credits",
+        build=_credits_summary,
+        schema=CREDITS.serializer(required=False),
     )
 
     gdpr.register_excluded(
