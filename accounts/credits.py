@@ -144,7 +144,11 @@ def credits_read(*, user_id: object, limit: int = SUMMARY_TRANSACTIONS) -> Credi
     url = settings.MANA_CREDITS_URL.rstrip("/") + CREDITS_PATH.format(
         user_id=quote(str(user_id), safe="")
     )
-    if urlsplit(url).scheme not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
         return _unavailable(UNREACHABLE, "MANA_CREDITS_URL must be an http(s) URL")
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
         f"{url}?limit={int(limit)}",
@@ -168,7 +172,7 @@ def credits_read(*, user_id: object, limit: int = SUMMARY_TRANSACTIONS) -> Credi
         return _unavailable(UNREACHABLE, type(exc.reason).__name__)
     except TimeoutError:
         return _unavailable(TIMEOUT, "no answer in time")
-    except (ConnectionError, http.client.HTTPException, OSError) as exc:
+    except (http.client.HTTPException, OSError, ValueError) as exc:
         return _unavailable(UNREACHABLE, type(exc).__name__)
     if not 200 <= status < 300:
         return _unavailable(ERROR, f"HTTP {status}")

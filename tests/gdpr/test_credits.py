@@ -141,3 +141,11 @@ def test_without_a_credits_url_the_section_says_not_configured(auth_client, sett
     assert response.status_code == 200
     assert response.json()["credits"] == _unavailable("not_configured")
     assert client.get(EXPORT).json()["credits"]["reason"] == "not_configured"
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:9110", "http://[::1"])
+def test_a_misconfigured_credits_url_never_fails_the_summary(auth_client, settings, url):
+    settings.MANA_CREDITS_URL = url
+    response = auth_client().get(SUMMARY)
+    assert response.status_code == 200, response.content
+    assert response.json()["credits"] == _unavailable("unreachable")
