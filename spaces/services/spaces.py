@@ -262,7 +262,7 @@ def _space_tier_apply(
             previous=previous,
             tier=tier,
             actor_id=user.pk if user is not None else None,
-            owner_id=_an_owner_id(space),
+            owner_id=user.pk if user is not None else _an_owner_id(space),
         )
     return space
 
