@@ -42,6 +42,7 @@ class EventType(models.TextChoices):
     ACCOUNT_DELETED = "ACCOUNT_DELETED"
     TIER_CHANGED = "TIER_CHANGED"
     ADMIN_ACTION = "ADMIN_ACTION"
+    ROLE_CHANGED = "ROLE_CHANGED"  # operator access granted or taken away (its target's trail)
     API_KEY_CREATED = "API_KEY_CREATED"
     API_KEY_REVOKED = "API_KEY_REVOKED"
     SPACE_CREDENTIAL_READ = "SPACE_CREDENTIAL_READ"
