@@ -100,6 +100,8 @@ class SecurityEvent(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="security_event_user_idx"),
             models.Index(fields=["type", "-created_at"], name="security_event_type_idx"),
+            # The console's newest-first list and its dashboard's latest events.
+            models.Index(fields=["-created_at"], name="security_event_created_idx"),
         ]
 
     def __str__(self) -> str:
