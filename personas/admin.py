@@ -88,8 +88,6 @@ class PersonaSettingsForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if self.errors:
-            return cleaned
         try:
             services.persona_settings_check(
                 archetype=cleaned.get("archetype", ""),
@@ -99,8 +97,11 @@ class PersonaSettingsForm(forms.ModelForm):
             )
         except ValidationFailed as exc:
             for name, problems in exc.details["fields"].items():
+                field = _FORM_FIELDS.get(name)
+                if field in self.errors:
+                    continue  # already refused by the field itself (required, bad JSON)
                 for problem in problems:
-                    self.add_error(_FORM_FIELDS.get(name), problem)
+                    self.add_error(field, problem)
         return cleaned
 
 
