@@ -25,7 +25,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms import CharField, TextInput
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
@@ -198,6 +198,15 @@ class ManaAdminSite(OTPAdminSite):
             "logout_url": reverse("admin:logout", current_app=self.name),
         }
         return TemplateResponse(request, "admin/mana/not_operator.html", context, status=403)
+
+    def password_change(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        # Django's form would set the password without the audit event, the notice mail and
+        # the session revocation of ``accounts.passwords``: operators change theirs where
+        # every account does.
+        raise Http404("Change your password on the account pages.")
+
+    def password_change_done(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        raise Http404("Change your password on the account pages.")
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         return super().index(request, {"dashboard": console_dashboard(), **(extra_context or {})})

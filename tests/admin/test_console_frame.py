@@ -138,6 +138,13 @@ def test_groups_are_not_in_the_console(console):
     assert "View site" not in index
 
 
+def test_the_console_has_no_unaudited_password_change(console):
+    assert "Change password" not in console.get("/admin/").content.decode()
+    assert console.get("/admin/password_change/").status_code == 404
+    assert console.post("/admin/password_change/", {"new_password1": "x"}).status_code == 404
+    assert console.get("/admin/password_change/done/").status_code == 404
+
+
 def test_the_index_is_branded(console):
     page = console.get("/admin/").content.decode()
     assert f"<title>Dashboard | {BRAND}</title>" in page
