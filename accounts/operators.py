@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import gdpr, hooks
@@ -69,7 +70,7 @@ def user_unlock(*, user: User, actor: User, meta: RequestMeta | None = None) -> 
     return account_unlock(user=user, email_key=email_key(user.email), actor=actor, meta=meta)
 
 
-def _operators() -> Any:
+def _operators() -> QuerySet[User]:
     """Accounts that can run the console and the Admin API: role admin, staff, active."""
     return User.objects.filter(role=Role.ADMIN, is_staff=True, is_active=True)
 

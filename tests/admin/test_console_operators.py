@@ -356,6 +356,7 @@ def test_staff_without_the_admin_role_are_told_the_console_is_for_operators(
     ):
         page = client.get(url)
         assert page.status_code == 403, url
+        assert "no-store" in page["Cache-Control"]
         text = page.content.decode()
         assert "not the <code>admin</code>" in text and "operators&#x27; console" in text
         assert "Sign out" in text and 'href="/admin/accounts/' not in text
