@@ -75,6 +75,13 @@ def _operators() -> QuerySet[User]:
     return User.objects.filter(role=Role.ADMIN, is_staff=True, is_active=True)
 
 
+def _operators_locked() -> list[Any]:
+    """Lock every operator row (in one order, so concurrent callers queue instead of
+    deadlocking) and return their ids, read after the lock: the actor is checked, and the last
+    operator counted, against what is true now, not against what the request loaded."""
+    return list(_operators().select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
 def is_operator(user: User) -> bool:
     return user.is_active and user.is_staff and user.role == Role.ADMIN
 
@@ -88,7 +95,7 @@ def user_operator_grant(*, user: User, actor: User, meta: RequestMeta | None = N
     account never runs the console). The console still wants the new operator's authenticator
     (``manage.py enroll_admin_totp``) before it lets them in.
     """
-    if not is_operator(actor):
+    if actor.pk not in _operators_locked():
         raise Forbidden("Only an operator (role admin) can grant operator access.")
     locked = User.objects.select_for_update().get(pk=user.pk)
     if locked.kind != Kind.HUMAN or not locked.is_active:
@@ -118,10 +125,9 @@ def user_operator_revoke(*, user: User, actor: User, meta: RequestMeta | None = 
     the role again except from a shell. Every operator row is locked first, so two operators
     demoting each other at once cannot both succeed.
     """
-    if not is_operator(actor):
+    operator_ids = _operators_locked()
+    if actor.pk not in operator_ids:
         raise Forbidden("Only an operator (role admin) can take operator access away.")
-    operators = _operators().select_for_update().order_by("pk")
-    operator_ids = list(operators.values_list("pk", flat=True))
     locked = User.objects.select_for_update().get(pk=user.pk)
     if locked.role != Role.ADMIN and not locked.is_staff and not locked.is_superuser:
         return False

@@ -6,16 +6,19 @@ operators."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pyotp
 import pytest
+from django.db import connections
 from django.test import Client
 
 from accounts.mfa import totp_enroll_confirmed
 from accounts.models import User
+from accounts.operators import user_operator_revoke
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import Forbidden
+from mana_auth.errors import AuthError, Forbidden
 from personas.api.serializers import persona_spec
 from personas.models import Persona
 from personas.services import persona_settings_update, persona_upsert
@@ -371,3 +374,36 @@ def test_staff_without_the_admin_role_are_told_the_console_is_for_operators(
     # Signing out still works.
     assert client.post("/admin/logout/").status_code == 200
     assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_operators_removing_each_other_at_once_leave_one(user_factory):
+    first = user_factory(email="first@example.com", is_staff=True, is_superuser=True, role="admin")
+    second = user_factory(
+        email="second@example.com", is_staff=True, is_superuser=True, role="admin"
+    )
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def revoke(actor: User, target: User) -> None:
+        try:
+            barrier.wait()
+            user_operator_revoke(user=target, actor=actor, meta=RequestMeta())
+            outcomes.append("revoked")
+        except AuthError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=revoke, args=(first, second)),
+        threading.Thread(target=revoke, args=(second, first)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["FORBIDDEN", "revoked"]  # the loser is no operator any more
+    assert User.objects.filter(role="admin", is_staff=True).count() == 1
+    assert SecurityEvent.objects.filter(type="ROLE_CHANGED").count() == 1
