@@ -17,6 +17,7 @@ from mana_auth.errors import (
     ValidationFailed,
 )
 from security.models import EventType
+from security.services import security_event_record
 from spaces import modules, selectors, slugs
 from spaces.exceptions import InvalidSpaceType, PersonalSpaceUndeletable
 from spaces.models import (
@@ -221,11 +222,26 @@ def space_delete(*, user: User, space_id: object, meta: RequestMeta) -> None:
 
 @transaction.atomic
 def space_tier_set(*, actor: User, space_id: object, tier: str, meta: RequestMeta) -> Space:
-    """An operator sets a Space's tier (what its modules may open)."""
+    """An operator sets a Space's tier (what its modules may open); a change is on the
+    operator's trail as ``ADMIN_ACTION`` like every operator action."""
     if not actor.is_admin:
         raise Forbidden()
     space = selectors.space_get_any(space_id=space_id)
-    return _space_tier_apply(space=space, tier=tier, user=actor, meta=meta)
+    previous = Space.objects.select_for_update().values_list("tier", flat=True).get(pk=space.pk)
+    space = _space_tier_apply(space=space, tier=tier, user=actor, meta=meta)
+    if previous != space.tier:
+        security_event_record(
+            type=EventType.ADMIN_ACTION,
+            user=actor,
+            meta=meta,
+            metadata={
+                "action": "space_tier_set",
+                "spaceId": str(space.id),
+                "from": previous,
+                "to": space.tier,
+            },
+        )
+    return space
 
 
 @transaction.atomic
