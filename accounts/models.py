@@ -336,6 +336,12 @@ class OutboxTarget(models.TextChoices):
 class OutboxEvent(models.TextChoices):
     USER_CREATED = "user.created", "User created"
     USER_DELETED = "user.deleted", "User deleted"
+    # Shared Spaces, for mana-credits' pools (enqueued by Spaces, a higher layer).
+    SPACE_CREATED = "space.created", "Space created"
+    SPACE_DELETED = "space.deleted", "Space deleted"
+    SPACE_MEMBER_ADDED = "space.member_added", "Space member added"
+    SPACE_MEMBER_REMOVED = "space.member_removed", "Space member removed"
+    SPACE_TIER_CHANGED = "space.tier_changed", "Space tier changed"
 
 
 class OutboxMessage(models.Model):
@@ -343,7 +349,9 @@ class OutboxMessage(models.Model):
     and delivered after commit; ``flush_outbox`` retries what failed.
 
     ``user_id`` is deliberately not a foreign key: a deletion notice must outlive the account.
-    The payload carries identifiers only, never secrets.
+    The payload carries identifiers only, never secrets. Messages with the same non-empty
+    ``subject`` (``space:<id>``) are delivered in the order they were written: a newer one
+    waits while an older one is pending, so "member removed" never overtakes "member added".
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -356,6 +364,7 @@ class OutboxMessage(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True, default="")
+    subject = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "accounts_outbox_message"
@@ -376,6 +385,11 @@ class OutboxMessage(models.Model):
                 name="accounts_outbox_pending_idx",
             ),
             models.Index(fields=["user_id"], name="accounts_outbox_user_idx"),
+            models.Index(
+                fields=["subject", "created_at"],
+                condition=models.Q(delivered_at__isnull=True) & ~models.Q(subject=""),
+                name="accounts_outbox_subject_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -299,6 +299,8 @@ WEBAUTHN_ORIGINS = env_list(ENV, "WEBAUTHN_ORIGINS") or TRUSTED_ORIGINS
 
 # --- Other services -------------------------------------------------------------------------
 MANA_CREDITS_URL = env_str(ENV, "MANA_CREDITS_URL")
+# How long the GDPR summary and export wait for mana-credits' balance and transactions.
+MANA_CREDITS_TIMEOUT_MS = env_int(ENV, "MANA_CREDITS_TIMEOUT_MS", 2000)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = env_str(ENV, "EMAIL_HOST")

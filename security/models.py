@@ -43,6 +43,7 @@ class EventType(models.TextChoices):
     ACCOUNT_DELETED = "ACCOUNT_DELETED"
     TIER_CHANGED = "TIER_CHANGED"
     ADMIN_ACTION = "ADMIN_ACTION"
+    ROLE_CHANGED = "ROLE_CHANGED"  # operator access granted or taken away (its target's trail)
     API_KEY_CREATED = "API_KEY_CREATED"
     API_KEY_REVOKED = "API_KEY_REVOKED"
     SPACE_CREDENTIAL_READ = "SPACE_CREDENTIAL_READ"
@@ -100,6 +101,8 @@ class SecurityEvent(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="security_event_user_idx"),
             models.Index(fields=["type", "-created_at"], name="security_event_type_idx"),
+            # The console's newest-first list and its dashboard's latest events.
+            models.Index(fields=["-created_at"], name="security_event_created_idx"),
         ]
 
     def __str__(self) -> str:

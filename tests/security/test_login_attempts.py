@@ -199,7 +199,7 @@ def test_an_unknown_method_cannot_be_stored():
 @pytest.mark.django_db(transaction=True)
 def test_rows_from_before_the_method_become_password_or_admin_console():
     executor = MigrationExecutor(connection)
-    executor.migrate([("security", "0004_shared_state")])
+    executor.migrate([("security", "0005_security_event_created_index")])
     try:
         with connection.cursor() as cursor:
             for reason in ("password", "unknown", "admin_password", "admin_otp"):
@@ -210,7 +210,7 @@ def test_rows_from_before_the_method_become_password_or_admin_console():
                     [reason],
                 )
         executor = MigrationExecutor(connection)
-        executor.migrate([("security", "0005_login_attempt_method")])
+        executor.migrate([("security", "0006_login_attempt_method")])
         assert dict(LoginAttempt.objects.values_list("reason", "method")) == {
             "password": "password",
             "unknown": "password",

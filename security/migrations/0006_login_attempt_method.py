@@ -12,7 +12,7 @@ METHODS = ["password", "totp", "backup_code", "magic_link", "passkey", "admin_co
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("security", "0004_shared_state"),
+        ("security", "0005_security_event_created_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
