@@ -302,6 +302,11 @@ def one_time_token_state(*, token: object, purposes: tuple[str, ...]) -> LinkSta
     return LinkState("live", locale)
 
 
+def change_email_link_live(*, token: object) -> bool:
+    """Whether ``token`` is a live change-of-address link (which only a POST may spend)."""
+    return one_time_token_state(token=token, purposes=(TokenPurpose.CHANGE_EMAIL,)).state == "live"
+
+
 def verification_link_state(*, token: object) -> str:
     """``one_time_token_state`` of a verify-email link (sign-up or change of address)."""
     return one_time_token_state(
