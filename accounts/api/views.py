@@ -37,7 +37,12 @@ from accounts.authentication import (
     SessionCookieAuthentication,
     authenticate_bearer_or_cookie,
 )
-from accounts.cookies import session_cookie_clear, signup_cookie_clear, signup_cookie_set
+from accounts.cookies import (
+    session_cookie_clear,
+    signup_cookie_clear,
+    signup_cookie_read,
+    signup_cookie_set,
+)
 from accounts.emails import normalize_email
 from mana_auth.api import (
     AuthenticatedView,
@@ -150,7 +155,7 @@ class VerifyEmailView(PublicView):
             outcome, _ = registration.verify_token_any(
                 token=token,
                 meta=meta(request),
-                signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
+                signup_secret=signup_cookie_read(request),
             )
         except AuthError as exc:
             if exc.code == "REAUTH_REQUIRED":
@@ -186,7 +191,7 @@ class VerifyEmailView(PublicView):
         _, verification = registration.verify_token_any(
             token=data["token"],
             meta=meta(request),
-            signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
+            signup_secret=signup_cookie_read(request),
             password=data["password"] or None,
             without_password=data["withoutPassword"],
         )
