@@ -126,8 +126,8 @@ def test_the_absolute_expiry_holds_for_a_session_in_constant_use(signed_in):
         _refused(_bearer(session).get("/api/v1/auth/session"))
 
 
-def test_idle_sessions_are_not_listed_as_live(signed_in, user_factory):
-    browser, _, session, start = signed_in
+def test_idle_sessions_are_not_listed_as_live(signed_in):
+    _, _, session, start = signed_in
     with freeze_time(start + IDLE + MINUTE):
         other = APIClient()
         fresh = other.post(
