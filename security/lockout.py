@@ -178,8 +178,13 @@ def attempt_refund(*, scope: str, attempt: FailureOutcome, now: datetime | None 
 
 
 def success_record(*, scope: str) -> None:
-    """A successful password sign-in resets that scope's count."""
-    LoginThrottle.objects.filter(scope=scope).delete()
+    """A successful password sign-in resets that scope's count.
+
+    One plain DELETE: the ORM's ``delete()`` wraps even a fast delete in BEGIN … COMMIT, two
+    round trips more on every password sign-in (which now always has a row: its reservation).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM security_login_throttle WHERE scope = %s", [scope])
 
 
 def unlock(*, email_key: str) -> int:
