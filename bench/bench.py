@@ -88,6 +88,7 @@ class Config:
     rounds: int = 2
     only: tuple[str, ...] = ()
     worker_class: str = "sync"
+    middleware: bool = True
     threads: int = 1
     matrix: bool = False
     scale: tuple[int, ...] = ()
@@ -124,6 +125,7 @@ class Config:
             threads=number("BENCH_THREADS", 1 if worker_class == "sync" else 2),
             matrix=matrix,
             scale=scale,
+            middleware=(env.get("BENCH_MIDDLEWARE") or "1") not in ("0", "false", "no"),
         )
 
     def worker_models(self) -> list[tuple[str, int]]:
@@ -415,6 +417,7 @@ class Bench:
         self.bare_port = 0
         self.model: tuple[str, int] | None = None
         self.refresh_cursor = 0
+        self.middleware_md = ""
         self.env: dict[str, str] = {}
         self.seed: dict[str, Any] = {}
         self.queries: dict[str, Any] = {}
@@ -465,6 +468,18 @@ class Bench:
         except StepFailed as exc:  # the load still tells something: go on without counts
             log(f"SQL counts unavailable: {exc}")
             self.queries = {}
+        if config.middleware:
+            log("price each middleware (in-process)")
+            try:
+                priced = run_json(
+                    ["-m", "bench.middleware_cost", "--out", str(OUT / "middleware.md")],
+                    self.env,
+                    300,
+                )
+                (OUT / "middleware.json").write_text(json.dumps(priced, indent=1))
+                self.middleware_md = priced["markdown"]
+            except StepFailed as exc:
+                log(f"middleware prices unavailable: {exc}")
         self.servers_start(config.worker_models()[0])
         self.smoke()
         self.data_files()
@@ -875,6 +890,9 @@ class Bench:
         if self.config.matrix:
             lines += ["### Worker models side by side (every row, pass 1)", ""]
             lines += [report.matrix_table([(s.label, s.passes[0]) for s in sections]), ""]
+        if self.middleware_md:
+            lines += ["### What each middleware costs (bench/middleware_cost.py)", ""]
+            lines += [self.middleware_md, ""]
         text = "\n".join(lines)
         self.write("latest", text, {"sections": [section.as_json() for section in sections]})
         return 0

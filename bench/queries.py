@@ -7,7 +7,12 @@ savepoints count (each is a round trip, and ``django_assert_max_num_queries`` co
 too). Not counted: the connection's ``SELECT 1`` health check (``CONN_HEALTH_CHECKS``), which
 runs on a psycopg cursor outside Django's wrappers.
 
-    python -m bench.queries --out FILE
+    python -m bench.queries --out FILE [--explain FILE]
+
+With ``--explain``, every statement of every endpoint (the last counted request's, BEGIN,
+COMMIT, savepoints and duplicates left out) is run again under ``EXPLAIN (ANALYZE, BUFFERS)``
+inside a transaction that is rolled back, and the plans are written to that file (the scale
+series writes ``bench/out/explain-<size>.txt`` at its largest size).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ RP_ID = os.environ.get("WEBAUTHN_RP_ID", "localhost")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--explain", help="write EXPLAIN (ANALYZE, BUFFERS) of every statement")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mana_auth.settings")
@@ -77,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return True
 
     results: dict[str, Any] = {}
+    full_sql: dict[str, list[str]] = {}
 
     def count(
         key: str, request: Callable[[Any], Any], prepare: Callable[[], Any] | None = None
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             if attempt:
                 counts.append(len(captured.captured_queries))
                 statements = [query["sql"][:300] for query in captured.captured_queries]
+                full_sql[key] = [query["sql"] for query in captured.captured_queries]
         results[key] = {"queries": counts[-1], "counts": counts, "sql": statements}
 
     user = user_make("main")
@@ -143,7 +151,51 @@ def main(argv: list[str] | None = None) -> int:
 
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=1)
+    if args.explain:
+        with open(args.explain, "w") as handle:
+            handle.write(explain_text(full_sql))
     return 0
+
+
+EXPLAINED = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+
+
+class _RollBack(Exception):
+    """Leaves the EXPLAIN's transaction without keeping what ANALYZE wrote."""
+
+
+def explain_text(full_sql: dict[str, list[str]]) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of each endpoint's statements, rolled back, as text."""
+    from django.db import DatabaseError, connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        size = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM accounts_user")
+        users = cursor.fetchone()[0]
+    parts = [
+        f"-- EXPLAIN (ANALYZE, BUFFERS) of the hot queries: {users:,} users, database "
+        f"{size / 1024 / 1024:,.0f} MiB; each statement as the last counted request sent it, "
+        "run again in a transaction that is rolled back\n"
+    ]
+    for key, statements in full_sql.items():
+        seen: set[str] = set()
+        for index, sql in enumerate(statements, start=1):
+            words = sql.lstrip().split(None, 1)
+            if not words or words[0].upper() not in EXPLAINED or sql in seen:
+                continue
+            seen.add(sql)
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                    plan = "\n".join(row[0] for row in cursor.fetchall())
+                    raise _RollBack
+            except _RollBack:
+                pass
+            except DatabaseError as exc:
+                plan = f"EXPLAIN failed: {str(exc).strip()[:300]}"
+            parts.append(f"\n== {key}, statement {index} ==\n{sql}\n\n{plan}\n")
+    return "".join(parts)
 
 
 def _passkey_count(call: Any, count: Any, user_make: Any, password: str) -> str | None:
