@@ -9,10 +9,12 @@ runs on a psycopg cursor outside Django's wrappers.
 
     python -m bench.queries --out FILE [--explain FILE]
 
-With ``--explain``, every statement of every endpoint (the last counted request's, BEGIN,
-COMMIT, savepoints and duplicates left out) is run again under ``EXPLAIN (ANALYZE, BUFFERS)``
-inside a transaction that is rolled back, and the plans are written to that file (the scale
-series writes ``bench/out/explain-<size>.txt`` at its largest size).
+With ``--explain``, each endpoint is called once more after counting, and every statement it
+sends (BEGIN, COMMIT, savepoints and repeats left out) is first run under ``EXPLAIN (ANALYZE,
+BUFFERS)`` with the same parameters, just before the real one and in a savepoint (or
+transaction) that is rolled back: the plan sees the data the statement sees (the refresh
+token not yet claimed, the session not yet inserted) and keeps no write. The plans go to that
+file (the scale series writes ``bench/out/explain-<size>.txt`` at its largest size).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return True
 
     results: dict[str, Any] = {}
-    full_sql: dict[str, list[str]] = {}
+    explainer = Explainer()
 
     def count(
         key: str, request: Callable[[Any], Any], prepare: Callable[[], Any] | None = None
@@ -101,8 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             if attempt:
                 counts.append(len(captured.captured_queries))
                 statements = [query["sql"][:300] for query in captured.captured_queries]
-                full_sql[key] = [query["sql"] for query in captured.captured_queries]
         results[key] = {"queries": counts[-1], "counts": counts, "sql": statements}
+        if args.explain:
+            argument = prepare() if prepare else None
+            explainer.key = key
+            with connection.execute_wrapper(explainer):
+                request(argument)
+            explainer.key = None
 
     user = user_make("main")
     sign_in = signin_session.session_start(user=user, meta=meta, method="password")
@@ -153,49 +160,73 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(results, handle, indent=1)
     if args.explain:
         with open(args.explain, "w") as handle:
-            handle.write(explain_text(full_sql))
+            handle.write(explainer.text())
     return 0
 
 
 EXPLAINED = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 
 
-class _RollBack(Exception):
-    """Leaves the EXPLAIN's transaction without keeping what ANALYZE wrote."""
+class Explainer:
+    """A Django execute wrapper: before each statement of the endpoint ``key`` runs, its
+    ``EXPLAIN (ANALYZE, BUFFERS)`` with the same parameters, rolled back."""
 
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.plans: dict[str, list[tuple[str, str]]] = {}
+        self.seen: dict[str, set[str]] = {}
 
-def explain_text(full_sql: dict[str, list[str]]) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of each endpoint's statements, rolled back, as text."""
-    from django.db import DatabaseError, connection, transaction
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        words = sql.lstrip().split(None, 1)
+        if self.key and not many and words and words[0].upper() in EXPLAINED:
+            seen = self.seen.setdefault(self.key, set())
+            if sql not in seen:
+                seen.add(sql)
+                self.plans.setdefault(self.key, []).append(
+                    (self.shown(context, sql, params), self.plan(context, sql, params))
+                )
+        return execute(sql, params, many, context)
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_database_size(current_database())")
-        size = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM accounts_user")
-        users = cursor.fetchone()[0]
-    parts = [
-        f"-- EXPLAIN (ANALYZE, BUFFERS) of the hot queries: {users:,} users, database "
-        f"{size / 1024 / 1024:,.0f} MiB; each statement as the last counted request sent it, "
-        "run again in a transaction that is rolled back\n"
-    ]
-    for key, statements in full_sql.items():
-        seen: set[str] = set()
-        for index, sql in enumerate(statements, start=1):
-            words = sql.lstrip().split(None, 1)
-            if not words or words[0].upper() not in EXPLAINED or sql in seen:
-                continue
-            seen.add(sql)
-            try:
-                with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-                    plan = "\n".join(row[0] for row in cursor.fetchall())
-                    raise _RollBack
-            except _RollBack:
-                pass
-            except DatabaseError as exc:
-                plan = f"EXPLAIN failed: {str(exc).strip()[:300]}"
-            parts.append(f"\n== {key}, statement {index} ==\n{sql}\n\n{plan}\n")
-    return "".join(parts)
+    @staticmethod
+    def shown(context: Any, sql: str, params: Any) -> str:
+        try:
+            return context["cursor"].cursor.mogrify(sql, params)
+        except Exception:  # noqa: BLE001 - only for display
+            return f"{sql}\n-- params: {params!r}"
+
+    @staticmethod
+    def plan(context: Any, sql: str, params: Any) -> str:
+        import psycopg
+
+        connection = context["connection"]
+        raw = context["cursor"].cursor  # psycopg's own cursor: not logged, not counted
+        inside = connection.in_atomic_block
+        raw.execute("SAVEPOINT bench_explain" if inside else "BEGIN")
+        try:
+            raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            return "\n".join(row[0] for row in raw.fetchall())
+        except psycopg.Error as exc:
+            return f"EXPLAIN failed: {str(exc).strip()[:300]}"
+        finally:
+            raw.execute("ROLLBACK TO SAVEPOINT bench_explain" if inside else "ROLLBACK")
+
+    def text(self) -> str:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            size = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM accounts_user")
+            users = cursor.fetchone()[0]
+        parts = [
+            f"-- EXPLAIN (ANALYZE, BUFFERS) of the hot queries: {users:,} users, database "
+            f"{size / 1024 / 1024:,.0f} MiB. Each statement as the endpoint sent it, explained "
+            "just before it ran, in a savepoint rolled back.\n"
+        ]
+        for key, plans in self.plans.items():
+            for index, (sql, plan) in enumerate(plans, start=1):
+                parts.append(f"\n== {key}, statement {index} ==\n{sql}\n\n{plan}\n")
+        return "".join(parts)
 
 
 def _passkey_count(call: Any, count: Any, user_make: Any, password: str) -> str | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from accounts.models import User
 from bench import middleware_cost, queries
+from security.models import SecurityEvent
 
 
 def test_every_middleware_gets_a_price_and_those_others_need_say_so(db):
@@ -43,27 +45,37 @@ def test_prices_are_differences_of_the_stacks():
     assert "| 1 | `a` | 70.0 | +30.0 | +28.0 | 50% |" in text
 
 
-def test_explain_analyzes_each_statement_once_and_keeps_no_write(user_factory):
+def test_explain_plans_each_statement_before_it_runs_and_keeps_no_write_of_its_own(user_factory):
     user = user_factory(name="Before")
-    update = f"UPDATE accounts_user SET name = 'After' WHERE id = '{user.id}'"
-    text = queries.explain_text(
-        {
-            "session": ["BEGIN", "SELECT id FROM accounts_user", update, "COMMIT"],
-            "again": ["SELECT id FROM accounts_user", "SELECT id FROM accounts_user"],
-        }
-    )
-    assert "users, database" in text
-    assert text.count("== session, statement") == 2
-    assert text.count("== again, statement") == 1
-    assert "Buffers" in text or "actual time" in text
-    assert "BEGIN" not in text.split("==", 1)[1].split("\n")[0]
+    explainer = queries.Explainer()
+    explainer.key = "write"
+    with connection.execute_wrapper(explainer):
+        User.objects.filter(pk=user.pk).update(name="After")
+        list(User.objects.filter(pk=user.pk))
+        list(User.objects.filter(pk=user.pk))  # the same statement again: explained once
+        SecurityEvent.objects.create(type="LOGIN_SUCCESS", user=user)
+    explainer.key = None
+    plans = explainer.plans["write"]
+    assert len(plans) == 3
+    update_sql, update_plan = plans[0]
+    assert update_sql.startswith("UPDATE") and user.id.hex in update_sql  # parameters shown
+    assert "Update on accounts_user" in update_plan and "Buffers" in update_plan
+    assert "rows=1 loops=1" in update_plan  # the row was there to update: planned before
+    insert_plan = plans[2][1]
+    assert "Insert on" in insert_plan and "EXPLAIN failed" not in insert_plan
     user.refresh_from_db()
-    assert user.name == "Before"
+    assert user.name == "After"  # the real statement ran once
+    assert SecurityEvent.objects.filter(user=user, type="LOGIN_SUCCESS").count() == 1
+    text = explainer.text()
+    assert text.count("== write, statement") == 3
 
 
-def test_a_failing_statement_is_reported_not_raised(db):
-    text = queries.explain_text({"broken": ["SELECT * FROM no_such_table"]})
-    assert "EXPLAIN failed" in text
+def test_a_failing_explain_is_reported_and_the_transaction_goes_on(db):
+    with connection.cursor() as cursor:
+        plan = queries.Explainer.plan(
+            {"connection": connection, "cursor": cursor}, "SELECT * FROM no_such_table", None
+        )
+    assert plan.startswith("EXPLAIN failed")
     assert User.objects.count() == 0  # the connection is still usable
 
 
