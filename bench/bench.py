@@ -1,19 +1,27 @@
 """`make bench`: the hot paths side by side with this machine's ceilings, in one run.
 
 Starts the service under gunicorn with production settings on a fresh PostgreSQL database,
-seeds users and tokens, counts SQL per request in-process, then measures every endpoint
-alternating with its ceiling (wrk on loopback, or the Python driver): a warm-up, then
-BENCH_ROUNDS rounds of (ceiling slice, endpoint slice), for BENCH_PASSES passes. Prints the
-table (also written to ``bench/out/latest.md`` and ``.json``), the RSS of every worker after
-each pass, and stops the server whatever happens.
+seeds users and tokens, counts SQL per request and prices each middleware in-process, then
+measures every endpoint alternating with its ceiling (wrk on loopback, or the Python driver):
+a warm-up, then BENCH_ROUNDS rounds of (ceiling slice, endpoint slice), for BENCH_PASSES
+passes. HTTP rows have two ceilings: ``/health`` behind the project's middleware (the floors
+apply to it) and the same constant view on Django's bare minimum (``bench/bare.py``, a second
+gunicorn with the same settings), one slice per endpoint. Prints the table (also written to
+``bench/out/latest.md`` and ``.json``), the RSS of every worker after each pass against the
+150 MiB ceiling, and stops the servers whatever happens.
 
 Knobs (environment): BENCH_DURATION (6: seconds measured per endpoint and per ceiling),
-BENCH_ROUNDS (2: slices it is split into), BENCH_WARMUP (1 s), BENCH_PASSES (2),
-BENCH_WORKERS (CPU count), BENCH_CONNECTIONS (16), BENCH_WRK_THREADS (2), BENCH_DRIVER
-(auto | wrk | python), BENCH_BUDGET_SECONDS (270: later measurements are skipped, not run
-late), BENCH_DATABASE_URL (…/mana_auth_bench; dropped and re-created, so its name must
-contain "bench"), BENCH_REDIS_URL (redis://127.0.0.1:6379/10; empty: no Redis), BENCH_PORT,
-BENCH_ONLY (e.g. "login,passkey": measure only those rows, while tuning).
+BENCH_ROUNDS (2: slices it is split into), BENCH_WARMUP (1 s), BENCH_PASSES (2; 1 in the
+matrix and the scale series), BENCH_WORKERS (CPU count), BENCH_WORKER_CLASS (sync | gthread),
+BENCH_THREADS (gthread: 2), BENCH_MATRIX (1: every row under sync, gthread x2 and gthread x4,
+side by side), BENCH_SCALE (e.g. 1k,100k,1M: grow the data by COPY to each size and measure
+validate, session, refresh, login and access at each, EXPLAIN at the largest),
+BENCH_MIDDLEWARE (0: do not price the middleware), BENCH_CONNECTIONS (16), BENCH_WRK_THREADS
+(2), BENCH_DRIVER (auto | wrk | python), BENCH_BUDGET_SECONDS (300, per worker model and per
+size: later measurements are skipped, not run late), BENCH_DATABASE_URL (…/mana_auth_bench;
+dropped and re-created, so its name must contain "bench"), BENCH_REDIS_URL
+(redis://127.0.0.1:6379/10; empty: no Redis), BENCH_PORT (and the next port, for the bare
+ceiling), BENCH_ONLY (e.g. "login,passkey": measure only those rows, while tuning).
 ARGON2_* pass through to the server, to try other hashing costs.
 """
 
