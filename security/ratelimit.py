@@ -59,13 +59,21 @@ def _window(limit: Limit, now: float) -> tuple[int, int]:
     return index, retry_after
 
 
-def hit(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
-    """Count one request; raise RATE_LIMITED once the window's budget is spent."""
+def hit(
+    limit: Limit, ident: str | None, *, now: float | None = None, durable: bool = False
+) -> None:
+    """Count one request; raise RATE_LIMITED once the window's budget is spent.
+
+    ``durable``: the count survives a rollback of the caller's transaction (see
+    ``shared_state.counter_incr``): for failures counted inside a transaction that the
+    refusal then rolls back."""
     if not settings.RATE_LIMITS_ENABLED or not ident:
         return
     current = time.time() if now is None else now
     index, retry_after = _window(limit, current)
-    count = shared_state.counter_incr(_key(limit, ident, index), ttl=limit.window_seconds + 5)
+    count = shared_state.counter_incr(
+        _key(limit, ident, index), ttl=limit.window_seconds + 5, durable=durable
+    )
     if count > budget(limit):
         raise RateLimited(retry_after)
 

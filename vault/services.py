@@ -102,7 +102,8 @@ def _vault_action(
     context: dict[str, Any] = {}
     try:
         if limit is not None:
-            ratelimit.hit(limit, str(user.pk))
+            # durable like ``_sensitive``'s count of the same limit (one key, one connection)
+            ratelimit.hit(limit, str(user.pk), durable=True)
         if reauth:
             reauth_require(user=user, session=session, password=password)
         with vault_scope(user.pk):
@@ -125,8 +126,9 @@ def _vault_action(
 
 def _sensitive(*, user: User, session: Session | None, password: str | None) -> None:
     """A destructive action: bounded per account, and only with a fresh sign-in or the
-    password (``accounts.reauth``)."""
-    ratelimit.hit(SENSITIVE_USER, str(user.pk))
+    password (``accounts.reauth``). Counted ``durable``: the recovery wrap in zero-knowledge mode
+    checks inside its transaction, which a refusal rolls back."""
+    ratelimit.hit(SENSITIVE_USER, str(user.pk), durable=True)
     reauth_require(user=user, session=session, password=password)
 
 
