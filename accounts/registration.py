@@ -8,6 +8,7 @@ request proves it chose it (pre-registration takeover, ``email_verify``).
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,9 +23,9 @@ from accounts.emails import email_key, normalize_email
 from accounts.exceptions import ReauthRequired, SignupLimitReached, VerificationTokenInvalid
 from accounts.mailqueue import (
     OutgoingMail,
-    mail_enqueue,
     mail_queue_store,
     mail_request_enqueue,
+    outgoing_mail,
 )
 from accounts.models import (
     Kind,
@@ -49,6 +50,8 @@ from mana_auth.links import trusted_callback
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
+
+logger = logging.getLogger("mana_auth.accounts")
 
 
 def _today_bounds(now: datetime) -> tuple[datetime, datetime]:
@@ -155,22 +158,18 @@ def user_register(
         _signup_cap_enforce(current)
     existing = User.objects.filter_email(normalized).first()
     if existing is not None:
-        make_password(password)  # the same hashing work as a real sign-up
+        # The same work as a new account: one password hash and one queued mail. Which notice
+        # the owner gets, and whether (at most one an hour per address: no mail bomb), is
+        # decided after the response (``signup_notice_mail_resolve``).
+        make_password(password)
         security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
-        if existing.email_verified or not existing.is_active:
-            mail_enqueue(
-                to=existing.email,
-                name="signup_existing",
-                locale=existing.locale,
-                kind=existing.kind,
-                context={"name": existing.name or existing.email},
-            )
-        else:
-            mail = password_reset_mail(
-                user=existing, meta=meta, template="signup_pending", callback_url=callback_url
-            )
-            if mail is not None:
-                mail_queue_store(mail)
+        callback_url = trusted_callback(callback_url)
+        mail_request_enqueue(
+            kind=QueuedMailKind.SIGNUP_NOTICE,
+            email=existing.email,
+            meta=meta,
+            payload={"callbackURL": callback_url} if callback_url else None,
+        )
         return existing, False
     user = User(email=normalized, name=name.strip(), locale=locale, kind=kind, created_at=current)
     user.set_password(password)
@@ -243,6 +242,36 @@ def verification_mail_resolve(
         signup_binding=binding if isinstance(binding, str) else "",
         callback_url=trusted_callback(payload.get("callbackURL"))
         or trusted_callback(signup.get("callbackURL")),
+    )
+
+
+def signup_notice_mail_resolve(
+    *, email: str, meta: RequestMeta, payload: dict[str, Any]
+) -> OutgoingMail | None:
+    """The queued notice of a sign-up with an address that has an account: "someone tried to
+    sign up" (verified), or a link to choose a password (never verified: its password was
+    chosen by whoever signed up, see ``email_verify``). At most one an hour per address, in
+    the shared state (every worker, Redis or PostgreSQL): repeated sign-ups with someone's
+    address must not bomb their mailbox. The sign-up's answer never depends on it."""
+    user = User.objects.filter_email(email).first()
+    if user is None:
+        return None
+    if not ratelimit.allowed(ratelimit.SIGNUP_NOTICE_EMAIL, user.email_key):
+        logger.info("sign-up notice skipped: one was sent to this address within the hour")
+        return None
+    if user.email_verified or not user.is_active:
+        return outgoing_mail(
+            to=user.email,
+            name="signup_existing",
+            locale=user.locale,
+            kind=user.kind,
+            context={"name": user.name or user.email},
+        )
+    return password_reset_mail(
+        user=user,
+        meta=meta,
+        template="signup_pending",
+        callback_url=trusted_callback(payload.get("callbackURL")),
     )
 
 

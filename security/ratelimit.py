@@ -42,6 +42,8 @@ PASSKEY_COOLDOWN_SECONDS = 300
 ADMIN_LOGIN_IP = Limit("admin-login-ip", 10, 300)
 API_KEY_VALIDATE_IP = Limit("apikey-validate-ip", 600, 60)
 INVITE_SPACE = Limit("invite-space", 50, 3600)
+# Side effects skipped (not refused) over budget, per recipient (``allowed``):
+SIGNUP_NOTICE_EMAIL = Limit("signup-notice-email", 1, 3600)  # "someone tried to sign up"
 
 
 def budget(limit: Limit) -> int:
@@ -76,6 +78,17 @@ def hit(
     )
     if count > budget(limit):
         raise RateLimited(retry_after)
+
+
+def allowed(limit: Limit, ident: str | None) -> bool:
+    """Count one event; whether it is within the budget of the window that began with the
+    first event counted (not a clock window: ``Limit("x", 1, 3600)`` is at most one an hour).
+    For side effects that are skipped over budget, not refused (the caller answers as
+    before)."""
+    if not settings.RATE_LIMITS_ENABLED or not ident:
+        return True
+    count = shared_state.counter_incr(f"rl:{limit.name}:{ident}", ttl=limit.window_seconds)
+    return count <= budget(limit)
 
 
 def spent(limit: Limit, ident: str | None, *, now: float | None = None) -> bool:
