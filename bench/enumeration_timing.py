@@ -97,6 +97,7 @@ def _env(url: str, port: int, mail_dir: str) -> dict[str, str]:
             "MANA_SERVICE_KEY": secrets.token_urlsafe(40),
             "PERSONA_SEED_SECRET": secrets.token_urlsafe(40),
             "BASE_URL": "https://localhost",
+            "WEBAUTHN_RP_ID": "localhost",  # production refuses to boot without a passkey RP id
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": url,

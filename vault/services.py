@@ -372,6 +372,23 @@ def zero_knowledge_disable(
         wipe(master_key)
 
 
+def vault_discard_on_claim(*, user: User, meta: RequestMeta) -> dict[str, Any]:
+    """An address claim (``accounts.hooks.on_address_claimed``): the vault a stranger set up
+    on an account that was never verified goes, master key and recovery wrap; the owner starts
+    a fresh one. Its audit trail stays (append-only), with one ``discard`` row."""
+    with vault_scope(user.pk):
+        deleted, _ = Vault.objects.filter(user_id=user.pk).delete()
+        if deleted:
+            _audit_write(
+                user_id=user.pk,
+                action=VaultAction.DISCARD,
+                meta=meta,
+                status=200,
+                context={"reason": "address_claimed"},
+            )
+    return {"vaultDeleted": bool(deleted)}
+
+
 def _grant_public_key() -> Any:
     pem = settings.MANA_AI_PUBLIC_KEY_PEM
     if not pem:
