@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -157,30 +157,82 @@ def user_register(
     if kind == Kind.HUMAN:
         _signup_cap_enforce(current)
     existing = User.objects.filter_email(normalized).first()
-    if existing is not None:
-        # The same work as a new account: one password hash and one queued mail. Which notice
-        # the owner gets, and whether (at most one an hour per address: no mail bomb), is
-        # decided after the response (``signup_notice_mail_resolve``).
-        make_password(password)
-        security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
-        callback_url = trusted_callback(callback_url)
-        mail_request_enqueue(
-            kind=QueuedMailKind.SIGNUP_NOTICE,
-            email=existing.email,
+    if existing is None:
+        user = _account_create(
+            email=normalized,
+            password=password,
+            name=name,
+            locale=locale,
+            kind=kind,
             meta=meta,
-            payload={"callbackURL": callback_url} if callback_url else None,
+            current=current,
         )
-        return existing, False
-    user = User(email=normalized, name=name.strip(), locale=locale, kind=kind, created_at=current)
+        if send_verification:
+            _verification_send(user=user, signup_binding=signup_binding, callback_url=callback_url)
+        return user, True
+    # The same work as a new account, so the answer takes as long: the account is created
+    # (one password hash, its personal Space, its event…) in a savepoint and rolled back, and
+    # one mail row is queued. Which notice the owner gets, and whether (at most one an hour
+    # per address: no mail bomb), is decided after the response (``signup_notice_mail_resolve``).
+    _account_create_undone(
+        password=password, name=name, locale=locale, kind=kind, meta=meta, current=current
+    )
+    security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
+    callback_url = trusted_callback(callback_url)
+    mail_request_enqueue(
+        kind=QueuedMailKind.SIGNUP_NOTICE,
+        email=existing.email,
+        meta=meta,
+        payload={"callbackURL": callback_url} if callback_url else None,
+    )
+    return existing, False
+
+
+def _account_create(
+    *,
+    email: str,
+    password: str,
+    name: str,
+    locale: str,
+    kind: str,
+    meta: RequestMeta,
+    current: datetime,
+) -> User:
+    """The account, its personal Space, its event and its notices to other services."""
+    user = User(email=email, name=name.strip(), locale=locale, kind=kind, created_at=current)
     user.set_password(password)
     user.save()
     hooks.user_created(user=user)  # the personal Space (spaces)
     security_event_record(type=EventType.REGISTER, user=user, meta=meta, metadata={"kind": kind})
     hooks.user_signed_up(user=user)  # best effort: the sync store's singletons (spaces)
     outbox_enqueue_signup(user=user)
-    if send_verification:
-        _verification_send(user=user, signup_binding=signup_binding, callback_url=callback_url)
-    return user, True
+    return user
+
+
+class _Undo(Exception):
+    """Rolls the savepoint of ``_account_create_undone`` back."""
+
+
+def _account_create_undone(
+    *, password: str, name: str, locale: str, kind: str, meta: RequestMeta, current: datetime
+) -> None:
+    """Do a new account's work for a throwaway address and roll it back: a sign-up with a
+    known address must cost what one with a new address costs, or its timing tells the two
+    apart. What the creation schedules after commit goes with the savepoint."""
+    try:
+        with transaction.atomic():
+            _account_create(
+                email=f"{secrets.token_hex(8)}@sign-up.invalid",
+                password=password,
+                name=name,
+                locale=locale,
+                kind=kind,
+                meta=meta,
+                current=current,
+            )
+            raise _Undo
+    except _Undo:
+        pass
 
 
 def sign_up(

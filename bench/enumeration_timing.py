@@ -69,15 +69,36 @@ def _database_url() -> str:
     return url
 
 
-def _recreate(url: str) -> None:
+def _recreate(url: str) -> str:
+    """Drop and create the database, owned by an ordinary role ``<name>_app`` (production
+    refuses to serve as a superuser); returns the URL that connects as that role."""
+    import psycopg
+    from psycopg import sql
+
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
+    role, password = f"{name}_app", secrets.token_urlsafe(24)
     admin = urlunsplit(parts._replace(path="/postgres"))
-    import psycopg
-
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        connection.execute(
+            sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"),
+                sql.Identifier(role),
+                sql.Literal(password),
+            )
+        )
+        connection.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(role)
+            )
+        )
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _env(url: str, port: int, mail_dir: str) -> dict[str, str]:
@@ -183,7 +204,7 @@ def main() -> None:
     url = _database_url()
     port = int(os.environ.get("TIMING_PORT", "8390"))
     count = int(os.environ.get("TIMING_REQUESTS", "200"))
-    _recreate(url)
+    url = _recreate(url)
     with tempfile.TemporaryDirectory() as mail_dir:
         env = _env(url, port, mail_dir)
         for args in (

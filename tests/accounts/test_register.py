@@ -315,6 +315,33 @@ def test_a_known_and_a_new_address_cost_the_same_hashing_and_mail(
     assert {**new[2], "email": "-"} == {**known[2], "email": "-"}
 
 
+@pytest.mark.parametrize("verified", [True, False], ids=["verified", "never-verified"])
+def test_a_known_address_runs_the_statements_of_a_new_account_and_leaves_nothing(
+    api_client, user_factory, verified
+):
+    """The rest of a new account's work (its row, personal Space, event) is done for a known
+    address too, in a savepoint rolled back: the two paths send (nearly) the same statements
+    to the database, and the known one leaves no trace of the throwaway account."""
+    from django.test.utils import CaptureQueriesContext
+
+    from spaces.models import Space
+
+    user_factory(email="known@example.com", verified=verified)
+    users, spaces = User.objects.count(), Space.objects.count()
+    with CaptureQueriesContext(connection) as new:
+        assert register(api_client, email="fresh@example.com").status_code == 201
+    with CaptureQueriesContext(connection) as known:
+        assert register(api_client, email="known@example.com").status_code == 201
+    inserts = [
+        sum(1 for q in captured.captured_queries if q["sql"].startswith("INSERT"))
+        for captured in (new, known)
+    ]
+    assert abs(len(known) - len(new)) <= 4, (len(new), len(known))
+    assert abs(inserts[0] - inserts[1]) <= 1, inserts
+    assert User.objects.count() == users + 1 and Space.objects.count() == spaces + 1
+    assert not User.objects.filter(email__endswith="@sign-up.invalid").exists()
+
+
 # --- No mail bomb through sign-up notices (attacker's review, finding 6) ----------------------
 
 
