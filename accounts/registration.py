@@ -59,13 +59,19 @@ def _today_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def signups_today(*, now: datetime | None = None) -> int:
+    """Sign-ups since midnight UTC that count toward ``MAX_DAILY_SIGNUPS`` (no personas)."""
+    start, _ = _today_bounds(now or timezone.now())
+    return User.objects.filter(created_at__gte=start, kind=Kind.HUMAN).count()
+
+
 def signup_status(*, now: datetime | None = None) -> dict[str, Any]:
     current = now or timezone.now()
-    start, end = _today_bounds(current)
+    _, end = _today_bounds(current)
     cap = settings.MAX_DAILY_SIGNUPS
     if cap is None:
         return {"open": True, "remainingToday": None, "resetsAt": end}
-    used = User.objects.filter(created_at__gte=start, kind=Kind.HUMAN).count()
+    used = signups_today(now=current)
     remaining = max(0, cap - used)
     return {"open": remaining > 0, "remainingToday": remaining, "resetsAt": end}
 

@@ -37,7 +37,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("jwks", "GET /.well-known/jwks.json", Target("http", 0.90, 0)),
     Endpoint("refresh", "POST /api/v1/auth/refresh", Target("http", 0.40, 4)),
     Endpoint("access", "GET /api/v1/spaces/{id}/access", Target("http", None, 2)),
-    Endpoint("login", "POST /api/v1/auth/login", Target("hash", 0.90, 8, 1.5)),
+    Endpoint("login", "POST /api/v1/auth/login", Target("hash", 0.90, 9, 1.5)),
     Endpoint("passkey", "POST /api/v1/auth/passkeys/authenticate/verify", Target("http", 0.50, 8)),
 )
 ENDPOINTS_BY_KEY = {endpoint.key: endpoint for endpoint in ENDPOINTS}

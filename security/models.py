@@ -42,6 +42,7 @@ class EventType(models.TextChoices):
     ACCOUNT_DELETED = "ACCOUNT_DELETED"
     TIER_CHANGED = "TIER_CHANGED"
     ADMIN_ACTION = "ADMIN_ACTION"
+    ROLE_CHANGED = "ROLE_CHANGED"  # operator access granted or taken away (its target's trail)
     API_KEY_CREATED = "API_KEY_CREATED"
     API_KEY_REVOKED = "API_KEY_REVOKED"
     SPACE_CREDENTIAL_READ = "SPACE_CREDENTIAL_READ"
@@ -99,6 +100,8 @@ class SecurityEvent(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="security_event_user_idx"),
             models.Index(fields=["type", "-created_at"], name="security_event_type_idx"),
+            # The console's newest-first list and its dashboard's latest events.
+            models.Index(fields=["-created_at"], name="security_event_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -135,8 +138,9 @@ class LoginAttempt(models.Model):
 class LoginThrottle(models.Model):
     """The failure counter and lock for one account (and, separately, one known device).
 
-    Rows are locked with SELECT … FOR UPDATE, so concurrent failures count exactly and a lock
-    engages once, across any number of workers.
+    A failure is counted and the lock decided in one INSERT … ON CONFLICT DO UPDATE …
+    RETURNING (``security.lockout``), so concurrent failures count exactly and a lock engages
+    once, across any number of workers.
     """
 
     scope = models.CharField(max_length=400, primary_key=True)

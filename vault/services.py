@@ -396,7 +396,8 @@ def _grant_public_key() -> Any:
     try:
         return grants.load_public_key(pem)
     except grants.GrantKeyError as exc:
-        logger.error("MANA_AI_PUBLIC_KEY_PEM is unusable: %s", exc)
+        # A configuration state, said once at boot (``vault.apps``); the refusal is logged
+        # at INFO by the error handler, never at ERROR (no Sentry noise).
         raise GrantNotConfigured() from exc
 
 

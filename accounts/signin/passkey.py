@@ -31,7 +31,7 @@ from accounts.passkeys.services import (
     relying_party,
 )
 from accounts.signin.session import SignIn, session_start
-from mana_auth.clientip import RequestMeta
+from mana_auth.clientip import RequestMeta, ip_rate_key
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -74,8 +74,10 @@ def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str
 
 
 def _failure_ident(credential_key: str, ip: str | None) -> str:
-    """Failures and the cooldown count per credential and client address together."""
-    return hashlib.sha256(f"{credential_key}\n{ip or '-'}".encode()).hexdigest()[:40]
+    """Failures and the cooldown count per credential and client address together (an IPv6
+    client by its /64, as every per-IP limit)."""
+    address = ip_rate_key(ip) or "-"
+    return hashlib.sha256(f"{credential_key}\n{address}".encode()).hexdigest()[:40]
 
 
 def _user_handle_check(

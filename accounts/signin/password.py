@@ -57,39 +57,45 @@ def password_login(
     # attempts still count toward its budget and its counter).
     ratelimit.hit(ratelimit.LOGIN_EMAIL, f"{key}\ndevice:{device_id}" if device_id else key)
     scope = lockout.scope_for(key, device_id)
-    has_counter, remaining = lockout.throttle_state(scope)
-    if remaining:
-        raise AccountLocked(details={"remainingSeconds": remaining})
-    user = User.objects.filter_email(email).first() if key else None
-    if user is None or not isinstance(password, str):
-        _burn_password_check(password if isinstance(password, str) else "")
-        sign_in_failure_record(
-            key=key,
-            scope=scope,
-            user=None,
-            meta=meta,
-            reason="unknown",
-            known_device=device_id is not None,
-        )
-        raise InvalidCredentials()
-    if not user.check_password(password) or not user.is_active:
+    # The check is counted before it runs, and the lock decided with the count, in one
+    # statement: concurrent guesses cannot all pass a lock check none of them has tripped yet.
+    # Anything but a wrong password (the right one, a failure of ours) gives it back.
+    attempt = lockout.attempt_begin(scope=scope, email_key=key)
+    if attempt.refused:
+        raise AccountLocked(details={"remainingSeconds": attempt.remaining_seconds()})
+    reason = ""
+    try:
+        user = User.objects.filter_email(email).first() if key else None
+        if user is None or not isinstance(password, str):
+            _burn_password_check(password if isinstance(password, str) else "")
+            user, reason = None, "unknown"
+        elif not user.check_password(password) or not user.is_active:
+            reason = "password"
+        else:
+            if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
+                raise EmailNotVerified()
+            sign_in = first_factor_passed(
+                user=user, meta=meta, method="password", lockout_scope=scope
+            )
+    except BaseException:
+        lockout.attempt_refund(scope=scope, attempt=attempt)
+        raise
+    if reason:
         sign_in_failure_record(
             key=key,
             scope=scope,
             user=user,
             meta=meta,
-            reason="password",
+            reason=reason,
             known_device=device_id is not None,
+            counted=attempt,
         )
         raise InvalidCredentials()
-    if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
-        raise EmailNotVerified()
-    sign_in = first_factor_passed(user=user, meta=meta, method="password", lockout_scope=scope)
     # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
-    # raised above), the count stands until ``login/mfa`` succeeds, so wrong codes add up.
-    # Successes are recorded as LOGIN_SUCCESS events; LoginAttempt rows hold the failures.
-    if has_counter:
-        lockout.success_record(scope=scope)
+    # raised above, the reservation given back), the count stands until ``login/mfa``
+    # succeeds, so wrong codes add up. Successes are recorded as LOGIN_SUCCESS events;
+    # LoginAttempt rows hold the failures.
+    lockout.success_record(scope=scope)
     return SignIn(
         user=sign_in.user,
         session=sign_in.session,

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0007_one_time_token_report_purpose"),
+        ("accounts", "0008_outbox_space_events"),
     ]
 
     operations = [
