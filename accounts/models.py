@@ -423,6 +423,7 @@ class QueuedMailKind(models.TextChoices):
     PASSWORD_RESET = "password_reset", "Password reset request"
     MAGIC_LINK = "magic_link", "Magic link request"
     VERIFICATION = "verification", "Verification resend request"
+    SIGNUP_NOTICE = "signup_notice", "Sign-up notice request"
 
 
 class QueuedMail(models.Model):

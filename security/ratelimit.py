@@ -45,6 +45,8 @@ PASSKEY_COOLDOWN_SECONDS = 300
 ADMIN_LOGIN_IP = Limit("admin-login-ip", 10, 300, per_ip=True)
 API_KEY_VALIDATE_IP = Limit("apikey-validate-ip", 600, 60, per_ip=True)
 INVITE_SPACE = Limit("invite-space", 50, 3600)
+# Side effects skipped (not refused) over budget, per recipient (``allowed``):
+SIGNUP_NOTICE_EMAIL = Limit("signup-notice-email", 1, 3600)  # "someone tried to sign up"
 
 
 def budget(limit: Limit) -> int:
@@ -66,16 +68,36 @@ def _window(limit: Limit, now: float) -> tuple[int, int]:
     return index, retry_after
 
 
-def hit(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
-    """Count one request; raise RATE_LIMITED once the window's budget is spent."""
+def hit(
+    limit: Limit, ident: str | None, *, now: float | None = None, durable: bool = False
+) -> None:
+    """Count one request; raise RATE_LIMITED once the window's budget is spent.
+
+    ``durable``: the count survives a rollback of the caller's transaction (see
+    ``shared_state.counter_incr``): for failures counted inside a transaction that the
+    refusal then rolls back."""
     ident = _ident(limit, ident)
     if not settings.RATE_LIMITS_ENABLED or not ident:
         return
     current = time.time() if now is None else now
     index, retry_after = _window(limit, current)
-    count = shared_state.counter_incr(_key(limit, ident, index), ttl=limit.window_seconds + 5)
+    count = shared_state.counter_incr(
+        _key(limit, ident, index), ttl=limit.window_seconds + 5, durable=durable
+    )
     if count > budget(limit):
         raise RateLimited(retry_after)
+
+
+def allowed(limit: Limit, ident: str | None) -> bool:
+    """Count one event; whether it is within the budget of the window that began with the
+    first event counted (not a clock window: ``Limit("x", 1, 3600)`` is at most one an hour).
+    For side effects that are skipped over budget, not refused (the caller answers as
+    before)."""
+    ident = _ident(limit, ident)
+    if not settings.RATE_LIMITS_ENABLED or not ident:
+        return True
+    count = shared_state.counter_incr(f"rl:{limit.name}:{ident}", ttl=limit.window_seconds)
+    return count <= budget(limit)
 
 
 def spent(limit: Limit, ident: str | None, *, now: float | None = None) -> bool:

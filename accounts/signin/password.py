@@ -50,8 +50,12 @@ def password_login(
     key = email_key(email)
     ratelimit.hit(ratelimit.LOGIN_IP, meta.ip)
     ratelimit.check(ratelimit.LOGIN_FAILURES_IP, meta.ip)
-    ratelimit.hit(ratelimit.LOGIN_EMAIL, key)
     device_id = lockout.device_id_from_cookie(device_cookie, key)
+    # A browser that signed in to this account before has its own per-address budget, as it
+    # has its own lockout counter: a stranger who spends the address's budget from many
+    # addresses must not keep the owner out on their own device (and a known device's own
+    # attempts still count toward its budget and its counter).
+    ratelimit.hit(ratelimit.LOGIN_EMAIL, f"{key}\ndevice:{device_id}" if device_id else key)
     scope = lockout.scope_for(key, device_id)
     # The check is counted before it runs, and the lock decided with the count, in one
     # statement: concurrent guesses cannot all pass a lock check none of them has tripped yet.

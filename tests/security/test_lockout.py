@@ -313,3 +313,24 @@ def test_unverified_user_is_still_throttled(api_client, user_factory):
     fail(api_client, user.email, 5)
     assert login(api_client, user.email).status_code == 429
     assert User.objects.get(pk=user.pk).email_verified_at is None
+
+
+def test_a_known_device_keeps_its_own_per_address_budget(user_factory, settings):
+    """Attacker's review, finding 1: the per-address sign-in limit was one budget for the
+    address, so a stranger who knows it spent it from a few IP addresses and the owner was
+    refused (429) even on the laptop that signed in before. A known device has its own."""
+    settings.RATE_LIMIT_OVERRIDES = {"login-email": 8}
+    user = user_factory()
+    laptop = APIClient(REMOTE_ADDR="198.51.100.7")
+    assert login(laptop, user.email).status_code == 200
+    for source in ("203.0.113.1", "203.0.113.2"):
+        fail(APIClient(REMOTE_ADDR=source), user.email, 4)
+    spent = login(APIClient(REMOTE_ADDR="203.0.113.3"), user.email)
+    assert (spent.status_code, spent.json()["code"]) == (429, "RATE_LIMITED")
+    assert login(laptop, user.email).status_code == 200
+    # The laptop's own failures still count: toward its lockout counter and its budget.
+    assert fail(laptop, user.email, 5) == [401] * 5
+    locked = login(laptop, user.email)
+    assert (locked.status_code, locked.json()["code"]) == (429, "ACCOUNT_LOCKED")
+    assert fail(laptop, user.email, 1) == [429]
+    assert login(laptop, user.email).json()["code"] == "RATE_LIMITED"  # 8 used by the laptop
