@@ -130,7 +130,7 @@ class LiveSessionInline(ReadOnlyInline):
             super()
             .get_queryset(request)
             .defer("cookie_hash")
-            .filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+            .live(timezone.now())
             .order_by("-last_used_at")
         )
 

@@ -271,9 +271,7 @@ def _credits_summary(ctx: Context) -> dict[str, Any]:
 
 
 def _sessions_summary(ctx: Context) -> dict[str, Any]:
-    sessions = Session.objects.filter(
-        user=ctx.user, revoked_at__isnull=True, expires_at__gt=ctx.now
-    ).order_by("-last_used_at")
+    sessions = Session.objects.filter(user=ctx.user).live(ctx.now).order_by("-last_used_at")
     return SESSIONS_SUMMARY.build(list(sessions))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
@@ -140,6 +142,19 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().save(*args, **kwargs)
 
 
+def session_idle_ttl() -> timedelta:
+    return timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
+
+
+class SessionQuerySet(models.QuerySet["Session"]):
+    def live(self, now: datetime) -> SessionQuerySet:
+        """Not revoked, before the absolute expiry and used within the idle limit: exactly
+        the sessions ``Session.is_live`` accepts."""
+        return self.filter(
+            revoked_at__isnull=True, expires_at__gt=now, last_used_at__gt=now - session_idle_ttl()
+        )
+
+
 class Session(models.Model):
     """A server-side sign-in. Its id is the JWT ``sid``; refresh tokens belong to it."""
 
@@ -156,6 +171,8 @@ class Session(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=64, blank=True, default="")
 
+    objects = SessionQuerySet.as_manager()
+
     class Meta:
         db_table = "accounts_session"
         indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_session_user_idx")]
@@ -163,9 +180,15 @@ class Session(models.Model):
     def __str__(self) -> str:
         return f"session {self.id} of {self.user_id}"
 
-    def is_live(self, now: object = None) -> bool:
+    def live_until(self) -> datetime:
+        """The earlier of the absolute expiry and the idle limit (last use + the idle TTL).
+        Every way of presenting a session (bearer token, refresh token, SSO cookie) is held
+        to it."""
+        return min(self.expires_at, self.last_used_at + session_idle_ttl())
+
+    def is_live(self, now: datetime | None = None) -> bool:
         current = now or timezone.now()
-        return self.revoked_at is None and self.expires_at > current  # type: ignore[operator]
+        return self.revoked_at is None and self.live_until() > current
 
 
 class RefreshToken(models.Model):
@@ -402,6 +425,7 @@ class QueuedMailKind(models.TextChoices):
     PASSWORD_RESET = "password_reset", "Password reset request"
     MAGIC_LINK = "magic_link", "Magic link request"
     VERIFICATION = "verification", "Verification resend request"
+    SIGNUP_NOTICE = "signup_notice", "Sign-up notice request"
 
 
 class QueuedMail(models.Model):

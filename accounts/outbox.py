@@ -39,6 +39,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
+from mana_auth.after_response import after_response
 
 logger = logging.getLogger("mana_auth.outbox")
 
@@ -70,8 +71,10 @@ def _deliver_after_commit(message_ids: list[Any]) -> None:
         for message_id in message_ids:
             outbox_deliver(message_id=message_id)
 
-    # ``robust``: an unexpected error is logged by Django and never reaches the user's response.
-    transaction.on_commit(deliver, robust=True)
+    # After commit, and in a web request after the response: the caller's timing must not
+    # include another service's (a sign-up for a new address would answer slower than one for
+    # a known address). ``robust``: an unexpected error is logged, never the user's response.
+    transaction.on_commit(lambda: after_response(deliver), robust=True)
 
 
 def outbox_enqueue_signup(*, user: User) -> None:

@@ -131,7 +131,7 @@ def live_session_for_claims(claims: dict[str, Any]) -> Session:
     session = _session_with_user("id", sid)
     if session is None or str(session.user_id) != claims.get("sub"):
         raise SessionRevoked()
-    if not session.is_live() or not session.user.is_active:
+    if not session.is_live() or not session.user.is_active:  # revoked, expired or idle
         raise SessionRevoked()
     return session
 
@@ -181,7 +181,7 @@ def session_is_live(claims: dict[str, Any]) -> bool:
     if ttl:
         try:
             shared_state.put(
-                live_key, [str(session.user_id), session.expires_at.timestamp()], ttl=ttl
+                live_key, [str(session.user_id), session.live_until().timestamp()], ttl=ttl
             )
         except StoreUnavailable as exc:
             logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
@@ -206,9 +206,11 @@ def session_cache_forget(session_ids: list[Any]) -> None:
     transaction.on_commit(apply)
 
 
-def live_session_for_cookie(raw: str) -> Session:
+def live_session_for_cookie(raw: str, *, now: datetime | None = None) -> Session:
+    """The SSO cookie's session with its user, held to the same revocation, absolute expiry
+    and idle limit as a bearer token's (``Session.is_live``); else SESSION_REVOKED."""
     session = _session_with_user("cookie_hash", crypto.hash_token(raw))
-    if session is None or not session.is_live() or not session.user.is_active:
+    if session is None or not session.is_live(now) or not session.user.is_active:
         raise SessionRevoked()
     return session
 
@@ -218,12 +220,7 @@ def session_get_for_user(*, user: User, session_id: object) -> Session:
 
 
 def sessions_live_for_user(*, user: User) -> list[Session]:
-    now = timezone.now()
-    return list(
-        Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).order_by(
-            "-last_used_at"
-        )
-    )
+    return list(Session.objects.filter(user=user).live(timezone.now()).order_by("-last_used_at"))
 
 
 def passkey_get_for_user(*, user: User, passkey_id: object) -> Passkey:
@@ -260,9 +257,7 @@ def user_admin_facts(*, user: User, now: datetime | None = None) -> dict[str, An
         "lockedForSeconds": lockout.remaining_lock_seconds(
             lockout.scope_for(email_key(user.email), None), now=current
         ),
-        "activeSessions": Session.objects.filter(
-            user=user, revoked_at__isnull=True, expires_at__gt=current
-        ).count(),
+        "activeSessions": Session.objects.filter(user=user).live(current).count(),
         "totpEnabled": SealedTotpDevice.objects.filter(user=user, confirmed=True).exists(),
         "passkeys": user.passkeys.count(),
         "isActive": user.is_active,
@@ -300,6 +295,11 @@ def one_time_token_state(*, token: object, purposes: tuple[str, ...]) -> LinkSta
     if expires_at <= timezone.now():
         return LinkState("expired", locale)
     return LinkState("live", locale)
+
+
+def change_email_link_live(*, token: object) -> bool:
+    """Whether ``token`` is a live change-of-address link (which only a POST may spend)."""
+    return one_time_token_state(token=token, purposes=(TokenPurpose.CHANGE_EMAIL,)).state == "live"
 
 
 def verification_link_state(*, token: object) -> str:

@@ -24,7 +24,12 @@ from accounts.models import (
     User,
 )
 from accounts.notices import security_report_link
-from accounts.selectors import SESSION_USER_SELECT, session_cache_forget, session_user_fetch
+from accounts.selectors import (
+    SESSION_USER_SELECT,
+    live_session_for_cookie,
+    session_cache_forget,
+    session_user_fetch,
+)
 from mana_auth.clientip import RequestMeta
 from mana_auth.mail import send_mail
 from security.models import EventType
@@ -117,8 +122,7 @@ def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, Tok
         session = _refresh_claim(token_hash=token_hash, now=now)
         if session is not None:
             user = session.user
-            idle_limit = session.last_used_at + timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
-            if not session.is_live(now) or not user.is_active or idle_limit <= now:
+            if not session.is_live(now) or not user.is_active:  # revoked, expired or idle
                 raise SessionRevoked()
             new_token = crypto.make_opaque_token("rt_")
             expires_at = min(session.expires_at, now + timedelta(days=settings.REFRESH_TTL_DAYS))
@@ -204,6 +208,23 @@ def sessions_revoke_all(
             metadata={"count": len(revoked), "reason": reason},
         )
     return len(revoked)
+
+
+# A cookie's use moves ``last_used_at`` at most this often: enough for a 14-day idle limit,
+# without a write on every page view.
+SESSION_SEEN_RESOLUTION = timedelta(minutes=5)
+
+
+def session_for_cookie(raw: str, *, now: datetime | None = None) -> Session:
+    """The SSO cookie's live session (SESSION_REVOKED when revoked, expired or idle). Its use
+    counts as activity, as a refresh does for bearer tokens, so both ways of holding a session
+    meet the same idle limit."""
+    current = now or timezone.now()
+    session = live_session_for_cookie(raw, now=current)
+    if session.last_used_at + SESSION_SEEN_RESOLUTION <= current:
+        Session.objects.filter(id=session.id, last_used_at__lt=current).update(last_used_at=current)
+        session.last_used_at = current
+    return session
 
 
 @transaction.atomic

@@ -163,8 +163,9 @@ class LoginAttempt(models.Model):
 class LoginThrottle(models.Model):
     """The failure counter and lock for one account (and, separately, one known device).
 
-    Rows are locked with SELECT … FOR UPDATE, so concurrent failures count exactly and a lock
-    engages once, across any number of workers.
+    A failure is counted and the lock decided in one INSERT … ON CONFLICT DO UPDATE …
+    RETURNING (``security.lockout``), so concurrent failures count exactly and a lock engages
+    once, across any number of workers.
     """
 
     scope = models.CharField(max_length=400, primary_key=True)

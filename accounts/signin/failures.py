@@ -37,6 +37,7 @@ def sign_in_failure_record(
     metadata: dict[str, Any] | None = None,
     events: Sequence[tuple[EventType, dict[str, Any]]] = (),
     now: datetime | None = None,
+    counted: lockout.FailureOutcome | None = None,
 ) -> lockout.FailureOutcome:
     """Count one credential failure toward the lockout counter ``scope`` and write its audit
     trail, in a transaction of its own, so the count survives the error response that follows:
@@ -45,9 +46,12 @@ def sign_in_failure_record(
     the count; one statement with the row) and ``events`` when the account is known, and when
     this failure locks the counter, ``ACCOUNT_LOCKED`` and a mail to the owner. Then the failure
     counts toward the per-IP budget of failed sign-ins (which may answer RATE_LIMITED).
+
+    ``counted``: the failure was already counted when its check was reserved
+    (``lockout.attempt_begin``); only its trail is written.
     """
     with transaction.atomic():
-        outcome = lockout.failure_record(scope=scope, email_key=key, now=now)
+        outcome = counted or lockout.failure_record(scope=scope, email_key=key, now=now)
         attempts.record(
             method=method,
             success=False,

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0008_outbox_space_events"),
+        ("accounts", "0009_queued_mail_kind_signup_notice"),
     ]
 
     operations = [
