@@ -181,6 +181,7 @@ class UserAdmin(ServiceSaveAdmin):
         "role",
         "access_tier",
         "email_verified_at",
+        "onboarding_completed_at",
         "locked",
         "is_active",
         "is_staff",

@@ -86,6 +86,7 @@ PROFILE = Record(
     userId=Field(_UUID(), "pk"),
     email=Field(_TEXT(), "email"),
     emailVerifiedAt=Field(_TIME(allow_null=True), "email_verified_at"),
+    onboardingCompletedAt=Field(_TIME(allow_null=True), "onboarding_completed_at"),
     displayName=Field(_TEXT(), "name"),
     profileImageUrl=Field(_TEXT(), "image"),
     preferredLanguage=Field(_TEXT(), "locale"),
@@ -153,6 +154,7 @@ API_KEYS_SUMMARY = Record(
 LOGIN_ATTEMPT = Record(
     "GdprLoginAttemptExport",
     at=Field(_TIME(), "created_at"),
+    method=Field(_TEXT(), "method"),
     succeeded=Field(serializers.BooleanField(), "success"),
     failureReason=Field(_TEXT(), "reason"),
     emailEntered=Field(_TEXT(), "email_key"),

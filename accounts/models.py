@@ -82,6 +82,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     image = models.URLField(max_length=2000, blank=True, default="")
     locale = models.CharField(max_length=8, choices=Locale.choices, default=Locale.EN)
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Set once, by the user (``accounts.profile.onboarding_complete``); the predecessor's column.
+    onboarding_completed_at = models.DateTimeField(null=True, blank=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
     access_tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.PUBLIC)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HUMAN)

@@ -349,6 +349,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": ["owner", "admin", "member"],
         "RestrictableRoleEnum": ["admin", "member"],
+        "LevelEnum": ["none", "read", "write", "admin"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

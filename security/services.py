@@ -23,6 +23,29 @@ def _assert_no_secrets(metadata: dict[str, Any]) -> None:
             raise ValueError(f"security event metadata must not carry secrets ({name!r})")
 
 
+def security_event_build(
+    *,
+    type: EventType | str,
+    user: AbstractBaseUser | None,
+    meta: RequestMeta | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> SecurityEvent:
+    """The audit row, checked (a known type, no secret-looking metadata) but not yet saved:
+    for ``security_event_record``, and for a writer that saves it together with another row
+    (``security.attempts.record``)."""
+    event_type = EventType(str(type))  # refuses a type outside the closed set
+    payload = dict(metadata or {})
+    _assert_no_secrets(payload)
+    request_meta = meta or RequestMeta()
+    return SecurityEvent(
+        type=event_type.value,
+        user=user,
+        ip_address=request_meta.ip,
+        user_agent=request_meta.user_agent,
+        metadata=payload,
+    )
+
+
 def security_event_record(
     *,
     type: EventType | str,
@@ -32,17 +55,9 @@ def security_event_record(
 ) -> SecurityEvent:
     """Append one audit row. Call inside the transaction of the change it records: if the
     write fails, the change fails with it (no silent audit gaps)."""
-    event_type = EventType(str(type))  # refuses a type outside the closed set
-    payload = dict(metadata or {})
-    _assert_no_secrets(payload)
-    request_meta = meta or RequestMeta()
-    return SecurityEvent.objects.create(
-        type=event_type.value,
-        user=user,
-        ip_address=request_meta.ip,
-        user_agent=request_meta.user_agent,
-        metadata=payload,
-    )
+    event = security_event_build(type=type, user=user, meta=meta, metadata=metadata)
+    event.save(force_insert=True)
+    return event
 
 
 def account_unlock(

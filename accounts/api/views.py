@@ -427,6 +427,17 @@ class ProfileView(AuthenticatedView):
         return Response(s.user_data(user))
 
 
+class OnboardingCompleteView(AuthenticatedView):
+    @extend_schema(
+        request=None,
+        responses={200: s.UserOutputSerializer, **ERRORS},
+        summary="Mark my onboarding finished (once; again: the first time, unchanged)",
+    )
+    def post(self, request: Request) -> Response:
+        user = profile.onboarding_complete(user=request.user, meta=meta(request))
+        return Response(s.user_data(user))
+
+
 class ChangeEmailView(AuthenticatedView):
     @extend_schema(
         request=s.ChangeEmailInputSerializer, responses={202: s.AcceptedOutputSerializer, **ERRORS}

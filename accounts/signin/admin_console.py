@@ -4,7 +4,9 @@ The admin site becomes django-otp's ``OTPAdminSite`` (while ``ADMIN_TOTP_ENFORCE
 account without a confirmed authenticator cannot enter, however right its password. Enrol the
 first admin with ``manage.py enroll_admin_totp <email>``. The login form is rate-limited per IP,
 gives one answer for every failure and counts failures toward the account's lockout, exactly
-like the API's sign-in (``accounts.signin.failures``). Imported by ``accounts.admin``.
+like the API's sign-in (``accounts.signin.failures``): every attempt, failed or not, is a login
+attempt with the method ``admin_console``, and a completed one writes ``LOGIN_SUCCESS``.
+Imported by ``accounts.admin``.
 
 It reads as Mana's operators' console: its own header and title, a sign-in form with one code
 field (the account's one authenticator, or a backup code; no device picker), the dashboard on
@@ -37,7 +39,8 @@ from accounts.operators import is_operator
 from accounts.signin.failures import sign_in_failure_record
 from mana_auth.clientip import RequestMeta, client_ip
 from mana_auth.errors import AuthError
-from security import lockout, ratelimit
+from security import attempts, lockout, ratelimit
+from security.models import AttemptMethod, EventType
 from security.otp.crypto import totp_code_normalize
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 
@@ -77,6 +80,7 @@ class _LockoutAuthenticationMixin:
             return self.cleaned_data  # the required-field errors say enough
         key = email_key(email)
         scope = lockout.scope_for(key, None)
+        request_meta = RequestMeta.from_request(self.request) if self.request else RequestMeta()
         remaining = lockout.remaining_lock_seconds(scope)
         if remaining:
             raise ValidationError(
@@ -94,12 +98,23 @@ class _LockoutAuthenticationMixin:
                 key=key,
                 scope=scope,
                 user=account,
-                meta=RequestMeta.from_request(self.request) if self.request else RequestMeta(),
+                meta=request_meta,
+                method=AttemptMethod.ADMIN_CONSOLE,
                 reason=reason,
                 known_device=False,
             )
             raise ValidationError(self.invalid_message, code="invalid_login")
-        lockout.success_record(scope=scope)
+        with transaction.atomic():
+            lockout.success_record(scope=scope)
+            attempts.record(
+                method=AttemptMethod.ADMIN_CONSOLE,
+                success=True,
+                email_key=key,
+                user=user,
+                meta=request_meta,
+                event_type=EventType.LOGIN_SUCCESS,
+                event_metadata={"method": AttemptMethod.ADMIN_CONSOLE.value},
+            )
         self.user_cache = user
         return self.cleaned_data
 
@@ -210,15 +225,22 @@ class ManaAdminSite(OTPAdminSite):
         return AdminSite.has_permission(self, request)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        if request.method == "POST":
-            try:
-                ratelimit.hit(ratelimit.ADMIN_LOGIN_IP, client_ip(request))
-            except AuthError as exc:  # RATE_LIMITED, or SERVICE_UNAVAILABLE without a cache
-                response = HttpResponse(exc.message, status=exc.status, content_type="text/plain")
-                for header, value in exc.headers.items():
-                    response[header] = value
-                return response
-        return super().login(request, extra_context)
+        if request.method != "POST":
+            return super().login(request, extra_context)
+        try:
+            ip = client_ip(request)
+            ratelimit.hit(ratelimit.ADMIN_LOGIN_IP, ip)
+            # The API's per-IP budget of failed sign-ins, shared: an address that spent it
+            # guessing at the API does not go on at the console (and the other way round).
+            ratelimit.check(ratelimit.LOGIN_FAILURES_IP, ip)
+            # The form's failure recorder spends that budget too, and may refuse (RATE_LIMITED)
+            # after the failure is recorded: a plain answer, never a server error.
+            return super().login(request, extra_context)
+        except AuthError as exc:  # RATE_LIMITED, or SERVICE_UNAVAILABLE without a cache
+            response = HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+            for header, value in exc.headers.items():
+                response[header] = value
+            return response
 
 
 # Swap the class of the default site in place: every ModelAdmin already registered on it (and

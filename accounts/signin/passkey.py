@@ -32,8 +32,8 @@ from accounts.passkeys.services import (
 )
 from accounts.signin.session import SignIn, session_start
 from mana_auth.clientip import RequestMeta, ip_rate_key
-from security import ratelimit
-from security.models import EventType
+from security import attempts, ratelimit
+from security.models import AttemptMethod, EventType
 from security.services import security_event_record
 
 logger = logging.getLogger("mana_auth.passkeys")
@@ -125,21 +125,25 @@ def _passkey_use_record(*, passkey: Passkey, asserted: ceremony.Asserted) -> boo
 
 def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) -> None:
     """Count a failed assertion against the credential from this address; the 10th in a minute
-    starts the cooldown there. Never touches the password lockout.
+    starts the cooldown there. Never touches the password lockout. The attempt is recorded
+    (with ``LOGIN_FAILURE``, in one statement, when the credential is known).
 
     Every failure counts per (credential, address), including those only the key holder can
     cause (a sign count that did not increase, a changed backup flag): no guessing is possible
     against a signature, so nothing is gained by freezing the credential everywhere, and that
     freeze is exactly what a stranger must not be able to cause.
     """
-    if passkey is not None:
-        with transaction.atomic():
-            security_event_record(
-                type=EventType.LOGIN_FAILURE,
-                user=passkey.user,
-                meta=meta,
-                metadata={"method": "passkey", "passkeyId": str(passkey.id)},
-            )
+    owner = passkey.user if passkey is not None else None
+    attempts.record(
+        method=AttemptMethod.PASSKEY,
+        success=False,
+        email_key=owner.email_key if owner is not None else "",
+        user=owner,
+        meta=meta,
+        reason="passkey" if passkey is not None else "unknown_credential",
+        event_type=EventType.LOGIN_FAILURE,
+        event_metadata={"method": "passkey", "passkeyId": str(passkey.id)} if passkey else None,
+    )
     if ratelimit.spent(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident):
         ratelimit.cooldown_set(COOLDOWN_NAME, ident, ratelimit.PASSKEY_COOLDOWN_SECONDS)
 
@@ -195,7 +199,11 @@ def passkey_sign_in(
     # The counter and the new session commit together (one commit on the hot path).
     with transaction.atomic():
         recorded = _passkey_use_record(passkey=passkey, asserted=asserted)
-        sign_in = session_start(user=user, meta=meta, method="passkey") if recorded else None
+        sign_in = (
+            session_start(user=user, meta=meta, method="passkey", attempt=AttemptMethod.PASSKEY)
+            if recorded
+            else None
+        )
     if sign_in is None:
         logger.info("passkey sign-in refused: sign count moved concurrently")
         _sign_in_failure(ident=ident, passkey=passkey, meta=meta)

@@ -22,6 +22,7 @@ from accounts.signin.second_factor import first_factor_passed
 from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
 from security import lockout, ratelimit
+from security.models import AttemptMethod
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +76,11 @@ def password_login(
             if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
                 raise EmailNotVerified()
             sign_in = first_factor_passed(
-                user=user, meta=meta, method="password", lockout_scope=scope
+                user=user,
+                meta=meta,
+                method=AttemptMethod.PASSWORD,
+                lockout_scope=scope,
+                known_device=device_id is not None,
             )
     except BaseException:
         lockout.attempt_refund(scope=scope, attempt=attempt)
@@ -86,6 +91,7 @@ def password_login(
             scope=scope,
             user=user,
             meta=meta,
+            method=AttemptMethod.PASSWORD,
             reason=reason,
             known_device=device_id is not None,
             counted=attempt,
@@ -93,8 +99,7 @@ def password_login(
         raise InvalidCredentials()
     # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
     # raised above, the reservation given back), the count stands until ``login/mfa``
-    # succeeds, so wrong codes add up. Successes are recorded as LOGIN_SUCCESS events;
-    # LoginAttempt rows hold the failures.
+    # succeeds, so wrong codes add up.
     lockout.success_record(scope=scope)
     return SignIn(
         user=sign_in.user,

@@ -130,10 +130,15 @@ class SpaceAccessView(AuthenticatedView):
     @extend_schema(
         tags=TAGS,
         responses={200: s.SpaceAccessOutputSerializer, **ERRORS},
-        summary="My role, the Space's tier and my effective level per module",
+        parameters=[s.SpaceAccessQuerySerializer],
+        summary="My role, the Space's tier and my effective level per module; with ?module=, "
+        "whether the tier opens it",
     )
     def get(self, request: Request, space_id: str) -> Response:
-        access = selectors.space_access(user=request.user, space_id=space_id)
+        query = parse(s.SpaceAccessQuerySerializer, request.query_params)
+        access = selectors.space_access(
+            user=request.user, space_id=space_id, module_id=query.get("module")
+        )
         return Response(s.SpaceAccessOutputSerializer(access).data)
 
 
@@ -378,11 +383,22 @@ class InternalMembershipView(ServiceView):
     @extend_schema(
         tags=["internal"],
         responses={200: s.InternalMembershipOutputSerializer, **ERRORS},
-        summary="Is this user a member of this Space (service key)",
+        parameters=[s.InternalMembershipQuerySerializer],
+        summary="Is this user a member of this Space (service key); optionally, does its tier "
+        "suffice",
     )
     def get(self, request: Request, org_id: str, user_id: str) -> Response:
-        is_member, role = selectors.membership_check(space_id=org_id, user_id=user_id)
-        return Response({"isMember": is_member, "role": role})
+        query = parse(s.InternalMembershipQuerySerializer, request.query_params)
+        check = selectors.membership_check(
+            space_id=org_id,
+            user_id=user_id,
+            required_tier=query.get("requiredTier"),
+            module_id=query.get("module"),
+        )
+        body: dict[str, object] = {"isMember": check.is_member, "role": check.role}
+        if check.module_level is not None:
+            body["moduleLevel"] = check.module_level
+        return Response(body)
 
 
 class InternalSpaceCredentialView(ServiceView):

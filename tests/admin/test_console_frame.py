@@ -173,7 +173,10 @@ def test_the_dashboard_counts_what_operators_watch(console, operator, user_facto
     # Failed sign-ins: two within the hour, one older, and a success that does not count.
     for minutes, success in [(5, False), (59, False), (61, False), (1, True)]:
         LoginAttempt.objects.create(
-            email_key="x@example.com", success=success, created_at=now - timedelta(minutes=minutes)
+            email_key="x@example.com",
+            method="password",
+            success=success,
+            created_at=now - timedelta(minutes=minutes),
         )
     # The outbox: two pending (one already failed once), one delivered.
     OutboxMessage.objects.all().delete()

@@ -295,6 +295,8 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
             password=PASSWORD,
         ).key
     )
+    # onboarding finished (a timestamp in the profile, an ONBOARDING_COMPLETED event)
+    assert client.post("/api/v1/me/onboarding/complete").status_code == 200
     # vault with an audit trail and a recovery wrap
     assert client.post(VAULT + "init").status_code == 200
     assert client.post(VAULT + "recovery-wrap", RECOVERY, format="json").status_code == 200
