@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mana_auth
 
-.PHONY: install dev test lint fmt check-migrations bench schema messages admin clean
+.PHONY: install dev test lint fmt check-migrations bench bench-workers bench-scale schema messages admin clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,14 @@ schema: install
 
 bench: install
 	bench/run.sh
+
+# Every row under sync, gthread x2 and gthread x4 workers, side by side (about 15 minutes).
+bench-workers: install
+	BENCH_MATRIX=1 bench/run.sh
+
+# The hot rows at 1k, 100k and 1M users seeded by COPY (BENCH_SCALE to choose the sizes).
+bench-scale: install
+	BENCH_SCALE=$${BENCH_SCALE:-1k,100k,1M} bench/run.sh
 
 # The pages' German catalogue: collect new strings into locale/de/LC_MESSAGES/django.po, then
 # compile django.mo (both are committed; needs gettext). Translate what is new, run it again.

@@ -11,23 +11,33 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Concat, Lower
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import mfa, operators
+from accounts.console import ServiceSaveAdmin
 from accounts.models import ApiKey, Session, SigningKey, SigningKeyStatus, Tier, User
 from accounts.passkeys import admin as _passkey_admin  # noqa: F401
 from accounts.signin import admin_console as _admin_console  # noqa: F401
 from accounts.signing_keys import published_keys_queryset
 from mana_auth.clientip import RequestMeta
+from mana_auth.errors import AuthError
 from security.models import LoginThrottle, SecurityEvent
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 
 RECENT_EVENTS = 20
+
+# Operators are made with the "Grant operator access" action (role, staff and superuser
+# together); Django's groups and per-model permissions are not used.
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
 
 
 def _meta(request: HttpRequest) -> RequestMeta:
@@ -120,7 +130,7 @@ class LiveSessionInline(ReadOnlyInline):
             super()
             .get_queryset(request)
             .defer("cookie_hash")
-            .filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+            .live(timezone.now())
             .order_by("-last_used_at")
         )
 
@@ -141,9 +151,9 @@ def _tier_action(tier: str) -> Callable[..., None]:
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(ServiceSaveAdmin):
     """Accounts. Only the tier is edited here (through the service); everything else is
-    changed by its owner or through the actions."""
+    changed by its owner or through the actions (operator access with a confirmation step)."""
 
     list_display = (
         "email",
@@ -171,6 +181,7 @@ class UserAdmin(admin.ModelAdmin):
         "role",
         "access_tier",
         "email_verified_at",
+        "onboarding_completed_at",
         "locked",
         "is_active",
         "is_staff",
@@ -187,6 +198,8 @@ class UserAdmin(admin.ModelAdmin):
         "unlock_accounts",
         "revoke_sessions",
         "mark_verified",
+        "grant_operator",
+        "revoke_operator",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
@@ -213,7 +226,9 @@ class UserAdmin(admin.ModelAdmin):
             '<a href="{}?user={}">All security events of this account</a>', url, user.pk
         )
 
-    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+    def save_through_service(
+        self, request: HttpRequest, obj: User, form: Any, change: bool
+    ) -> None:
         if "access_tier" in form.changed_data:
             operators.user_tier_set(
                 user=obj, tier=obj.access_tier, actor=request.user, meta=_meta(request)
@@ -242,6 +257,47 @@ class UserAdmin(admin.ModelAdmin):
             for user in queryset
         )
         self.message_user(request, f"Marked {marked} address(es) verified.")
+
+    @admin.action(description="Grant operator access (admin role, staff)")
+    def grant_operator(self, request: HttpRequest, queryset: QuerySet[User]) -> Any:
+        return self._operator_access(request, queryset, grant=True)
+
+    @admin.action(description="Take away operator access")
+    def revoke_operator(self, request: HttpRequest, queryset: QuerySet[User]) -> Any:
+        return self._operator_access(request, queryset, grant=False)
+
+    def _operator_access(
+        self, request: HttpRequest, queryset: QuerySet[User], *, grant: bool
+    ) -> HttpResponse | None:
+        """First a confirmation page (like Django's delete), then the service per account."""
+        users = list(queryset.order_by("email"))
+        action = "grant_operator" if grant else "revoke_operator"
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Grant operator access" if grant else "Take away operator access",
+                "queryset": users,
+                "grant": grant,
+                "action": action,
+                "self_included": any(user.pk == request.user.pk for user in users),
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/mana/operator_confirmation.html", context)
+        service = operators.user_operator_grant if grant else operators.user_operator_revoke
+        changed, refused = 0, 0
+        for user in users:
+            try:
+                changed += service(user=user, actor=request.user, meta=_meta(request))
+            except AuthError as exc:
+                refused += 1
+                self.message_user(request, f"{user.email}: {exc.message}", level=messages.ERROR)
+        if changed or not refused:
+            verb = "Granted" if grant else "Took away"
+            self.message_user(request, f"{verb} operator access for {changed} account(s).")
+        return None
 
 
 # --- JWT signing keys -------------------------------------------------------------------------

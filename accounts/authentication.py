@@ -11,7 +11,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 
-from accounts import selectors
+from accounts import selectors, sessions
 from accounts.api_keys import looks_like_api_key
 from accounts.exceptions import TokenInvalid
 from accounts.models import Session, User
@@ -60,7 +60,7 @@ class SessionCookieAuthentication(BaseAuthentication):
         raw = request.COOKIES.get(settings.SSO_COOKIE_NAME)
         if not raw:
             return None
-        session = selectors.live_session_for_cookie(raw)
+        session = sessions.session_for_cookie(raw)
         user_id_note(session.user_id)
         return session.user, AuthContext(session=session, via="cookie")
 

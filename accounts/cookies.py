@@ -5,8 +5,11 @@
 - the device cookie (``DEVICE_COOKIE_NAME``), after a password sign-in: signed, HttpOnly, path
   ``/`` so the API's ``login`` and the hosted ``/login`` both read it (a browser that signed
   in before keeps its own lockout counter when someone else guesses the password);
-- the sign-up cookie (``SIGNUP_COOKIE_NAME``): the secret of ``registration.sign_up``, bound
-  to the account's verification links, for as long as a verification link lives.
+- the sign-up cookie (``SIGNUP_COOKIE_NAME``, ``__Host-mana.signup`` when secure: Secure,
+  path ``/``, no ``Domain``): the secret of ``registration.sign_up``, bound to the account's
+  verification links, for as long as a verification link lives. The previous release's name
+  (``SIGNUP_COOKIE_LEGACY_NAME``, ``__Secure-mana.signup``) is still read and cleared, never
+  set, so a sign-up in flight across the upgrade keeps its binding.
 
 Django's ``set_cookie`` and ``delete_cookie`` are the same on a DRF ``Response`` and on a page's
 ``HttpResponse``, so both take these.
@@ -15,7 +18,8 @@ Django's ``set_cookie`` and ``delete_cookie`` are the same on a DRF ``Response``
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
+from rest_framework.request import Request
 
 from accounts.signin.session import SignIn
 from security.lockout import DEVICE_COOKIE_MAX_AGE
@@ -67,12 +71,25 @@ def signup_cookie_set(response: HttpResponseBase, secret: str) -> None:
         settings.SIGNUP_COOKIE_NAME,
         secret,
         max_age=settings.EMAIL_VERIFICATION_TTL_HOURS * 3600,
-        secure=settings.SSO_COOKIE_SECURE,
+        # A __Host- cookie must be Secure, on path / and without Domain, or browsers drop it.
+        secure=settings.SSO_COOKIE_SECURE or settings.SIGNUP_COOKIE_NAME.startswith("__Host-"),
         httponly=True,
         samesite="Lax",
         path="/",
     )
 
 
+def signup_cookie_read(request: HttpRequest | Request) -> str | None:
+    """The sign-up secret this browser carries, under the current name or the previous
+    release's."""
+    value = request.COOKIES.get(settings.SIGNUP_COOKIE_NAME)
+    if not value and settings.SIGNUP_COOKIE_LEGACY_NAME:
+        value = request.COOKIES.get(settings.SIGNUP_COOKIE_LEGACY_NAME)
+    return value or None
+
+
 def signup_cookie_clear(response: HttpResponseBase) -> None:
+    # No Domain, as it was set; delete_cookie marks __Host-/__Secure- names Secure itself.
     response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
+    if settings.SIGNUP_COOKIE_LEGACY_NAME:
+        response.delete_cookie(settings.SIGNUP_COOKIE_LEGACY_NAME, path="/", samesite="Lax")

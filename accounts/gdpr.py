@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from rest_framework import serializers
 
+from accounts import credits
 from accounts.deletion import account_delete
 from accounts.emails import email_key
 from accounts.models import ApiKey, Passkey, Session, User
@@ -85,6 +86,7 @@ PROFILE = Record(
     userId=Field(_UUID(), "pk"),
     email=Field(_TEXT(), "email"),
     emailVerifiedAt=Field(_TIME(allow_null=True), "email_verified_at"),
+    onboardingCompletedAt=Field(_TIME(allow_null=True), "onboarding_completed_at"),
     displayName=Field(_TEXT(), "name"),
     profileImageUrl=Field(_TEXT(), "image"),
     preferredLanguage=Field(_TEXT(), "locale"),
@@ -152,12 +154,51 @@ API_KEYS_SUMMARY = Record(
 LOGIN_ATTEMPT = Record(
     "GdprLoginAttemptExport",
     at=Field(_TIME(), "created_at"),
+    method=Field(_TEXT(), "method"),
     succeeded=Field(serializers.BooleanField(), "success"),
     failureReason=Field(_TEXT(), "reason"),
     emailEntered=Field(_TEXT(), "email_key"),
     fromKnownDevice=Field(serializers.BooleanField(), "known_device"),
     ipAddress=Field(serializers.IPAddressField(allow_null=True), "ip_address"),
     userAgent=Field(_TEXT(), "user_agent"),
+)
+
+
+CREDIT_TRANSACTION = Record(
+    "GdprCreditTransactionOutput",
+    transactionId=Field(_TEXT(), "id"),
+    amount=Field(serializers.FloatField(), "amount"),
+    type=Field(_TEXT(), "type"),
+    description=Field(_TEXT(), "description"),
+    createdAt=Field(_TIME(), "created_at"),
+)
+
+CREDITS = Record(
+    "GdprCreditsOutput",
+    available=Field(
+        serializers.BooleanField(
+            help_text="False when mana-credits is not configured or could not be asked; the "
+            "balance and transactions are then null."
+        ),
+        "available",
+    ),
+    reason=Field(
+        serializers.ChoiceField(
+            choices=list(credits.REASONS),
+            allow_null=True,
+            help_text="Why the credits are unavailable (null when available).",
+        ),
+        "reason",
+    ),
+    balance=Field(serializers.FloatField(allow_null=True), "balance"),
+    recentTransactions=Field(
+        CREDIT_TRANSACTION.serializer(many=True, allow_null=True),
+        lambda reading: (
+            None
+            if reading.transactions is None
+            else CREDIT_TRANSACTION.build_many(reading.transactions)
+        ),
+    ),
 )
 
 
@@ -215,10 +256,22 @@ def _sign_in_attempts(ctx: Context) -> Section:
     return section
 
 
+def _credits(ctx: Context) -> Section:
+    reading = credits.credits_read(user_id=ctx.user.pk, limit=credits.EXPORT_TRANSACTIONS)
+    data = CREDITS.build(reading)
+    data["note"] = (
+        "Credits are held by the Mana credits service; this is the balance and the latest "
+        "transactions it reported when the export was made."
+    )
+    return Section("credits", data)
+
+
+def _credits_summary(ctx: Context) -> dict[str, Any]:
+    return CREDITS.build(credits.credits_read(user_id=ctx.user.pk))
+
+
 def _sessions_summary(ctx: Context) -> dict[str, Any]:
-    sessions = Session.objects.filter(
-        user=ctx.user, revoked_at__isnull=True, expires_at__gt=ctx.now
-    ).order_by("-last_used_at")
+    sessions = Session.objects.filter(user=ctx.user).live(ctx.now).order_by("-last_used_at")
     return SESSIONS_SUMMARY.build(list(sessions))
 
 
@@ -234,6 +287,7 @@ def register() -> None:
     gdpr.register_export(position=30, labels=gdpr.labels(Passkey), build=_passkeys)
     gdpr.register_export(position=50, labels=gdpr.labels(ApiKey), build=_api_keys)
     gdpr.register_export(position=100, labels=gdpr.labels(LoginAttempt), build=_sign_in_attempts)
+    gdpr.register_export(position=115, labels=(), build=_credits)
 
     gdpr.register_summary(
         position=10,
@@ -253,6 +307,13 @@ def register() -> None:
     gdpr.register_summary(
         position=80, key="apiKeys", build=_api_keys_summary, schema=API_KEYS_SUMMARY.serializer()
     )
+    # Optional in the contract: added after the first release (always present here).
+    gdpr.register_summary(
+        position=120,
+        key="credits",
+        build=_credits_summary,
+        schema=CREDITS.serializer(required=False),
+    )
 
     gdpr.register_excluded(
         "accounts.OneTimeToken",
@@ -266,7 +327,8 @@ def register() -> None:
     )
     gdpr.register_excluded(
         "accounts.OutboxMessage",
-        "Delivery bookkeeping of notices to other Mana services; it carries only the account id.",
+        "Delivery bookkeeping of notices to other Mana services; it carries identifiers only "
+        "(the account's, its shared Spaces' and their members'), with roles and tiers.",
     )
     gdpr.register_excluded(
         "accounts.QueuedMail",

@@ -10,14 +10,18 @@ beyond the database's cascades is registered with the GDPR registry (``mana_auth
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from accounts.models import User
+from mana_auth.clientip import RequestMeta
 
 UserHook = Callable[..., None]  # fn(*, user)
+ClaimHook = Callable[..., dict[str, Any]]  # fn(*, user, meta) -> what went, for the audit event
 
 _created: list[UserHook] = []
 _signed_up: list[UserHook] = []
 _tier_changed: list[UserHook] = []
+_address_claimed: list[ClaimHook] = []
 
 
 def _add(hooks: list[UserHook], fn: UserHook) -> None:
@@ -42,6 +46,15 @@ def on_user_tier_changed(fn: UserHook) -> None:
     _add(_tier_changed, fn)
 
 
+def on_address_claimed(fn: ClaimHook) -> None:
+    """``fn(user=…, meta=…)`` inside the claim's transaction (``recovery.address_claim``): the
+    mailbox owner takes over an account someone else signed up, so what that stranger made on
+    it goes (the vault; Spaces, memberships, invitations). Returns counts for the
+    ``ADDRESS_CLAIMED`` event; a failure aborts the claim."""
+    if fn not in _address_claimed:
+        _address_claimed.append(fn)
+
+
 def user_created(*, user: User) -> None:
     for fn in _created:
         fn(user=user)
@@ -55,3 +68,10 @@ def user_signed_up(*, user: User) -> None:
 def user_tier_changed(*, user: User) -> None:
     for fn in _tier_changed:
         fn(user=user)
+
+
+def address_claimed(*, user: User, meta: RequestMeta) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for fn in _address_claimed:
+        summary.update(fn(user=user, meta=meta))
+    return summary

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
@@ -80,6 +82,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     image = models.URLField(max_length=2000, blank=True, default="")
     locale = models.CharField(max_length=8, choices=Locale.choices, default=Locale.EN)
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Set once, by the user (``accounts.profile.onboarding_complete``); the predecessor's column.
+    onboarding_completed_at = models.DateTimeField(null=True, blank=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
     access_tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.PUBLIC)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HUMAN)
@@ -138,6 +142,19 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().save(*args, **kwargs)
 
 
+def session_idle_ttl() -> timedelta:
+    return timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
+
+
+class SessionQuerySet(models.QuerySet["Session"]):
+    def live(self, now: datetime) -> SessionQuerySet:
+        """Not revoked, before the absolute expiry and used within the idle limit: exactly
+        the sessions ``Session.is_live`` accepts."""
+        return self.filter(
+            revoked_at__isnull=True, expires_at__gt=now, last_used_at__gt=now - session_idle_ttl()
+        )
+
+
 class Session(models.Model):
     """A server-side sign-in. Its id is the JWT ``sid``; refresh tokens belong to it."""
 
@@ -154,6 +171,8 @@ class Session(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=64, blank=True, default="")
 
+    objects = SessionQuerySet.as_manager()
+
     class Meta:
         db_table = "accounts_session"
         indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_session_user_idx")]
@@ -161,9 +180,15 @@ class Session(models.Model):
     def __str__(self) -> str:
         return f"session {self.id} of {self.user_id}"
 
-    def is_live(self, now: object = None) -> bool:
+    def live_until(self) -> datetime:
+        """The earlier of the absolute expiry and the idle limit (last use + the idle TTL).
+        Every way of presenting a session (bearer token, refresh token, SSO cookie) is held
+        to it."""
+        return min(self.expires_at, self.last_used_at + session_idle_ttl())
+
+    def is_live(self, now: datetime | None = None) -> bool:
         current = now or timezone.now()
-        return self.revoked_at is None and self.expires_at > current  # type: ignore[operator]
+        return self.revoked_at is None and self.live_until() > current
 
 
 class RefreshToken(models.Model):
@@ -334,6 +359,12 @@ class OutboxTarget(models.TextChoices):
 class OutboxEvent(models.TextChoices):
     USER_CREATED = "user.created", "User created"
     USER_DELETED = "user.deleted", "User deleted"
+    # Shared Spaces, for mana-credits' pools (enqueued by Spaces, a higher layer).
+    SPACE_CREATED = "space.created", "Space created"
+    SPACE_DELETED = "space.deleted", "Space deleted"
+    SPACE_MEMBER_ADDED = "space.member_added", "Space member added"
+    SPACE_MEMBER_REMOVED = "space.member_removed", "Space member removed"
+    SPACE_TIER_CHANGED = "space.tier_changed", "Space tier changed"
 
 
 class OutboxMessage(models.Model):
@@ -341,7 +372,9 @@ class OutboxMessage(models.Model):
     and delivered after commit; ``flush_outbox`` retries what failed.
 
     ``user_id`` is deliberately not a foreign key: a deletion notice must outlive the account.
-    The payload carries identifiers only, never secrets.
+    The payload carries identifiers only, never secrets. Messages with the same non-empty
+    ``subject`` (``space:<id>``) are delivered in the order they were written: a newer one
+    waits while an older one is pending, so "member removed" never overtakes "member added".
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -354,6 +387,7 @@ class OutboxMessage(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True, default="")
+    subject = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "accounts_outbox_message"
@@ -374,6 +408,11 @@ class OutboxMessage(models.Model):
                 name="accounts_outbox_pending_idx",
             ),
             models.Index(fields=["user_id"], name="accounts_outbox_user_idx"),
+            models.Index(
+                fields=["subject", "created_at"],
+                condition=models.Q(delivered_at__isnull=True) & ~models.Q(subject=""),
+                name="accounts_outbox_subject_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -386,6 +425,7 @@ class QueuedMailKind(models.TextChoices):
     PASSWORD_RESET = "password_reset", "Password reset request"
     MAGIC_LINK = "magic_link", "Magic link request"
     VERIFICATION = "verification", "Verification resend request"
+    SIGNUP_NOTICE = "signup_notice", "Sign-up notice request"
 
 
 class QueuedMail(models.Model):

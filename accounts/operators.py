@@ -10,17 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import gdpr, hooks
 from accounts.api_keys import api_key_revoke
 from accounts.deletion import user_data_delete
 from accounts.emails import email_key
-from accounts.models import ApiKey, SigningKey, Tier, User
+from accounts.models import ApiKey, Kind, Role, SigningKey, Tier, User
 from accounts.sessions import sessions_revoke_all
 from accounts.signing_keys import signing_key_rotate
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import Conflict, ValidationFailed
+from mana_auth.errors import Conflict, Forbidden, ValidationFailed
 from security.models import EventType
 from security.services import account_unlock, security_event_record
 
@@ -67,6 +68,83 @@ def user_tier_set(*, user: User, tier: str, actor: User, meta: RequestMeta | Non
 def user_unlock(*, user: User, actor: User, meta: RequestMeta | None = None) -> int:
     """Clear the account's password lock (``account_unlock`` writes both events)."""
     return account_unlock(user=user, email_key=email_key(user.email), actor=actor, meta=meta)
+
+
+def _operators() -> QuerySet[User]:
+    """Accounts that can run the console and the Admin API: role admin, staff, active."""
+    return User.objects.filter(role=Role.ADMIN, is_staff=True, is_active=True)
+
+
+def _operators_locked() -> list[Any]:
+    """Lock every operator row (in one order, so concurrent callers queue instead of
+    deadlocking) and return their ids, read after the lock: the actor is checked, and the last
+    operator counted, against what is true now, not against what the request loaded."""
+    return list(_operators().select_for_update().order_by("pk").values_list("pk", flat=True))
+
+
+def is_operator(user: User) -> bool:
+    return user.is_active and user.is_staff and user.role == Role.ADMIN
+
+
+@transaction.atomic
+def user_operator_grant(*, user: User, actor: User, meta: RequestMeta | None = None) -> bool:
+    """Make ``user`` an operator: the ``admin`` role (the Admin API) and the staff and
+    superuser flags (the console, whose models are all an operator's). False when it was one.
+
+    Only an operator grants; only an active human account receives (a persona or a system
+    account never runs the console). The console still wants the new operator's authenticator
+    (``manage.py enroll_admin_totp``) before it lets them in.
+    """
+    if actor.pk not in _operators_locked():
+        raise Forbidden("Only an operator (role admin) can grant operator access.")
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.kind != Kind.HUMAN or not locked.is_active:
+        raise Conflict("Only an active human account can become an operator.")
+    if locked.role == Role.ADMIN and locked.is_staff and locked.is_superuser:
+        return False
+    previous = {"role": locked.role, "isStaff": locked.is_staff}
+    locked.role = Role.ADMIN
+    locked.is_staff = locked.is_superuser = True
+    locked.save(update_fields=["role", "is_staff", "is_superuser", "updated_at"])
+    security_event_record(
+        type=EventType.ROLE_CHANGED,
+        user=locked,
+        meta=meta,
+        metadata={"from": previous, "to": {"role": Role.ADMIN, "isStaff": True}, "byAdmin": True},
+    )
+    _admin_action(actor=actor, meta=meta, action="operator_grant", targetUserId=str(locked.id))
+    return True
+
+
+@transaction.atomic
+def user_operator_revoke(*, user: User, actor: User, meta: RequestMeta | None = None) -> bool:
+    """Take operator access away: role ``user``, neither staff nor superuser. False when the
+    account was no operator.
+
+    Refuses to remove the last operator (CONFLICT): with none left, no one could ever grant
+    the role again except from a shell. Every operator row is locked first, so two operators
+    demoting each other at once cannot both succeed.
+    """
+    operator_ids = _operators_locked()
+    if actor.pk not in operator_ids:
+        raise Forbidden("Only an operator (role admin) can take operator access away.")
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.role != Role.ADMIN and not locked.is_staff and not locked.is_superuser:
+        return False
+    if not any(pk != locked.pk for pk in operator_ids):
+        raise Conflict("This is the last operator: grant someone else operator access first.")
+    previous = {"role": locked.role, "isStaff": locked.is_staff}
+    locked.role = Role.USER
+    locked.is_staff = locked.is_superuser = False
+    locked.save(update_fields=["role", "is_staff", "is_superuser", "updated_at"])
+    security_event_record(
+        type=EventType.ROLE_CHANGED,
+        user=locked,
+        meta=meta,
+        metadata={"from": previous, "to": {"role": Role.USER, "isStaff": False}, "byAdmin": True},
+    )
+    _admin_action(actor=actor, meta=meta, action="operator_revoke", targetUserId=str(locked.id))
+    return True
 
 
 @transaction.atomic

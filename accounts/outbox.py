@@ -11,7 +11,9 @@ Targets:
 - ``credits`` (``MANA_CREDITS_URL``; off while unset): ``POST {MANA_CREDITS_URL}/api/v1/
   internal/events`` with ``X-Service-Key`` and ``Idempotency-Key: <message id>``, body
   ``{id, event, occurredAt, data: {userId, …}}``. Any 2xx is delivered. Redirects are not
-  followed (the service key must not travel to another host).
+  followed (the service key must not travel to another host). Accounts sends ``user.created``
+  and ``user.deleted``; Spaces (a higher layer) enqueues ``space.*`` for shared Spaces through
+  ``outbox_enqueue`` with ``subject="space:<id>"``, which keeps one Space's notices in order.
 - ``sync_store``: on deletion, the user's rows in the sync store (its own database when
   ``SYNC_DATABASE_URL`` is set) are deleted after commit. Spaces owns the sync store: it
   enqueues that notice while the account is erased and registers its sender
@@ -37,6 +39,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
+from mana_auth.after_response import after_response
 
 logger = logging.getLogger("mana_auth.outbox")
 
@@ -68,8 +71,10 @@ def _deliver_after_commit(message_ids: list[Any]) -> None:
         for message_id in message_ids:
             outbox_deliver(message_id=message_id)
 
-    # ``robust``: an unexpected error is logged by Django and never reaches the user's response.
-    transaction.on_commit(deliver, robust=True)
+    # After commit, and in a web request after the response: the caller's timing must not
+    # include another service's (a sign-up for a new address would answer slower than one for
+    # a known address). ``robust``: an unexpected error is logged, never the user's response.
+    transaction.on_commit(lambda: after_response(deliver), robust=True)
 
 
 def outbox_enqueue_signup(*, user: User) -> None:
@@ -91,12 +96,18 @@ def outbox_enqueue_signup(*, user: User) -> None:
 
 
 def outbox_enqueue(
-    *, target: OutboxTarget, event: OutboxEvent, user_id: object, payload: dict[str, Any]
+    *,
+    target: OutboxTarget,
+    event: OutboxEvent,
+    user_id: object,
+    payload: dict[str, Any],
+    subject: str = "",
 ) -> None:
     """Queue one notice (identifiers only, never a secret) and try it right after commit. Call
-    inside the transaction of the change it reports."""
+    inside the transaction of the change it reports. Notices sharing a ``subject`` are
+    delivered in the order they were queued."""
     message = OutboxMessage.objects.create(
-        target=target, event=event, user_id=user_id, payload=payload
+        target=target, event=event, user_id=user_id, payload=payload, subject=subject
     )
     _deliver_after_commit([message.pk])
 
@@ -174,15 +185,30 @@ def _sendable(target: str) -> bool:
     return target in _SENDERS and (target != OutboxTarget.CREDITS or credits_configured())
 
 
+def _older_pending(message: OutboxMessage) -> bool:
+    return (
+        OutboxMessage.objects.filter(
+            target=message.target,
+            subject=message.subject,
+            delivered_at__isnull=True,
+            created_at__lt=message.created_at,
+        )
+        .exclude(pk=message.pk)
+        .exists()
+    )
+
+
 def outbox_deliver(
     *, message_id: object, now: datetime | None = None, ignore_backoff: bool = False
 ) -> bool | None:
     """Try one message once. True: delivered; False: failed (recorded, retried later);
-    None: nothing to do (delivered already, not due, claimed by another worker, or its
-    target is not configured)."""
+    None: nothing to do (delivered already, not due, claimed by another worker, its target
+    is not configured, or an older message on the same subject is still pending)."""
     current = now or timezone.now()
     message = OutboxMessage.objects.filter(pk=message_id, delivered_at__isnull=True).first()
     if message is None or not _sendable(message.target):
+        return None
+    if message.subject and _older_pending(message):
         return None
     due = Q() if ignore_backoff else Q(next_attempt_at__lte=current)
     # The conditional UPDATE is the claim: of two concurrent workers, one sends.

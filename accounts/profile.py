@@ -1,4 +1,5 @@
-"""The account holder's own details: name, language, picture, and the change of address."""
+"""The account holder's own details: name, language, picture, the end of onboarding, and the
+change of address."""
 
 from __future__ import annotations
 
@@ -47,6 +48,27 @@ def profile_update(*, user: User, data: dict[str, Any], meta: RequestMeta) -> Us
         user.save(update_fields=[*changed, "updated_at"])
         security_event_record(
             type=EventType.PROFILE_UPDATED, user=user, meta=meta, metadata={"fields": changed}
+        )
+    return user
+
+
+def onboarding_complete(*, user: User, meta: RequestMeta) -> User:
+    """Mark ``user``'s onboarding finished, once. Calling again changes nothing and answers
+    with the first time (a client retrying after a lost answer must not see an error, and the
+    moment must not move). One conditional UPDATE decides, so of two racing calls one sets it
+    and writes ``ONBOARDING_COMPLETED``; the other reads what it set."""
+    now = timezone.now()
+    with transaction.atomic():
+        first = User.objects.filter(pk=user.pk, onboarding_completed_at__isnull=True).update(
+            onboarding_completed_at=now, updated_at=now
+        )
+        if first:
+            security_event_record(type=EventType.ONBOARDING_COMPLETED, user=user, meta=meta)
+    if first:
+        user.onboarding_completed_at, user.updated_at = now, now
+    else:
+        user.onboarding_completed_at = (
+            User.objects.filter(pk=user.pk).values_list("onboarding_completed_at", flat=True).get()
         )
     return user
 

@@ -3,8 +3,10 @@
 A sensitive action needs the current password in the request, or a sign-in (password or
 passkey) on this session within ``REAUTH_WINDOW_SECONDS``; otherwise 401 REAUTH_REQUIRED.
 Wrong passwords count per user (``REAUTH_USER``): a stolen access token is no password oracle.
-Callers check before their transaction opens, so a wrong password's count survives the refusal
-(without Redis the counter is a row).
+A wrong password's count survives the refusal wherever the check runs: without Redis the counter
+is a row, written (``durable``) on a connection of its own when the check runs inside a
+transaction that the refusal then rolls back (the vault's recovery wrap in zero-knowledge mode,
+``verify-email`` with the sign-up password).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def password_recheck(*, user: User, password: str | None) -> bool:
     ratelimit.check(ratelimit.REAUTH_USER, str(user.pk))
     if isinstance(password, str) and password and user.check_password(password):
         return True
-    ratelimit.hit(ratelimit.REAUTH_USER, str(user.pk))
+    ratelimit.hit(ratelimit.REAUTH_USER, str(user.pk), durable=True)
     return False
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import crypto
+from accounts import crypto, hooks
 from accounts.emails import email_key
 from accounts.exceptions import VerificationTokenInvalid
 from accounts.factors import (
@@ -52,12 +52,15 @@ def address_claim(
     sign-up password: make the account theirs.
 
     Whoever signed up chose the password, the name and — where unverified accounts may sign
-    in (``REQUIRE_EMAIL_VERIFICATION=false``) — may have added sessions, passkeys, API keys or
-    an authenticator. All of it goes: the password becomes unusable (or ``new_password``, from
-    a reset), every session ends, every factor is revoked, every outstanding link dies, the
-    name and picture are cleared, the address is verified. Data stays (Spaces, vault): it is
-    not a credential, and the owner may have put it there. Unless a new password was set, a
-    link to choose one is queued.
+    in (``REQUIRE_EMAIL_VERIFICATION=false``) — may have added sessions, passkeys, API keys,
+    an authenticator, a vault, Spaces, memberships and invitations. All of it goes: the
+    password becomes unusable (or ``new_password``, from a reset), every session ends, every
+    factor is revoked and API keys deleted, every outstanding link dies, the name and picture
+    are cleared, what the apps above registered for a claim is wiped (``hooks.address_claimed``:
+    the vault; every Space the account owns alone, its memberships and sent invitations in the
+    others, its rows in the sync store; a fresh personal Space), and the address is verified.
+    A stranger's data must not stay on the owner's account (nor the owner's data later sit
+    next to it). Unless a new password was set, a link to choose one is queued.
     """
     if new_password:
         user.set_password(new_password)
@@ -69,6 +72,8 @@ def address_claim(
     one_time_tokens_void(user=user, purposes=tuple(TokenPurpose.values))
     sessions = sessions_revoke_all(user=user, meta=meta, reason="address_claimed")
     revoked = account_factors_revoke(user=user, meta=meta, reason="address_claimed")
+    ApiKey.objects.filter(user=user).delete()  # revoked above; the list starts empty
+    wiped = hooks.address_claimed(user=user, meta=meta)
     lockout.unlock(email_key=email_key(user.email))
     security_event_record(
         type=EventType.ADDRESS_CLAIMED,
@@ -80,6 +85,7 @@ def address_claim(
             "passkeyCount": revoked.passkeys,
             "apiKeyCount": revoked.api_keys,
             "totpRemoved": revoked.totp,
+            **wiped,
         },
     )
     security_event_record(

@@ -8,12 +8,13 @@ request proves it chose it (pre-registration takeover, ``email_verify``).
 from __future__ import annotations
 
 import hmac
+import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -22,9 +23,9 @@ from accounts.emails import email_key, normalize_email
 from accounts.exceptions import ReauthRequired, SignupLimitReached, VerificationTokenInvalid
 from accounts.mailqueue import (
     OutgoingMail,
-    mail_enqueue,
     mail_queue_store,
     mail_request_enqueue,
+    outgoing_mail,
 )
 from accounts.models import (
     Kind,
@@ -50,19 +51,27 @@ from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
 
+logger = logging.getLogger("mana_auth.accounts")
+
 
 def _today_bounds(now: datetime) -> tuple[datetime, datetime]:
     start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return start, start + timedelta(days=1)
 
 
+def signups_today(*, now: datetime | None = None) -> int:
+    """Sign-ups since midnight UTC that count toward ``MAX_DAILY_SIGNUPS`` (no personas)."""
+    start, _ = _today_bounds(now or timezone.now())
+    return User.objects.filter(created_at__gte=start, kind=Kind.HUMAN).count()
+
+
 def signup_status(*, now: datetime | None = None) -> dict[str, Any]:
     current = now or timezone.now()
-    start, end = _today_bounds(current)
+    _, end = _today_bounds(current)
     cap = settings.MAX_DAILY_SIGNUPS
     if cap is None:
         return {"open": True, "remainingToday": None, "resetsAt": end}
-    used = User.objects.filter(created_at__gte=start, kind=Kind.HUMAN).count()
+    used = signups_today(now=current)
     remaining = max(0, cap - used)
     return {"open": remaining > 0, "remainingToday": remaining, "resetsAt": end}
 
@@ -154,34 +163,82 @@ def user_register(
     if kind == Kind.HUMAN:
         _signup_cap_enforce(current)
     existing = User.objects.filter_email(normalized).first()
-    if existing is not None:
-        make_password(password)  # the same hashing work as a real sign-up
-        security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
-        if existing.email_verified or not existing.is_active:
-            mail_enqueue(
-                to=existing.email,
-                name="signup_existing",
-                locale=existing.locale,
-                kind=existing.kind,
-                context={"name": existing.name or existing.email},
-            )
-        else:
-            mail = password_reset_mail(
-                user=existing, meta=meta, template="signup_pending", callback_url=callback_url
-            )
-            if mail is not None:
-                mail_queue_store(mail)
-        return existing, False
-    user = User(email=normalized, name=name.strip(), locale=locale, kind=kind, created_at=current)
+    if existing is None:
+        user = _account_create(
+            email=normalized,
+            password=password,
+            name=name,
+            locale=locale,
+            kind=kind,
+            meta=meta,
+            current=current,
+        )
+        if send_verification:
+            _verification_send(user=user, signup_binding=signup_binding, callback_url=callback_url)
+        return user, True
+    # The same work as a new account, so the answer takes as long: the account is created
+    # (one password hash, its personal Space, its event…) in a savepoint and rolled back, and
+    # one mail row is queued. Which notice the owner gets, and whether (at most one an hour
+    # per address: no mail bomb), is decided after the response (``signup_notice_mail_resolve``).
+    _account_create_undone(
+        password=password, name=name, locale=locale, kind=kind, meta=meta, current=current
+    )
+    security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
+    callback_url = trusted_callback(callback_url)
+    mail_request_enqueue(
+        kind=QueuedMailKind.SIGNUP_NOTICE,
+        email=existing.email,
+        meta=meta,
+        payload={"callbackURL": callback_url} if callback_url else None,
+    )
+    return existing, False
+
+
+def _account_create(
+    *,
+    email: str,
+    password: str,
+    name: str,
+    locale: str,
+    kind: str,
+    meta: RequestMeta,
+    current: datetime,
+) -> User:
+    """The account, its personal Space, its event and its notices to other services."""
+    user = User(email=email, name=name.strip(), locale=locale, kind=kind, created_at=current)
     user.set_password(password)
     user.save()
     hooks.user_created(user=user)  # the personal Space (spaces)
     security_event_record(type=EventType.REGISTER, user=user, meta=meta, metadata={"kind": kind})
     hooks.user_signed_up(user=user)  # best effort: the sync store's singletons (spaces)
     outbox_enqueue_signup(user=user)
-    if send_verification:
-        _verification_send(user=user, signup_binding=signup_binding, callback_url=callback_url)
-    return user, True
+    return user
+
+
+class _Undo(Exception):
+    """Rolls the savepoint of ``_account_create_undone`` back."""
+
+
+def _account_create_undone(
+    *, password: str, name: str, locale: str, kind: str, meta: RequestMeta, current: datetime
+) -> None:
+    """Do a new account's work for a throwaway address and roll it back: a sign-up with a
+    known address must cost what one with a new address costs, or its timing tells the two
+    apart. What the creation schedules after commit goes with the savepoint."""
+    try:
+        with transaction.atomic():
+            _account_create(
+                email=f"{secrets.token_hex(8)}@sign-up.invalid",
+                password=password,
+                name=name,
+                locale=locale,
+                kind=kind,
+                meta=meta,
+                current=current,
+            )
+            raise _Undo
+    except _Undo:
+        pass
 
 
 def sign_up(
@@ -243,6 +300,36 @@ def verification_mail_resolve(
         signup_binding=binding if isinstance(binding, str) else "",
         callback_url=trusted_callback(payload.get("callbackURL"))
         or trusted_callback(signup.get("callbackURL")),
+    )
+
+
+def signup_notice_mail_resolve(
+    *, email: str, meta: RequestMeta, payload: dict[str, Any]
+) -> OutgoingMail | None:
+    """The queued notice of a sign-up with an address that has an account: "someone tried to
+    sign up" (verified), or a link to choose a password (never verified: its password was
+    chosen by whoever signed up, see ``email_verify``). At most one an hour per address, in
+    the shared state (every worker, Redis or PostgreSQL): repeated sign-ups with someone's
+    address must not bomb their mailbox. The sign-up's answer never depends on it."""
+    user = User.objects.filter_email(email).first()
+    if user is None:
+        return None
+    if not ratelimit.allowed(ratelimit.SIGNUP_NOTICE_EMAIL, user.email_key):
+        logger.info("sign-up notice skipped: one was sent to this address within the hour")
+        return None
+    if user.email_verified or not user.is_active:
+        return outgoing_mail(
+            to=user.email,
+            name="signup_existing",
+            locale=user.locale,
+            kind=user.kind,
+            context={"name": user.name or user.email},
+        )
+    return password_reset_mail(
+        user=user,
+        meta=meta,
+        template="signup_pending",
+        callback_url=trusted_callback(payload.get("callbackURL")),
     )
 
 

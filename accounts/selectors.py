@@ -19,7 +19,14 @@ from django.utils import timezone
 from accounts import crypto, signing_keys
 from accounts.emails import email_key
 from accounts.exceptions import SessionRevoked, TokenExpired, TokenInvalid
-from accounts.models import OneTimeToken, Passkey, Session, TokenPurpose, User
+from accounts.models import (
+    OneTimeToken,
+    Passkey,
+    Session,
+    TokenPurpose,
+    User,
+    session_idle_ttl,
+)
 from mana_auth.lookups import scoped_get
 from security import lockout, shared_state
 from security.exceptions import StoreUnavailable
@@ -130,7 +137,7 @@ def live_session_for_claims(claims: dict[str, Any]) -> Session:
     session = _session_with_user("id", sid)
     if session is None or str(session.user_id) != claims.get("sub"):
         raise SessionRevoked()
-    if not session.is_live() or not session.user.is_active:
+    if not session.is_live() or not session.user.is_active:  # revoked, expired or idle
         raise SessionRevoked()
     return session
 
@@ -167,11 +174,11 @@ def session_is_live(claims: dict[str, Any]) -> bool:
             caching = False
     if cached is not None:
         return cached
-    expires_at = _session_live_until(sid, claims.get("sub"))
-    if expires_at is None or expires_at <= timezone.now():
+    live_until = _session_live_until(sid, claims.get("sub"))
+    if live_until is None or live_until <= timezone.now():
         return False
     if caching:
-        session_live_remember(claims, expires_at)
+        session_live_remember(claims, live_until)
     return True
 
 
@@ -201,12 +208,13 @@ def session_live_cached(found: dict[str, Any], claims: dict[str, Any]) -> bool |
     return None
 
 
-def session_live_remember(claims: dict[str, Any], expires_at: datetime) -> None:
-    """Cache "live until" after the database said so (never fails the request)."""
+def session_live_remember(claims: dict[str, Any], live_until: datetime) -> None:
+    """Cache "live until" (``Session.live_until``: absolute expiry or idle limit, whichever
+    comes first) after the database said so (never fails the request)."""
     try:
         shared_state.put(
             session_cache_keys(claims)[0],
-            [claims["sub"], expires_at.timestamp()],
+            [claims["sub"], live_until.timestamp()],
             ttl=settings.SESSION_CACHE_SECONDS,
         )
     except StoreUnavailable as exc:
@@ -214,22 +222,25 @@ def session_live_remember(claims: dict[str, Any], expires_at: datetime) -> None:
 
 
 # Only what liveness needs, without building a session and a user: the same conditions as
-# ``live_session_for_claims`` (not revoked, the token's user, an active account), the expiry
-# compared here against the service's clock.
+# ``live_session_for_claims`` (not revoked, the token's user, an active account) and the same
+# "live until" as ``Session.live_until`` (the earlier of the absolute expiry and last use +
+# the idle limit, which is the parameter), compared by the caller against the service's clock.
 LIVE_UNTIL_SQL = (
-    "SELECT s.expires_at FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
+    "SELECT LEAST(s.expires_at, s.last_used_at + %s)"
+    " FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
     " WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND u.is_active"
 )
 
 
 def _session_live_until(sid: str, sub: object) -> datetime | None:
-    """When the session ``sid`` of user ``sub`` stops being live; None when it is not."""
+    """When the session ``sid`` of user ``sub`` stops being live (``Session.live_until``);
+    None when it is not live at all (revoked, another user's, an inactive account)."""
     try:
         user_id = uuid.UUID(str(sub))
     except ValueError:
         return None
     with connection.cursor() as cursor:
-        cursor.execute(LIVE_UNTIL_SQL, [sid, user_id])
+        cursor.execute(LIVE_UNTIL_SQL, [session_idle_ttl(), sid, user_id])
         row = cursor.fetchone()
     return row[0] if row is not None else None
 
@@ -252,9 +263,11 @@ def session_cache_forget(session_ids: list[Any]) -> None:
     transaction.on_commit(apply)
 
 
-def live_session_for_cookie(raw: str) -> Session:
+def live_session_for_cookie(raw: str, *, now: datetime | None = None) -> Session:
+    """The SSO cookie's session with its user, held to the same revocation, absolute expiry
+    and idle limit as a bearer token's (``Session.is_live``); else SESSION_REVOKED."""
     session = _session_with_user("cookie_hash", crypto.hash_token(raw))
-    if session is None or not session.is_live() or not session.user.is_active:
+    if session is None or not session.is_live(now) or not session.user.is_active:
         raise SessionRevoked()
     return session
 
@@ -264,12 +277,7 @@ def session_get_for_user(*, user: User, session_id: object) -> Session:
 
 
 def sessions_live_for_user(*, user: User) -> list[Session]:
-    now = timezone.now()
-    return list(
-        Session.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).order_by(
-            "-last_used_at"
-        )
-    )
+    return list(Session.objects.filter(user=user).live(timezone.now()).order_by("-last_used_at"))
 
 
 def passkey_get_for_user(*, user: User, passkey_id: object) -> Passkey:
@@ -306,9 +314,7 @@ def user_admin_facts(*, user: User, now: datetime | None = None) -> dict[str, An
         "lockedForSeconds": lockout.remaining_lock_seconds(
             lockout.scope_for(email_key(user.email), None), now=current
         ),
-        "activeSessions": Session.objects.filter(
-            user=user, revoked_at__isnull=True, expires_at__gt=current
-        ).count(),
+        "activeSessions": Session.objects.filter(user=user).live(current).count(),
         "totpEnabled": SealedTotpDevice.objects.filter(user=user, confirmed=True).exists(),
         "passkeys": user.passkeys.count(),
         "isActive": user.is_active,
@@ -346,6 +352,11 @@ def one_time_token_state(*, token: object, purposes: tuple[str, ...]) -> LinkSta
     if expires_at <= timezone.now():
         return LinkState("expired", locale)
     return LinkState("live", locale)
+
+
+def change_email_link_live(*, token: object) -> bool:
+    """Whether ``token`` is a live change-of-address link (which only a POST may spend)."""
+    return one_time_token_state(token=token, purposes=(TokenPurpose.CHANGE_EMAIL,)).state == "live"
 
 
 def verification_link_state(*, token: object) -> str:

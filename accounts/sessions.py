@@ -22,9 +22,15 @@ from accounts.models import (
     RefreshToken,
     Session,
     User,
+    session_idle_ttl,
 )
 from accounts.notices import security_report_link
-from accounts.selectors import SESSION_USER_SELECT, session_cache_forget, session_user_fetch
+from accounts.selectors import (
+    SESSION_USER_SELECT,
+    live_session_for_cookie,
+    session_cache_forget,
+    session_user_fetch,
+)
 from mana_auth.clientip import RequestMeta
 from mana_auth.mail import send_mail
 from security.models import EventType
@@ -91,15 +97,16 @@ def session_revoke_rows(*, sessions: Any, reason: str, now: datetime) -> list[uu
 # A refresh in one statement, so one round trip and no transaction to open and commit: claim
 # the token (the conditional UPDATE is the single-use guarantee: of two concurrent refreshes
 # with the same token, exactly one gets the row) only while its session is live (not revoked,
-# not past its expiry or its idle limit, the account active), touch the session, insert the
-# successor token, and read the session and its user. Constants built from the models.
+# ``Session.live_until`` ahead: the earlier of its expiry and last use + the idle limit; the
+# account active), touch the session, insert the successor token, and read the session and
+# its user. Constants built from the models.
 _REFRESH_SQL = (
     "WITH claimed AS ("  # noqa: S608
     " UPDATE accounts_refresh_token t SET used_at = %s"
     " FROM accounts_session s0 JOIN accounts_user u0 ON u0.id = s0.user_id"
     " WHERE t.token_hash = %s AND t.used_at IS NULL AND t.expires_at > %s"
-    " AND s0.id = t.session_id AND s0.revoked_at IS NULL AND s0.expires_at > %s"
-    " AND s0.last_used_at > %s AND u0.is_active"
+    " AND s0.id = t.session_id AND s0.revoked_at IS NULL"
+    " AND LEAST(s0.expires_at, s0.last_used_at + %s) > %s AND u0.is_active"
     " RETURNING t.session_id),"
     " touched AS (UPDATE accounts_session SET last_used_at = %s"
     " WHERE id = (SELECT session_id FROM claimed)),"
@@ -115,11 +122,10 @@ _REFRESH_SQL = (
 def _refresh_rotate(*, token_hash: str, new_hash: str, now: datetime) -> Session | None:
     """Claim, touch, issue the successor and load session and user: one statement. None when
     the token is unknown, used, expired, or its session is not live."""
-    idle_cutoff = now - timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
     refresh_limit = now + timedelta(days=settings.REFRESH_TTL_DAYS)
     return session_user_fetch(
         _REFRESH_SQL,
-        [now, token_hash, now, now, idle_cutoff, now, new_hash, now, refresh_limit],
+        [now, token_hash, now, session_idle_ttl(), now, now, new_hash, now, refresh_limit],
     )
 
 
@@ -211,6 +217,23 @@ def sessions_revoke_all(
             metadata={"count": len(revoked), "reason": reason},
         )
     return len(revoked)
+
+
+# A cookie's use moves ``last_used_at`` at most this often: enough for a 14-day idle limit,
+# without a write on every page view.
+SESSION_SEEN_RESOLUTION = timedelta(minutes=5)
+
+
+def session_for_cookie(raw: str, *, now: datetime | None = None) -> Session:
+    """The SSO cookie's live session (SESSION_REVOKED when revoked, expired or idle). Its use
+    counts as activity, as a refresh does for bearer tokens, so both ways of holding a session
+    meet the same idle limit."""
+    current = now or timezone.now()
+    session = live_session_for_cookie(raw, now=current)
+    if session.last_used_at + SESSION_SEEN_RESOLUTION <= current:
+        Session.objects.filter(id=session.id, last_used_at__lt=current).update(last_used_at=current)
+        session.last_used_at = current
+    return session
 
 
 @transaction.atomic

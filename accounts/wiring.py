@@ -7,7 +7,7 @@ from accounts import gdpr, mailqueue
 from accounts import schema as _schema  # noqa: F401 - registers the OpenAPI auth schemes
 from accounts.models import QueuedMailKind
 from accounts.passwords import password_reset_mail_resolve
-from accounts.registration import verification_mail_resolve
+from accounts.registration import signup_notice_mail_resolve, verification_mail_resolve
 from accounts.signin.magic_link import magic_link_mail_resolve
 from accounts.signing_keys import signing_keys_rewrap
 from mana_auth.kek.rewrap import register_rewrapper
@@ -18,5 +18,6 @@ def wire() -> None:
     mailqueue.register_resolver(QueuedMailKind.PASSWORD_RESET, password_reset_mail_resolve)
     mailqueue.register_resolver(QueuedMailKind.VERIFICATION, verification_mail_resolve)
     mailqueue.register_resolver(QueuedMailKind.MAGIC_LINK, magic_link_mail_resolve)
+    mailqueue.register_resolver(QueuedMailKind.SIGNUP_NOTICE, signup_notice_mail_resolve)
     register_rewrapper("jwt_signing_keys", signing_keys_rewrap)
     gdpr.register()

@@ -1,19 +1,27 @@
 """`make bench`: the hot paths side by side with this machine's ceilings, in one run.
 
 Starts the service under gunicorn with production settings on a fresh PostgreSQL database,
-seeds users and tokens, counts SQL per request in-process, then measures every endpoint
-alternating with its ceiling (wrk on loopback, or the Python driver): a warm-up, then
-BENCH_ROUNDS rounds of (ceiling slice, endpoint slice), for BENCH_PASSES passes. Prints the
-table (also written to ``bench/out/latest.md`` and ``.json``), the RSS of every worker after
-each pass, and stops the server whatever happens.
+seeds users and tokens, counts SQL per request and prices each middleware in-process, then
+measures every endpoint alternating with its ceiling (wrk on loopback, or the Python driver):
+a warm-up, then BENCH_ROUNDS rounds of (ceiling slice, endpoint slice), for BENCH_PASSES
+passes. HTTP rows have two ceilings: ``/health`` behind the project's middleware (the floors
+apply to it) and the same constant view on Django's bare minimum (``bench/bare.py``, a second
+gunicorn with the same settings), one slice per endpoint. Prints the table (also written to
+``bench/out/latest.md`` and ``.json``), the RSS of every worker after each pass against the
+150 MiB ceiling, and stops the servers whatever happens.
 
 Knobs (environment): BENCH_DURATION (6: seconds measured per endpoint and per ceiling),
-BENCH_ROUNDS (2: slices it is split into), BENCH_WARMUP (1 s), BENCH_PASSES (2),
-BENCH_WORKERS (CPU count), BENCH_CONNECTIONS (16), BENCH_WRK_THREADS (2), BENCH_DRIVER
-(auto | wrk | python), BENCH_BUDGET_SECONDS (270: later measurements are skipped, not run
-late), BENCH_DATABASE_URL (…/mana_auth_bench; dropped and re-created, so its name must
-contain "bench"), BENCH_REDIS_URL (redis://127.0.0.1:6379/10; empty: no Redis), BENCH_PORT,
-BENCH_ONLY (e.g. "login,passkey": measure only those rows, while tuning).
+BENCH_ROUNDS (2: slices it is split into), BENCH_WARMUP (1 s), BENCH_PASSES (2; 1 in the
+matrix and the scale series), BENCH_WORKERS (CPU count), BENCH_WORKER_CLASS (sync | gthread),
+BENCH_THREADS (gthread: 2), BENCH_MATRIX (1: every row under sync, gthread x2 and gthread x4,
+side by side), BENCH_SCALE (e.g. 1k,100k,1M: grow the data by COPY to each size and measure
+validate, session, refresh, login and access at each, EXPLAIN at the largest),
+BENCH_MIDDLEWARE (0: do not price the middleware), BENCH_CONNECTIONS (16), BENCH_WRK_THREADS
+(2), BENCH_DRIVER (auto | wrk | python), BENCH_BUDGET_SECONDS (300, per worker model and per
+size: later measurements are skipped, not run late), BENCH_DATABASE_URL (…/mana_auth_bench;
+dropped and re-created, so its name must contain "bench"), BENCH_REDIS_URL
+(redis://127.0.0.1:6379/10; empty: no Redis), BENCH_PORT (and the next port, for the bare
+ceiling), BENCH_ONLY (e.g. "login,passkey": measure only those rows, while tuning).
 ARGON2_* pass through to the server, to try other hashing costs.
 """
 
@@ -34,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,28 +95,87 @@ class Config:
     port: int
     rounds: int = 2
     only: tuple[str, ...] = ()
+    worker_class: str = "sync"
+    middleware: bool = True
+    threads: int = 1
+    matrix: bool = False
+    scale: tuple[int, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Config:
         def number(name: str, default: int) -> int:
             return max(1, int(env.get(name) or default))
 
+        worker_class = env.get("BENCH_WORKER_CLASS") or "sync"
+        if worker_class not in WORKER_CLASSES:
+            raise SystemExit(f"BENCH_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}")
+        matrix = (env.get("BENCH_MATRIX") or "") not in ("", "0", "false", "no")
+        scale = parse_sizes(env.get("BENCH_SCALE") or "")
+        # The matrix and the scale series run several configurations or sizes: one pass each
+        # unless told otherwise.
+        default_passes = 1 if matrix or scale else 2
         return cls(
             duration=number("BENCH_DURATION", 6),
             rounds=number("BENCH_ROUNDS", 2),
             warmup=max(0, int(env.get("BENCH_WARMUP") or 1)),
-            passes=number("BENCH_PASSES", 2),
+            passes=number("BENCH_PASSES", default_passes),
             workers=number("BENCH_WORKERS", os.cpu_count() or 2),
             connections=number("BENCH_CONNECTIONS", 16),
             wrk_threads=number("BENCH_WRK_THREADS", 2),
             driver=env.get("BENCH_DRIVER") or "auto",
-            budget=float(env.get("BENCH_BUDGET_SECONDS") or 270),
+            budget=float(env.get("BENCH_BUDGET_SECONDS") or 300),
             database_url=env.get("BENCH_DATABASE_URL")
             or "postgres://postgres@127.0.0.1:5432/mana_auth_bench",
             redis_url=env.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
             port=int(env.get("BENCH_PORT") or 0),
             only=tuple(key.strip() for key in (env.get("BENCH_ONLY") or "").split(",") if key),
+            worker_class=worker_class,
+            threads=number("BENCH_THREADS", 1 if worker_class == "sync" else 2),
+            matrix=matrix,
+            scale=scale,
+            middleware=(env.get("BENCH_MIDDLEWARE") or "1") not in ("0", "false", "no"),
         )
+
+    def worker_models(self) -> list[tuple[str, int]]:
+        """(worker class, threads) of every server configuration this run measures."""
+        if self.matrix:
+            return list(MATRIX)
+        return [(self.worker_class, self.threads if self.worker_class == "gthread" else 1)]
+
+
+WORKER_CLASSES = ("sync", "gthread")
+MATRIX = (("sync", 1), ("gthread", 2), ("gthread", 4))
+SCALE_ROWS = ("validate", "session", "refresh", "login", "access")
+MAX_SCALE_LOSS = 0.10
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"1k,100k,1M"`` → (1000, 100000, 1000000), ascending, without duplicates."""
+    sizes = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        factor = {"k": 1_000, "m": 1_000_000}.get(part[-1].lower(), 1)
+        number = part[:-1] if factor > 1 else part
+        try:
+            value = int(float(number) * factor)
+        except ValueError:
+            raise SystemExit(f"BENCH_SCALE: cannot read {part!r} (e.g. 1k,100k,1M)") from None
+        if value < 1:
+            raise SystemExit(f"BENCH_SCALE: {part!r} is not a positive size")
+        sizes.add(value)
+    return tuple(sorted(sizes))
+
+
+def size_label(size: int) -> str:
+    for factor, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{suffix}"
+    return str(size)
+
+
+def model_label(worker_class: str, threads: int) -> str:
+    return "sync" if worker_class == "sync" else f"gthread x{threads}"
 
 
 # --- Infrastructure ---------------------------------------------------------------------------
@@ -209,13 +276,24 @@ def server_env(config: Config, port: int, redis_ok: bool) -> dict[str, str]:
             "MALLOC_TRIM_THRESHOLD_": "1073741824",
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": str(config.workers),
-            "GUNICORN_WORKER_CLASS": "sync",
+            "GUNICORN_WORKER_CLASS": config.worker_class,
+            "GUNICORN_THREADS": str(config.threads if config.worker_class == "gthread" else 1),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
     )
     if redis_ok:
         env["REDIS_URL"] = config.redis_url
     return env
+
+
+def model_env(env: dict[str, str], worker_class: str, threads: int) -> dict[str, str]:
+    """The server's environment with another worker model."""
+    return {**env, "GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_THREADS": str(threads)}
+
+
+def bare_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The second ceiling's server: the same gunicorn settings, Django's bare minimum."""
+    return {**env, "DJANGO_SETTINGS_MODULE": "bench.bare", "GUNICORN_BIND": f"127.0.0.1:{port}"}
 
 
 class StepFailed(RuntimeError):
@@ -235,8 +313,14 @@ def run_json(args: list[str], env: dict[str, str], timeout: float) -> Any:
 class Server:
     """gunicorn with the production config file, in its own session; always stopped."""
 
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
-        self.env, self.port, self.log_path = env, port, log_path
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        log_path: Path,
+        app: str = "mana_auth.wsgi:application",
+    ) -> None:
+        self.env, self.port, self.log_path, self.app = env, port, log_path, app
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -250,7 +334,7 @@ class Server:
                     "-c",
                     "gunicorn.conf.py",
                     "--no-control-socket",
-                    "mana_auth.wsgi:application",
+                    self.app,
                 ],
                 cwd=REPO,
                 env=self.env,
@@ -336,7 +420,12 @@ class Bench:
         if config.driver == "wrk" and not self.wrk:
             raise SystemExit("BENCH_DRIVER=wrk but wrk is not installed")
         self.server: Server | None = None
+        self.bare_server: Server | None = None
         self.port = 0
+        self.bare_port = 0
+        self.model: tuple[str, int] | None = None
+        self.refresh_cursor = 0
+        self.middleware_md = ""
         self.env: dict[str, str] = {}
         self.seed: dict[str, Any] = {}
         self.queries: dict[str, Any] = {}
@@ -357,6 +446,7 @@ class Bench:
             f"{redis_version} ({config.redis_url})" if redis_version else "none (PostgreSQL)"
         )
         self.port = config.port or free_port()
+        self.bare_port = config.port + 1 if config.port else free_port()
         self.env = server_env(config, self.port, redis_version is not None)
         self.env["DATABASE_URL"] = app_database_url
         log("migrate")
@@ -372,7 +462,8 @@ class Bench:
             raise SystemExit(f"migrate failed:\n{done.stderr[-3000:]}")
         log("seed users and sessions")
         seed_file = self.tmp / "seed.json"
-        sets = str(config.passes * (1 + config.rounds))
+        runs = len(config.worker_models()) * max(1, len(config.scale))
+        sets = str(config.passes * (1 + config.rounds) * runs)
         run_json(
             ["-m", "bench.seed", "--out", str(seed_file), "--refresh-sets", sets], self.env, 300
         )
@@ -385,11 +476,51 @@ class Bench:
         except StepFailed as exc:  # the load still tells something: go on without counts
             log(f"SQL counts unavailable: {exc}")
             self.queries = {}
-        log(f"start gunicorn ({config.workers} sync workers) on 127.0.0.1:{self.port}")
-        self.server = Server(self.env, self.port, OUT / "gunicorn.log")
-        self.server.start()
+        if config.middleware:
+            log("price each middleware (in-process)")
+            try:
+                priced = run_json(
+                    ["-m", "bench.middleware_cost", "--out", str(OUT / "middleware.md")],
+                    self.env,
+                    300,
+                )
+                (OUT / "middleware.json").write_text(json.dumps(priced, indent=1))
+                self.middleware_md = priced["markdown"]
+            except StepFailed as exc:
+                log(f"middleware prices unavailable: {exc}")
+        self.servers_start(config.worker_models()[0])
         self.smoke()
         self.data_files()
+
+    def servers_start(self, model: tuple[str, int]) -> None:
+        """The service and the bare-Django ceiling, both with this worker model (restarted
+        when another one runs)."""
+        if self.model == model:
+            return
+        self.servers_stop()
+        worker_class, threads = model
+        config, env = self.config, model_env(self.env, *model)
+        log(
+            f"start gunicorn ({config.workers} {model_label(worker_class, threads)} workers) "
+            f"on 127.0.0.1:{self.port}, bare Django on 127.0.0.1:{self.bare_port}"
+        )
+        self.server = Server(env, self.port, OUT / "gunicorn.log")
+        self.server.start()
+        self.bare_server = Server(
+            bare_env(env, self.bare_port),
+            self.bare_port,
+            OUT / "gunicorn-bare.log",
+            "bench.bare:application",
+        )
+        self.bare_server.start()
+        self.model = model
+
+    def servers_stop(self) -> None:
+        for server in (self.server, self.bare_server):
+            if server is not None:
+                server.stop()
+        self.server = self.bare_server = None
+        self.model = None
 
     def smoke(self) -> None:
         """One request per endpoint before any load: missing or broken ones get no load."""
@@ -483,14 +614,25 @@ class Bench:
             seconds += self.prefetch_seconds() + 4.0
         if key == "login":
             seconds += 1.5 * config.rounds  # the hash loop's interpreter start
+        else:
+            seconds += self.bare_seconds() + 1.0  # one slice of the bare-Django ceiling
         return seconds
 
-    def refresh_set(self, pass_index: int, round_index: int | None) -> int:
-        """Refresh tokens are single-use: every run starts chains from a set of its own."""
-        per_pass = 1 + self.config.rounds
-        return pass_index * per_pass + (0 if round_index is None else 1 + round_index)
+    def bare_seconds(self) -> int:
+        """The bare-Django ceiling is measured once per endpoint and pass, a shorter slice."""
+        return max(1, self.slice_seconds() - 1)
 
-    def wrk_once(self, script: str, path: str, data: Path | None, seconds: int) -> Measurement:
+    def next_refresh_set(self) -> int:
+        """Refresh tokens are single-use: every run starts chains from a set of its own."""
+        index = self.refresh_cursor
+        if index >= len(self.seed["refresh_sets"]):
+            raise RuntimeError("no unused refresh token set left (seeded too few)")
+        self.refresh_cursor += 1
+        return index
+
+    def wrk_once(
+        self, script: str, path: str, data: Path | None, seconds: int, port: int | None = None
+    ) -> Measurement:
         source = self.tmp / f"{script}.lua"
         if not source.exists():
             source.write_text(
@@ -509,7 +651,7 @@ class Bench:
             "10s",
             "-s",
             str(source),
-            f"http://127.0.0.1:{self.port}{path}",
+            f"http://127.0.0.1:{port or self.port}{path}",
         ]
         done = subprocess.run(  # noqa: S603 - fixed arguments
             command, env=env, capture_output=True, text=True, timeout=seconds + 30
@@ -552,6 +694,17 @@ class Bench:
             return self.wrk_once("plain", "/health", None, seconds)
         return self.py_once({"mode": "static", "requests": [{"path": "/health"}]}, seconds)
 
+    def bare_once(self) -> Measurement:
+        """The second ceiling: the constant view on Django's bare minimum (bench/bare.py)."""
+        seconds = self.bare_seconds()
+        if self.wrk:
+            result = self.wrk_once("plain", "/health", None, seconds, port=self.bare_port)
+        else:
+            spec = {"mode": "static", "requests": [{"path": "/health"}], "port": self.bare_port}
+            result = self.py_once(spec, seconds)
+        result.name = "bare Django"
+        return result
+
     def endpoint_once(
         self, key: str, pass_index: int, round_index: int | None, seconds: int
     ) -> Measurement:
@@ -564,7 +717,7 @@ class Bench:
             path = PASSKEYS + "authenticate/verify"
             return self.py_once({"mode": "oneshot", "path": path, "bodies": str(chunk)}, seconds)
         if key == "refresh":
-            chains = data[f"refresh-{self.refresh_set(pass_index, round_index)}"]
+            chains = data[f"refresh-{self.next_refresh_set()}"]
             if self.wrk:
                 return self.wrk_once("refresh", "/", chains, seconds)
             tokens = chains.read_text().split()
@@ -648,16 +801,21 @@ class Bench:
         self.passkey_sizes = [len(chunk) for chunk in chunks]
         return None
 
-    def measure(self, key: str, pass_index: int) -> tuple[Measurement, Measurement]:
-        """(ceiling, endpoint), each merged over the rounds."""
+    def measure(
+        self, key: str, pass_index: int
+    ) -> tuple[Measurement, Measurement | None, Measurement]:
+        """(ceiling, bare-Django ceiling, endpoint), each merged over the rounds; the bare
+        ceiling (HTTP rows only) is one slice, after the first round's ceiling."""
         config, label = self.config, report.ENDPOINTS_BY_KEY[key].label
         kind = report.ENDPOINTS_BY_KEY[key].target.ceiling
         seconds, note = self.slice_seconds(), ""
         if key == "passkey":
             problem = self.passkey_prepare()
             if problem:
-                return Measurement("ceiling", self.driver()), Measurement(
-                    label, self.driver(), note=f"error: {problem[:160]}"
+                return (
+                    Measurement("ceiling", self.driver()),
+                    None,
+                    Measurement(label, self.driver(), note=f"error: {problem[:160]}"),
                 )
         if config.warmup:
             warm = self.endpoint_once(key, pass_index, None, config.warmup)
@@ -667,18 +825,23 @@ class Bench:
                 if affordable < seconds:
                     seconds = max(1, affordable)
                     note = f"{seconds} s rounds: the prefetched assertions last that long"
-        ceilings, results = [], []
+        ceilings, results, bare = [], [], None
         for round_index in range(config.rounds):
             ceilings.append(self.ceiling_once(kind))
+            if kind == "http" and round_index == 0:
+                bare = self.bare_once()
             results.append(self.endpoint_once(key, pass_index, round_index, seconds))
         result = report.merge_runs(label, results)
         result.note = "; ".join(part for part in (result.note, note) if part)
-        return report.merge_runs("ceiling", ceilings), result
+        return report.merge_runs("ceiling", ceilings), bare, result
 
-    def one_pass(self, pass_index: int) -> list[Row]:
+    def one_pass(self, pass_index: int, keys: tuple[str, ...] = (), title: str = "") -> list[Row]:
+        """Every endpoint (or those in ``keys``) once: ceilings and endpoint alternating."""
         rows = []
         for endpoint in ENDPOINTS:
             key = endpoint.key
+            if keys and key not in keys:
+                continue
             queries = self.queries.get(key, {})
             row = Row(
                 endpoint=endpoint,
@@ -697,9 +860,13 @@ class Bench:
             if self.remaining() < self.cost(key):
                 row.result.note = "skipped (time budget; raise BENCH_BUDGET_SECONDS)"
                 continue
-            log(f"pass {pass_index + 1}: {key} ({self.driver()}, {self.config.rounds} rounds)")
+            where = f"{title}, " if title else ""
+            log(
+                f"{where}pass {pass_index + 1}: {key} ({self.driver()}, "
+                f"{self.config.rounds} rounds)"
+            )
             try:
-                row.ceiling, row.result = self.measure(key, pass_index)
+                row.ceiling, row.bare, row.result = self.measure(key, pass_index)
             except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
                 row.result = Measurement(
                     name=endpoint.label, driver=self.driver(), note=f"error: {str(exc)[:160]}"
@@ -708,37 +875,118 @@ class Bench:
 
     def run(self) -> int:
         self.setup()
-        assert self.server is not None
-        passes: list[list[Row]] = []
-        memory: list[dict[int, int]] = []
+        if self.config.scale:
+            return self.run_scale()
+        sections: list[Section] = []
         load_before = os.getloadavg()
-        for index in range(self.config.passes):
-            passes.append(self.one_pass(index))
-            memory.append(self.server.rss())
+        for model in self.config.worker_models():
+            self.servers_start(model)
+            self.started = time.monotonic()  # every worker model gets the whole budget
+            title = model_label(*model) if self.config.matrix else ""
+            section = Section(model_label(*model))
+            for index in range(self.config.passes):
+                section.passes.append(self.one_pass(index, title=title))
+                assert self.server is not None
+                section.memory.append(self.server.rss())
+            sections.append(section)
         load_after = os.getloadavg()
-        text = self.render(passes, memory, load_before, load_after)
-        print(text, flush=True)
-        (OUT / "latest.md").write_text(text + "\n")
-        (OUT / "latest.json").write_text(
-            json.dumps(
-                {
-                    "facts": self.facts,
-                    "passes": [report.rows_json(rows) for rows in passes],
-                    "memory_kib": [{str(k): v for k, v in snap.items()} for snap in memory],
-                },
-                indent=1,
-            )
-        )
-        log(f"written: {OUT / 'latest.md'}, {OUT / 'latest.json'}, {OUT / 'queries.json'}")
+        lines = self.header(load_before, load_after)
+        for section in sections:
+            if self.config.matrix:
+                lines += [f"### Worker model: {section.label}", ""]
+            lines += section_lines(section, level="####" if self.config.matrix else "###")
+        if self.config.matrix:
+            lines += ["### Worker models side by side (every row, pass 1)", ""]
+            lines += [report.matrix_table([(s.label, s.passes[0]) for s in sections]), ""]
+        if self.middleware_md:
+            lines += ["### What each middleware costs (bench/middleware_cost.py)", ""]
+            lines += [self.middleware_md, ""]
+        text = "\n".join(lines)
+        self.write("latest", text, {"sections": [section.as_json() for section in sections]})
         return 0
 
-    def render(
-        self,
-        passes: list[list[Row]],
-        memory: list[dict[int, int]],
-        load_before: tuple[float, float, float],
-        load_after: tuple[float, float, float],
-    ) -> str:
+    def run_scale(self) -> int:
+        """BENCH_SCALE: grow the data by COPY to each size, measure the rows that read it."""
+        config = self.config
+        load_before = os.getloadavg()
+        sizes: list[report.ScaleStep] = []
+        seeded = 0
+        for size in config.scale:
+            label = size_label(size)
+            log(f"scale {label}: seed {size - seeded:,} users by COPY (from {seeded:,})")
+            seed = run_json(
+                ["-m", "bench.scale", "--start", str(seeded), "--users", str(size - seeded)],
+                self.env,
+                4 * 3600,
+            )
+            seeded = size
+            self.started = time.monotonic()  # every size gets the whole budget
+            step = report.ScaleStep(
+                size=size,
+                label=label,
+                seed_seconds=seed["seconds"],
+                database_bytes=seed["database_bytes"],
+                rows=seed["rows"],
+            )
+            for index in range(config.passes):
+                step.passes.append(self.one_pass(index, keys=SCALE_ROWS, title=f"{label} users"))
+                assert self.server is not None
+                step.memory.append(self.server.rss())
+            sizes.append(step)
+        largest = size_label(config.scale[-1])
+        explain = OUT / f"explain-{largest}.txt"
+        log(f"scale {largest}: EXPLAIN (ANALYZE, BUFFERS) of the hot queries -> {explain}")
+        try:
+            run_json(
+                [
+                    "-m",
+                    "bench.queries",
+                    "--out",
+                    str(OUT / f"queries-{largest}.json"),
+                    "--explain",
+                    str(explain),
+                ],
+                self.env,
+                900,
+            )
+        except StepFailed as exc:
+            log(f"EXPLAIN failed: {exc}")
+        load_after = os.getloadavg()
+        lines = self.header(load_before, load_after)
+        lines += [
+            f"- scale: each size adds users by PostgreSQL COPY (bench/scale.py), each with a "
+            f"personal Space (owner membership) and 2 sessions (one refresh token each); the "
+            f"measured users are the {len(self.seed.get('emails', []))} seeded normally; "
+            f"{config.passes} pass(es) per size",
+            "",
+            "### Cost as the data grows",
+            "",
+            report.scale_table(sizes, max_loss=MAX_SCALE_LOSS),
+            "",
+            report.scale_facts_table(sizes),
+            "",
+            f"EXPLAIN (ANALYZE, BUFFERS) of every hot query at {largest}: `bench/out/"
+            f"{explain.name}`",
+            "",
+        ]
+        for step in sizes:
+            lines += [f"### {step.label} users", ""]
+            lines += section_lines(Section(step.label, step.passes, step.memory), level="####")
+        text = "\n".join(lines)
+        self.write(
+            f"scale-{largest}", text, {"scale": [step.as_json() for step in sizes]}, latest=False
+        )
+        return 0
+
+    def write(self, name: str, text: str, data: dict[str, Any], latest: bool = True) -> None:
+        print(text, flush=True)
+        (OUT / f"{name}.md").write_text(text + "\n")
+        (OUT / f"{name}.json").write_text(json.dumps({"facts": self.facts, **data}, indent=1))
+        log(f"written: {OUT / (name + '.md')}, {OUT / (name + '.json')}, {OUT / 'queries.json'}")
+
+    def header(
+        self, load_before: tuple[float, float, float], load_after: tuple[float, float, float]
+    ) -> list[str]:
         config = self.config
         facts = self.facts
         loop_params = facts.get("argon2", "with the settings' parameters (login not measured)")
@@ -752,14 +1000,15 @@ class Bench:
             )
             tool = (done.stdout or done.stderr).splitlines()[0].split(" [")[0]
             tool += f", {config.wrk_threads} threads, {config.connections} connections"
-        lines = [
+        models = ", ".join(model_label(*model) for model in config.worker_models())
+        return [
             f"## mana-auth bench — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "",
             f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {memory_total()}, "
             f"Linux {platform.release()}; load average {load_before[0]:.2f} before, "
             f"{load_after[0]:.2f} after",
-            f"- server: gunicorn {version('gunicorn')} (gunicorn.conf.py), {config.workers} sync "
-            f"workers, MANA_ENV=production (DEBUG off), Django {version('Django')}, "
+            f"- server: gunicorn {version('gunicorn')} (gunicorn.conf.py), {config.workers} "
+            f"workers ({models}), MANA_ENV=production (DEBUG off), Django {version('Django')}, "
             f"Python {platform.python_version()}, PostgreSQL {facts.get('postgres')}, "
             f"Redis {facts.get('redis')}",
             f"- argon2id {loop_params}; MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 "
@@ -770,6 +1019,10 @@ class Bench:
             f"{config.rounds} rounds of {self.slice_seconds()} s ceiling / "
             f"{self.slice_seconds()} s endpoint, alternating, with the same tool; req/s over "
             "all rounds, p50 the request-weighted mean of the rounds', p99 the worst round's",
+            "- ceilings: `/health` behind the whole middleware stack (the floors apply to this "
+            "ratio), and bare Django — the same constant view with no project middleware "
+            f"(bench/bare.py, a second gunicorn with the same settings), one {self.bare_seconds()}"
+            " s slice per endpoint after the first round's ceiling",
             "- passkey verify: a software authenticator (ES256) registers one passkey per "
             "connection, then options are fetched and assertions signed before the measured "
             "window (not measured); each assertion is sent once",
@@ -778,23 +1031,45 @@ class Bench:
             "the connection health check (SELECT 1, CONN_HEALTH_CHECKS) does not",
             "",
         ]
-        for index, rows in enumerate(passes):
-            lines += [f"### Pass {index + 1}", "", report.markdown_table(rows), ""]
-        if len(passes) > 1:
-            lines += ["### Ratios in every pass", "", report.ratios_table(passes), ""]
-        verdict = report.memory_report(memory)
-        lines += ["### Memory (RSS per gunicorn worker after each pass)", ""]
-        lines += [f"- {line}" for line in verdict.lines]
-        lines += [
-            "",
-            "Memory: " + ("GROWS between passes" if verdict.grew else "no growth between passes"),
-        ]
-        return "\n".join(lines)
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.stop()
+        self.servers_stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@dataclass
+class Section:
+    """The passes of one worker model (or one scale size), and RSS after each pass."""
+
+    label: str
+    passes: list[list[Row]] = field(default_factory=list)
+    memory: list[dict[int, int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "passes": [report.rows_json(rows) for rows in self.passes],
+            "memory_kib": [{str(k): v for k, v in snap.items()} for snap in self.memory],
+        }
+
+
+def section_lines(section: Section, level: str = "###") -> list[str]:
+    """The tables of every pass, the ratios side by side, the memory verdict."""
+    lines: list[str] = []
+    for index, rows in enumerate(section.passes):
+        lines += [f"{level} Pass {index + 1}", "", report.markdown_table(rows), ""]
+    if len(section.passes) > 1:
+        lines += [
+            f"{level} Ratios in every pass (vs /health / vs bare Django)",
+            "",
+            report.ratios_table(section.passes),
+            "",
+        ]
+    verdict = report.memory_report(section.memory)
+    lines += [f"{level} Memory (RSS per gunicorn worker after each pass)", ""]
+    lines += [f"- {line}" for line in verdict.lines]
+    lines += ["", verdict.summary(), ""]
+    return lines
 
 
 def queries_note(queries: dict[str, Any]) -> str:

@@ -2,9 +2,11 @@
 
 ``python -m bench.enumeration_timing`` starts the service under gunicorn (production settings,
 throwaway secrets, rate limits off) on a fresh database, seeds a verified and an unverified
-account, then sends ``forgot-password``, ``magic-link`` and ``resend-verification`` for a
-known and for an unknown address, alternating, N times each, over one keep-alive connection,
-and prints the median and 90th percentile of each side and their difference.
+account, then sends ``forgot-password``, ``magic-link``, ``resend-verification`` and
+``register`` (with the verified and with the unverified account's address; the other side
+signs up a new address each time) for a known and for an unknown address, alternating, N times
+each, over one keep-alive connection, and prints the median and 90th percentile of each side
+and their difference.
 
 Knobs (environment): TIMING_DATABASE_URL (…/mana_auth_timing; dropped and re-created, so its
 name must contain "timing"), TIMING_PORT (8390), TIMING_REQUESTS (200 per side and endpoint),
@@ -35,10 +37,14 @@ from bench.lifetime import die_with_parent
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 KNOWN, PENDING = "known-timing@example.com", "pending-timing@example.com"
+SIGN_UP_PASSWORD = "an-unguessable-timing-passphrase-93"
+# name → (path, the known address, the expected status, the body carries a password)
 ENDPOINTS = {
-    "forgot-password": ("/api/v1/auth/forgot-password", KNOWN),
-    "magic-link": ("/api/v1/auth/magic-link", KNOWN),
-    "resend-verification": ("/api/v1/auth/resend-verification", PENDING),
+    "forgot-password": ("/api/v1/auth/forgot-password", KNOWN, 202, False),
+    "magic-link": ("/api/v1/auth/magic-link", KNOWN, 202, False),
+    "resend-verification": ("/api/v1/auth/resend-verification", PENDING, 202, False),
+    "register (verified owner)": ("/api/v1/auth/register", KNOWN, 201, True),
+    "register (unverified owner)": ("/api/v1/auth/register", PENDING, 201, True),
 }
 SEED = f"""
 from django.utils import timezone
@@ -63,15 +69,36 @@ def _database_url() -> str:
     return url
 
 
-def _recreate(url: str) -> None:
+def _recreate(url: str) -> str:
+    """Drop and create the database, owned by an ordinary role ``<name>_app`` (production
+    refuses to serve as a superuser); returns the URL that connects as that role."""
+    import psycopg
+    from psycopg import sql
+
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
+    role, password = f"{name}_app", secrets.token_urlsafe(24)
     admin = urlunsplit(parts._replace(path="/postgres"))
-    import psycopg
-
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        connection.execute(
+            sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"),
+                sql.Identifier(role),
+                sql.Literal(password),
+            )
+        )
+        connection.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(role)
+            )
+        )
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _env(url: str, port: int, mail_dir: str) -> dict[str, str]:
@@ -91,6 +118,7 @@ def _env(url: str, port: int, mail_dir: str) -> dict[str, str]:
             "MANA_SERVICE_KEY": secrets.token_urlsafe(40),
             "PERSONA_SEED_SECRET": secrets.token_urlsafe(40),
             "BASE_URL": "https://localhost",
+            "WEBAUTHN_RP_ID": "localhost",  # production refuses to boot without a passkey RP id
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": url,
@@ -114,14 +142,22 @@ def _env(url: str, port: int, mail_dir: str) -> dict[str, str]:
     return env
 
 
-def _post(connection: http.client.HTTPConnection, path: str, email: str) -> float:
-    body = json.dumps({"email": email})
+def _post(
+    connection: http.client.HTTPConnection,
+    path: str,
+    email: str,
+    expected: int = 202,
+    password: bool = False,
+) -> float:
+    body = json.dumps(
+        {"email": email, "password": SIGN_UP_PASSWORD} if password else {"email": email}
+    )
     started = time.perf_counter()
     connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
     response = connection.getresponse()
     response.read()
     elapsed = time.perf_counter() - started
-    if response.status != 202:
+    if response.status != expected:
         raise SystemExit(f"{path} answered {response.status}")
     return elapsed * 1000
 
@@ -129,16 +165,18 @@ def _post(connection: http.client.HTTPConnection, path: str, email: str) -> floa
 def _measure(port: int, count: int, pause: float) -> dict[str, dict[str, list[float]]]:
     results: dict[str, dict[str, list[float]]] = {}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for name, (path, known) in ENDPOINTS.items():
+    for name, (path, known, expected, password) in ENDPOINTS.items():
         for _ in range(20):  # warm-up, both sides
-            _post(connection, path, known)
-            _post(connection, path, f"nobody-{secrets.token_hex(4)}@example.com")
+            _post(connection, path, known, expected, password)
+            _post(
+                connection, path, f"nobody-{secrets.token_hex(4)}@example.com", expected, password
+            )
         sides: dict[str, list[float]] = {"known": [], "unknown": []}
         for index in range(count):
             order = ("known", "unknown") if index % 2 == 0 else ("unknown", "known")
             for side in order:
                 email = known if side == "known" else f"nobody-{secrets.token_hex(4)}@example.com"
-                sides[side].append(_post(connection, path, email))
+                sides[side].append(_post(connection, path, email, expected, password))
                 time.sleep(pause)  # let work deferred past the response finish
         results[name] = sides
     connection.close()
@@ -166,7 +204,7 @@ def main() -> None:
     url = _database_url()
     port = int(os.environ.get("TIMING_PORT", "8390"))
     count = int(os.environ.get("TIMING_REQUESTS", "200"))
-    _recreate(url)
+    url = _recreate(url)
     with tempfile.TemporaryDirectory() as mail_dir:
         env = _env(url, port, mail_dir)
         for args in (

@@ -7,7 +7,14 @@ savepoints count (each is a round trip, and ``django_assert_max_num_queries`` co
 too). Not counted: the connection's ``SELECT 1`` health check (``CONN_HEALTH_CHECKS``), which
 runs on a psycopg cursor outside Django's wrappers.
 
-    python -m bench.queries --out FILE
+    python -m bench.queries --out FILE [--explain FILE]
+
+With ``--explain``, each endpoint is called once more after counting, and every statement it
+sends (BEGIN, COMMIT, savepoints and repeats left out) is first run under ``EXPLAIN (ANALYZE,
+BUFFERS)`` with the same parameters, just before the real one and in a savepoint (or
+transaction) that is rolled back: the plan sees the data the statement sees (the refresh
+token not yet claimed, the session not yet inserted) and keeps no write. The plans go to that
+file (the scale series writes ``bench/out/explain-<size>.txt`` at its largest size).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ RP_ID = os.environ.get("WEBAUTHN_RP_ID", "localhost")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--explain", help="write EXPLAIN (ANALYZE, BUFFERS) of every statement")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mana_auth.settings")
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return True
 
     results: dict[str, Any] = {}
+    explainer = Explainer()
 
     def count(
         key: str, request: Callable[[Any], Any], prepare: Callable[[], Any] | None = None
@@ -95,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
                 counts.append(len(captured.captured_queries))
                 statements = [query["sql"][:300] for query in captured.captured_queries]
         results[key] = {"queries": counts[-1], "counts": counts, "sql": statements}
+        if args.explain:
+            argument = prepare() if prepare else None
+            explainer.key = key
+            with connection.execute_wrapper(explainer):
+                request(argument)
+            explainer.key = None
 
     user = user_make("main")
     sign_in = signin_session.session_start(user=user, meta=meta, method="password")
@@ -143,7 +158,75 @@ def main(argv: list[str] | None = None) -> int:
 
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=1)
+    if args.explain:
+        with open(args.explain, "w") as handle:
+            handle.write(explainer.text())
     return 0
+
+
+EXPLAINED = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
+
+
+class Explainer:
+    """A Django execute wrapper: before each statement of the endpoint ``key`` runs, its
+    ``EXPLAIN (ANALYZE, BUFFERS)`` with the same parameters, rolled back."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.plans: dict[str, list[tuple[str, str]]] = {}
+        self.seen: dict[str, set[str]] = {}
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        words = sql.lstrip().split(None, 1)
+        if self.key and not many and words and words[0].upper() in EXPLAINED:
+            seen = self.seen.setdefault(self.key, set())
+            if sql not in seen:
+                seen.add(sql)
+                self.plans.setdefault(self.key, []).append(
+                    (self.shown(context, sql, params), self.plan(context, sql, params))
+                )
+        return execute(sql, params, many, context)
+
+    @staticmethod
+    def shown(context: Any, sql: str, params: Any) -> str:
+        try:
+            return context["cursor"].cursor.mogrify(sql, params)
+        except Exception:  # noqa: BLE001 - only for display
+            return f"{sql}\n-- params: {params!r}"
+
+    @staticmethod
+    def plan(context: Any, sql: str, params: Any) -> str:
+        import psycopg
+
+        connection = context["connection"]
+        raw = context["cursor"].cursor  # psycopg's own cursor: not logged, not counted
+        inside = connection.in_atomic_block
+        raw.execute("SAVEPOINT bench_explain" if inside else "BEGIN")
+        try:
+            raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            return "\n".join(row[0] for row in raw.fetchall())
+        except psycopg.Error as exc:
+            return f"EXPLAIN failed: {str(exc).strip()[:300]}"
+        finally:
+            raw.execute("ROLLBACK TO SAVEPOINT bench_explain" if inside else "ROLLBACK")
+
+    def text(self) -> str:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            size = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM accounts_user")
+            users = cursor.fetchone()[0]
+        parts = [
+            f"-- EXPLAIN (ANALYZE, BUFFERS) of the hot queries: {users:,} users, database "
+            f"{size / 1024 / 1024:,.0f} MiB. Each statement as the endpoint sent it, explained "
+            "just before it ran, in a savepoint rolled back.\n"
+        ]
+        for key, plans in self.plans.items():
+            for index, (sql, plan) in enumerate(plans, start=1):
+                parts.append(f"\n== {key}, statement {index} ==\n{sql}\n\n{plan}\n")
+        return "".join(parts)
 
 
 def _passkey_count(call: Any, count: Any, user_make: Any, password: str) -> str | None:

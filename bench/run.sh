@@ -4,6 +4,8 @@
 # started when down, the database `mana_auth_bench` dropped and re-created) and, when present,
 # Redis (BENCH_REDIS_URL, default db 10). Installs wrk from Debian's packages when missing and
 # running as root; otherwise the Python driver measures everything. Knobs: bench/bench.py.
+# `make bench-workers` (BENCH_MATRIX=1): every row under sync, gthread x2 and gthread x4.
+# `make bench-scale` (BENCH_SCALE=1k,100k,1M): the hot rows as the data grows (COPY seeding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${BENCH_PYTHON:-.venv/bin/python}
@@ -25,5 +27,8 @@ if [ "${BENCH_DRIVER:-auto}" != python ] && ! command -v wrk >/dev/null 2>&1; th
   fi
 fi
 
-# bench.py stops the server it starts on exit, interrupt or SIGTERM.
-exec timeout --foreground -s TERM "${BENCH_TIMEOUT_SECONDS:-600}" "$PY" -m bench.bench "$@"
+# bench.py stops the servers it starts on exit, interrupt or SIGTERM. The worker-model matrix
+# (BENCH_MATRIX=1) and the scale series (BENCH_SCALE=1k,100k,1M) run much longer.
+limit=600
+if [ -n "${BENCH_SCALE:-}" ] || [ "${BENCH_MATRIX:-0}" != 0 ]; then limit=14400; fi
+exec timeout --foreground -s TERM "${BENCH_TIMEOUT_SECONDS:-$limit}" "$PY" -m bench.bench "$@"

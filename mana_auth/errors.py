@@ -21,7 +21,7 @@ from django.db import (
     OperationalError,
     connections,
 )
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseBase, JsonResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf_exceptions
@@ -247,10 +247,22 @@ def error_body(error: AuthError) -> dict[str, Any]:
 
 
 def log_unexpected(exc: BaseException, error: AuthError) -> None:
-    if error.code == "SERVICE_UNAVAILABLE":
+    """Log a server-side answer: faults at ERROR with their traceback; a domain 5xx that is a
+    known state (``expected``: GRANT_NOT_CONFIGURED) at INFO, one line, since ERROR would page
+    someone (and reach Sentry through its logging integration) for a configuration choice."""
+    if (error.status or 500) >= 500 and is_expected_error(error):
+        logger.info("%s %s: %s", error.status, error.code, error.message)
+    elif error.code == "SERVICE_UNAVAILABLE":
         logger.error("dependency failure: %s", type(exc).__name__, exc_info=exc)
     elif (error.status or 500) >= 500:
         logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+
+
+def mark_logged(response: HttpResponseBase, error: AuthError) -> None:
+    """Keep Django's ``django.request`` logger from logging an expected 5xx at ERROR
+    (``log_response`` skips a response marked as logged); ``log_unexpected`` has said it."""
+    if (error.status or 500) >= 500 and is_expected_error(error):
+        response._has_been_logged = True  # type: ignore[attr-defined]
 
 
 def capture(exc: BaseException, error: AuthError) -> None:
@@ -276,6 +288,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     response = Response(error_body(error), status=error.status)
     for header, value in error.headers.items():
         response[header] = value
+    mark_logged(response, error)
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
         response["WWW-Authenticate"] = 'Bearer realm="mana"'
     return response
@@ -285,4 +298,5 @@ def json_error(error: AuthError) -> JsonResponse:
     response = JsonResponse(error_body(error), status=error.status)
     for header, value in error.headers.items():
         response[header] = value
+    mark_logged(response, error)
     return response

@@ -267,7 +267,11 @@ SSO_COOKIE_NAME = "__Secure-mana.session_token" if SSO_COOKIE_SECURE else "mana.
 DEVICE_COOKIE_NAME = "mana.device"
 # Set by `register` in the browser that signs up; its verification link keeps the chosen
 # password only when opened there (or with the password): see accounts.registration.email_verify.
-SIGNUP_COOKIE_NAME = "__Secure-mana.signup" if SSO_COOKIE_SECURE else "mana.signup"
+# `__Host-` when secure: Secure, Path=/ and no Domain are then enforced by the browser, so no
+# sibling subdomain can plant or overwrite it. The name of the previous release is still read
+# (never set) until its last cookie has expired (EMAIL_VERIFICATION_TTL_HOURS); drop it then.
+SIGNUP_COOKIE_NAME = "__Host-mana.signup" if SSO_COOKIE_SECURE else "mana.signup"
+SIGNUP_COOKIE_LEGACY_NAME = "__Secure-mana.signup" if SSO_COOKIE_SECURE else ""
 REAUTH_WINDOW_SECONDS = env_int(ENV, "REAUTH_WINDOW_SECONDS", 600)
 EMAIL_VERIFICATION_TTL_HOURS = env_int(ENV, "EMAIL_VERIFICATION_TTL_HOURS", 24)
 PASSWORD_RESET_TTL_MINUTES = env_int(ENV, "PASSWORD_RESET_TTL_MINUTES", 60)
@@ -303,6 +307,8 @@ WEBAUTHN_ORIGINS = env_list(ENV, "WEBAUTHN_ORIGINS") or TRUSTED_ORIGINS
 
 # --- Other services -------------------------------------------------------------------------
 MANA_CREDITS_URL = env_str(ENV, "MANA_CREDITS_URL")
+# How long the GDPR summary and export wait for mana-credits' balance and transactions.
+MANA_CREDITS_TIMEOUT_MS = env_int(ENV, "MANA_CREDITS_TIMEOUT_MS", 2000)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = env_str(ENV, "EMAIL_HOST")
@@ -347,6 +353,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": ["owner", "admin", "member"],
         "RestrictableRoleEnum": ["admin", "member"],
+        "LevelEnum": ["none", "read", "write", "admin"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

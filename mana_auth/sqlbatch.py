@@ -8,11 +8,14 @@ end of the statement, so a parent and its children can go together.
 
 Each INSERT is compiled by Django (``InsertQuery``), so field conversions, defaults already
 set on the instance and ``pre_save`` hooks are the ORM's own. Signals are not sent: use it only
-for models nothing listens to. Instances must carry their primary key (UUIDs, natural keys):
-nothing is read back.
+for models nothing listens to. Instances carry their primary key (UUIDs, natural keys), or
+leave an automatic one (``AutoField``) unset for its sequence: nothing is read back, so such
+an instance's ``pk`` stays None.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from django.db import connections, models
 from django.db.models.sql import InsertQuery
@@ -41,27 +44,37 @@ def insert_together(
     *objects: models.Model,
     using: str = "default",
     only_if: tuple[str, list[object]] | None = None,
+    also: Sequence[tuple[str, list[object]]] = (),
 ) -> bool:
     """Insert ``objects`` (in order) in one statement; mark them saved.
 
     ``only_if`` is a data-modifying statement ending in ``RETURNING`` (a conditional UPDATE)
     that runs first in the same statement: the rows are inserted only when it returns a row,
     so the condition, its write and the inserts are one round trip and one atomic unit.
-    Returns whether the rows were inserted.
+    ``also`` are further data-modifying statements (an UPDATE or DELETE, no RETURNING needed)
+    that go with the rows, atomically, in the same round trip; they run unconditionally, so
+    they cannot be combined with ``only_if``. Returns whether the rows were inserted.
     """
     if not objects:
         return True
+    if only_if is not None and also:
+        raise ValueError("insert_together(also=…) runs unconditionally: not with only_if")
     connection = connections[using]
     statements: list[str] = []
     params: list[object] = []
+    for index, (sql, sql_params) in enumerate(also):
+        statements.append(f"x{index} AS ({sql})")
+        params.extend(sql_params)
     if only_if is not None:
         statements.append(f"guard AS ({only_if[0]})")
         params.extend(only_if[1])
     for index, obj in enumerate(objects):
         meta = obj._meta
-        if obj.pk is None:
-            raise ValueError(f"{meta.label} needs its primary key set before insert_together")
         fields = list(meta.local_concrete_fields)
+        if obj.pk is None:
+            if meta.auto_field is None:
+                raise ValueError(f"{meta.label} needs its primary key set before insert_together")
+            fields.remove(meta.auto_field)  # left to its sequence
         query = InsertQuery(type(obj))
         query.insert_values(fields, [obj])
         ((sql, sql_params),) = query.get_compiler(using=using).as_sql()

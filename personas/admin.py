@@ -1,20 +1,26 @@
 """Operators' console for personas: who they are, what the runner did, what it thought.
 
-Personas are defined by ``personas/catalog.json`` and written by ``seed_personas``, so the
-console reads; deleting a persona deletes its whole account through the persona service.
+The console is the persona management UI: a persona's prompt, archetype, module mix and
+cadence are edited here through ``persona_settings_update`` (validated like the catalog,
+audited). ``seed_personas`` still brings personas back to ``personas/catalog.json``: a change
+meant to last belongs in the catalog too. Deleting a persona deletes its whole account
+through the persona service.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.console import ServiceSaveAdmin
 from mana_auth.clientip import RequestMeta
+from mana_auth.errors import ValidationFailed
 from personas import selectors, services
 from personas.models import Persona, PersonaAction, PersonaFeedback
 
@@ -60,8 +66,47 @@ class RecentFeedbackInline(_RecentInline):
     readonly_fields = fields
 
 
+# The service's field names (the API's) → the form's.
+_FORM_FIELDS = {
+    "archetype": "archetype",
+    "systemPrompt": "system_prompt",
+    "moduleMix": "module_mix",
+    "tickCadence": "tick_cadence",
+}
+
+
+class PersonaSettingsForm(forms.ModelForm):
+    """The four settings an operator edits, checked by the service's own rules so a problem
+    shows at its field."""
+
+    class Meta:
+        model = Persona
+        fields = ("archetype", "tick_cadence", "system_prompt", "module_mix")
+        help_texts = {
+            "module_mix": 'Module id → positive weight, e.g. {"todo": 0.6, "notes": 0.4}.',
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        try:
+            services.persona_settings_check(
+                archetype=cleaned.get("archetype", ""),
+                system_prompt=cleaned.get("system_prompt", ""),
+                module_mix=cleaned.get("module_mix"),
+                tick_cadence=cleaned.get("tick_cadence", ""),
+            )
+        except ValidationFailed as exc:
+            for name, problems in exc.details["fields"].items():
+                field = _FORM_FIELDS.get(name)
+                if field in self.errors:
+                    continue  # already refused by the field itself (required, bad JSON)
+                for problem in problems:
+                    self.add_error(field, problem)
+        return cleaned
+
+
 @admin.register(Persona)
-class PersonaAdmin(_ReadOnly, admin.ModelAdmin):
+class PersonaAdmin(ServiceSaveAdmin):
     list_display = (
         "email",
         "name",
@@ -84,11 +129,38 @@ class PersonaAdmin(_ReadOnly, admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    readonly_fields = fields
+    readonly_fields = (
+        "account",
+        "actions_last_7_days",
+        "feedback_averages",
+        "last_active_at",
+        "created_at",
+        "updated_at",
+    )
+    form = PersonaSettingsForm
     inlines = (RecentActionInline, RecentFeedbackInline)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Persona]:
         return selectors.with_activity(super().get_queryset(request)).order_by("user__email")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # personas are created by seed_personas or POST /api/v1/admin/personas
+
+    def save_through_service(
+        self, request: HttpRequest, obj: Persona, form: Any, change: bool
+    ) -> None:
+        if not form.changed_data:
+            return
+        data = form.cleaned_data
+        services.persona_settings_update(
+            persona_id=obj.pk,
+            archetype=data["archetype"],
+            system_prompt=data["system_prompt"],
+            module_mix=data["module_mix"],
+            tick_cadence=data["tick_cadence"],
+            actor=request.user,  # type: ignore[arg-type]
+            meta=RequestMeta.from_request(request),
+        )
 
     @admin.display(description="email", ordering="user__email")
     def email(self, persona: Persona) -> str:

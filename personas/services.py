@@ -24,7 +24,7 @@ from accounts.models import Kind, Tier, User
 from accounts.registration import user_register
 from mana_auth import config
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, ValidationFailed
+from mana_auth.errors import AuthError, Forbidden, ValidationFailed
 from mana_auth.lookups import scoped_get
 from personas import catalog as catalog_rules
 from personas.catalog import Catalog, CatalogPersona, CatalogSpace
@@ -240,6 +240,88 @@ def persona_upsert(
                 },
             )
     return PersonaUpsert(persona=persona, created=created, changed=tuple(changed))
+
+
+# --- Edit in the console ----------------------------------------------------------------------
+
+
+def persona_settings_check(
+    *, archetype: str, system_prompt: str, module_mix: object, tick_cadence: str
+) -> None:
+    """Refuse settings the catalog would refuse, as VALIDATION_ERROR keyed like the API."""
+    fields: dict[str, list[str]] = {}
+    if not isinstance(system_prompt, str) or not system_prompt.strip():
+        fields["systemPrompt"] = ["Must not be blank."]
+    if problem := catalog_rules.archetype_problem(archetype):
+        fields["archetype"] = [problem]
+    if problem := catalog_rules.cadence_problem(tick_cadence):
+        fields["tickCadence"] = [problem]
+    if problems := catalog_rules.module_mix_problems(module_mix):
+        fields["moduleMix"] = problems
+    if fields:
+        raise ValidationFailed(fields)
+
+
+@transaction.atomic
+def persona_settings_update(
+    *,
+    persona_id: object,
+    archetype: str,
+    system_prompt: str,
+    module_mix: dict[str, float],
+    tick_cadence: str,
+    actor: User,
+    meta: RequestMeta,
+) -> PersonaUpsert:
+    """An operator changes how the runner plays a persona (the console's persona form).
+
+    Only the persona row changes: the account, its password and its Spaces stay as they are.
+    Audited like an upsert (``PERSONA_UPSERTED`` with the changed fields, ``ADMIN_ACTION`` on
+    the operator's trail); nothing to change writes nothing. ``seed_personas`` brings a
+    persona back to ``catalog.json``: a lasting change belongs in the catalog too.
+    """
+    if not actor.is_admin:
+        raise Forbidden("Only an operator (role admin) can edit personas.")
+    system_prompt = system_prompt.strip() if isinstance(system_prompt, str) else system_prompt
+    persona_settings_check(
+        archetype=archetype,
+        system_prompt=system_prompt,
+        module_mix=module_mix,
+        tick_cadence=tick_cadence,
+    )
+    persona = scoped_get(
+        Persona.objects.select_for_update().filter(user__kind=Kind.PERSONA),
+        persona_id,
+        field="user_id",
+        message="No such persona.",
+    )
+    wanted = {
+        "archetype": ("archetype", archetype),
+        "systemPrompt": ("system_prompt", system_prompt),
+        "moduleMix": ("module_mix", module_mix),
+        "tickCadence": ("tick_cadence", tick_cadence),
+    }
+    changed = [name for name, (field, value) in wanted.items() if getattr(persona, field) != value]
+    if not changed:
+        return PersonaUpsert(persona=persona, created=False, changed=())
+    for name in changed:
+        field, value = wanted[name]
+        setattr(persona, field, value)
+    persona.save(update_fields=[*(wanted[name][0] for name in changed), "updated_at"])
+    user = User.objects.get(pk=persona.user_id)
+    security_event_record(
+        type=EventType.PERSONA_UPSERTED,
+        user=user,
+        meta=meta,
+        metadata={"created": False, "fields": changed, "byAdmin": True},
+    )
+    security_event_record(
+        type=EventType.ADMIN_ACTION,
+        user=actor,
+        meta=meta,
+        metadata={"action": "persona_update", "targetUserId": str(user.id), "fields": changed},
+    )
+    return PersonaUpsert(persona=persona, created=False, changed=tuple(changed))
 
 
 # --- Delete -----------------------------------------------------------------------------------

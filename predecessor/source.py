@@ -67,6 +67,8 @@ SPECS: dict[str, TableSpec] = {
             "twoFactorEnabled": _c(RAW),
             "banned": _c(RAW),
             "banExpires": _c(RAW),
+            # The schema-drift column of seed 000 (``auth.users.onboarding_completed_at``).
+            "onboardingCompletedAt": _c(RAW),
         },
         order=("createdAt", "id"),
         required=True,

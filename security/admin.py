@@ -116,10 +116,11 @@ class SecurityEventAdmin(_ReadOnlyAuditAdmin):
 
 @admin.register(LoginAttempt)
 class LoginAttemptAdmin(_ReadOnlyAuditAdmin):
-    """Every password sign-in attempt, successful or not."""
+    """Every sign-in attempt with each factor (``method``), successful or not."""
 
     list_display = (
         "created_at",
+        "method",
         "email_key",
         "user",
         "success",
@@ -128,7 +129,8 @@ class LoginAttemptAdmin(_ReadOnlyAuditAdmin):
         "ip_address",
     )
     list_filter = (
-        "success",
+        "method",
+        "success",  # the outcome
         "reason",
         "known_device",
         ("created_at", admin.DateFieldListFilter),
@@ -139,6 +141,7 @@ class LoginAttemptAdmin(_ReadOnlyAuditAdmin):
     fields = (
         "id",
         "created_at",
+        "method",
         "email_key",
         "user",
         "success",

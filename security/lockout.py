@@ -6,7 +6,10 @@ Made safe against lockout-as-denial-of-service:
   elsewhere do not block it;
 - failures during a lock are not counted and do not extend it;
 - unknown emails are counted exactly like real ones (no enumeration);
-- counters are rows locked with SELECT … FOR UPDATE: exact under concurrency, across workers.
+- a failure is counted and the lock decided in one statement (INSERT … ON CONFLICT DO UPDATE
+  … RETURNING, under PostgreSQL's row lock): exact under concurrency, across workers; the
+  password sign-in reserves its check that way before running it (``attempt_begin``), so
+  concurrent guesses get exactly the threshold of checks, never more.
 Only genuine credential failures reach ``failure_record``; infrastructure errors never do.
 """
 
@@ -18,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from security.models import LoginThrottle
@@ -32,6 +35,15 @@ class FailureOutcome:
     failures: int
     locked_now: bool
     locked_until: datetime | None
+    # Locked before this failure: not counted (and, for a reserved attempt, not to be checked).
+    refused: bool = False
+    window_started_at: datetime | None = None
+
+    def remaining_seconds(self, now: datetime | None = None) -> int:
+        if self.locked_until is None:
+            return 1 if self.refused else 0
+        left = (self.locked_until - (now or timezone.now())).total_seconds()
+        return max(1, int(left)) if left > 0 else 0
 
 
 def device_cookie_make(email_key: str) -> str:
@@ -63,18 +75,6 @@ def magic_link_scope(email_key: str) -> str:
     return f"link:{email_key}"
 
 
-def throttle_state(scope: str, *, now: datetime | None = None) -> tuple[bool, int]:
-    """``(a counter row exists, seconds the lock still runs)`` in one query."""
-    current = now or timezone.now()
-    row = LoginThrottle.objects.filter(scope=scope).values_list("locked_until").first()
-    if row is None:
-        return False, 0
-    locked_until = row[0]
-    if locked_until is None or locked_until <= current:
-        return True, 0
-    return True, max(1, int((locked_until - current).total_seconds()))
-
-
 def remaining_lock_seconds(scope: str, *, now: datetime | None = None) -> int:
     current = now or timezone.now()
     locked_until = (
@@ -87,36 +87,111 @@ def remaining_lock_seconds(scope: str, *, now: datetime | None = None) -> int:
     return max(1, int((locked_until - current).total_seconds()))
 
 
+# One statement counts a failure and decides the lock, under the row lock PostgreSQL takes for
+# ON CONFLICT DO UPDATE: concurrent failures, on any worker, serialise on it and each sees the
+# count the previous one left. A scope already locked is not counted (the WHERE leaves it, and
+# nothing comes back), so failures during a lock never extend it. A window that has run out,
+# or a lock that has expired, starts a fresh count.
+_FRESH = "(t.window_started_at + %(window)s <= %(now)s OR t.locked_until IS NOT NULL)"
+_COUNT = f"(CASE WHEN {_FRESH} THEN 1 ELSE t.failures + 1 END)"
+_FAILURE_SQL = (
+    "INSERT INTO security_login_throttle AS t "  # noqa: S608 - constants only, never input
+    "(scope, email_key, failures, window_started_at, locked_until, updated_at) "
+    "VALUES (%(scope)s, %(email_key)s, 1, %(now)s, "
+    "CASE WHEN 1 >= %(max)s THEN %(lock_until)s END, %(now)s) "
+    "ON CONFLICT (scope) DO UPDATE SET "
+    f"failures = {_COUNT}, "
+    f"window_started_at = CASE WHEN {_FRESH} THEN %(now)s ELSE t.window_started_at END, "
+    f"locked_until = CASE WHEN {_COUNT} >= %(max)s THEN %(lock_until)s END, "
+    "updated_at = %(now)s "
+    "WHERE t.locked_until IS NULL OR t.locked_until <= %(now)s "
+    "RETURNING failures, window_started_at, locked_until"
+)
+
+# Give back a reserved attempt that turned out not to be a failure (the right password, or
+# our own dependency failing). Only within the window it was counted in; a lock it set is
+# lifted when the count falls below the threshold again; a count that falls to nothing leaves
+# no row. Two statements, each re-checked on the row lock, so a concurrent count is never lost.
+_REFUND_DELETE_SQL = (
+    "DELETE FROM security_login_throttle "
+    "WHERE scope = %(scope)s AND window_started_at = %(window_started_at)s AND failures <= 1"
+)
+_REFUND_SQL = (
+    "UPDATE security_login_throttle SET failures = failures - 1, "
+    "locked_until = CASE WHEN failures - 1 < %(max)s THEN NULL ELSE locked_until END, "
+    "updated_at = %(now)s "
+    "WHERE scope = %(scope)s AND window_started_at = %(window_started_at)s AND failures > 1"
+)
+
+
 def failure_record(*, scope: str, email_key: str, now: datetime | None = None) -> FailureOutcome:
-    """Count one credential failure; lock when the window's budget is spent."""
+    """Count one credential failure and decide the lock, atomically (one statement).
+
+    Also the reservation of a check that is about to run (``attempt_begin``): counted first,
+    the check cannot be raced past the threshold by concurrent guesses.
+    """
     current = now or timezone.now()
-    window = timedelta(seconds=settings.LOCKOUT_WINDOW_SECONDS)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO security_login_throttle "
-                "(scope, email_key, failures, window_started_at, locked_until, updated_at) "
-                "VALUES (%s, %s, 0, %s, NULL, %s) ON CONFLICT (scope) DO NOTHING",
-                [scope, email_key, current, current],
-            )
-        row = LoginThrottle.objects.select_for_update().get(scope=scope)
-        if row.locked_until and row.locked_until > current:
-            return FailureOutcome(row.failures, False, row.locked_until)
-        if row.window_started_at + window <= current or row.locked_until:
-            row.failures = 0
-            row.window_started_at = current
-            row.locked_until = None
-        row.failures += 1
-        locked_now = row.failures >= settings.LOCKOUT_MAX_FAILURES
-        if locked_now:
-            row.locked_until = current + timedelta(seconds=settings.LOCKOUT_DURATION_SECONDS)
-        row.save(update_fields=["failures", "window_started_at", "locked_until", "updated_at"])
-        return FailureOutcome(row.failures, locked_now, row.locked_until)
+    params = {
+        "scope": scope,
+        "email_key": email_key,
+        "now": current,
+        "window": timedelta(seconds=settings.LOCKOUT_WINDOW_SECONDS),
+        "max": settings.LOCKOUT_MAX_FAILURES,
+        "lock_until": current + timedelta(seconds=settings.LOCKOUT_DURATION_SECONDS),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_FAILURE_SQL, params)
+        row = cursor.fetchone()
+    if row is None:  # locked already: not counted, the lock not extended
+        locked = LoginThrottle.objects.filter(scope=scope).values_list(
+            "failures", "locked_until", "window_started_at"
+        )
+        failures, locked_until, started = locked.first() or (0, None, None)
+        return FailureOutcome(failures, False, locked_until, True, started)
+    failures, started, locked_until = row
+    return FailureOutcome(failures, locked_until is not None, locked_until, False, started)
+
+
+def attempt_begin(*, scope: str, email_key: str, now: datetime | None = None) -> FailureOutcome:
+    """Reserve one credential check on ``scope`` before running it: counted as a failure and
+    the lock decided in the same statement. ``refused`` means the scope is locked (check
+    nothing). The caller gives the reservation back (``attempt_refund``) unless the check
+    fails, so a correct password or a failure of ours counts nothing; a completed sign-in
+    clears the scope (``success_record``)."""
+    return failure_record(scope=scope, email_key=email_key, now=now)
+
+
+def attempt_refund(*, scope: str, attempt: FailureOutcome, now: datetime | None = None) -> None:
+    """Give back a reservation of ``attempt_begin`` that was not a credential failure."""
+    if attempt.refused or attempt.window_started_at is None:
+        return
+    params = {
+        "scope": scope,
+        "window_started_at": attempt.window_started_at,
+        "max": settings.LOCKOUT_MAX_FAILURES,
+        "now": now or timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_REFUND_DELETE_SQL, params)
+        if cursor.rowcount == 0:
+            cursor.execute(_REFUND_SQL, params)
+
+
+def success_statement(*, scope: str) -> tuple[str, list[object]]:
+    """``success_record`` as a statement for a caller that runs it inside its own (a password
+    sign-in's session write, ``mana_auth.sqlbatch.insert_together(also=…)``)."""
+    return "DELETE FROM security_login_throttle WHERE scope = %s", [scope]
 
 
 def success_record(*, scope: str) -> None:
-    """A successful password sign-in resets that scope's count."""
-    LoginThrottle.objects.filter(scope=scope).delete()
+    """A successful sign-in resets that scope's count.
+
+    One plain DELETE: the ORM's ``delete()`` wraps even a fast delete in BEGIN … COMMIT, two
+    round trips more on every password sign-in (which now always has a row: its reservation).
+    """
+    sql, params = success_statement(scope=scope)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def unlock(*, email_key: str) -> int:

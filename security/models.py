@@ -27,6 +27,7 @@ class EventType(models.TextChoices):
     EMAIL_CHANGE_REQUESTED = "EMAIL_CHANGE_REQUESTED"
     EMAIL_CHANGED = "EMAIL_CHANGED"
     PROFILE_UPDATED = "PROFILE_UPDATED"
+    ONBOARDING_COMPLETED = "ONBOARDING_COMPLETED"
     MAGIC_LINK_REQUESTED = "MAGIC_LINK_REQUESTED"
     MFA_ENABLED = "MFA_ENABLED"
     MFA_DISABLED = "MFA_DISABLED"
@@ -42,6 +43,7 @@ class EventType(models.TextChoices):
     ACCOUNT_DELETED = "ACCOUNT_DELETED"
     TIER_CHANGED = "TIER_CHANGED"
     ADMIN_ACTION = "ADMIN_ACTION"
+    ROLE_CHANGED = "ROLE_CHANGED"  # operator access granted or taken away (its target's trail)
     API_KEY_CREATED = "API_KEY_CREATED"
     API_KEY_REVOKED = "API_KEY_REVOKED"
     SPACE_CREDENTIAL_READ = "SPACE_CREDENTIAL_READ"
@@ -99,14 +101,32 @@ class SecurityEvent(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="security_event_user_idx"),
             models.Index(fields=["type", "-created_at"], name="security_event_type_idx"),
+            # The console's newest-first list and its dashboard's latest events.
+            models.Index(fields=["-created_at"], name="security_event_created_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.type} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+class AttemptMethod(models.TextChoices):
+    """The factor a sign-in attempt presented (the predecessor's ``login_attempts.method``)."""
+
+    PASSWORD = "password"
+    TOTP = "totp"
+    BACKUP_CODE = "backup_code"
+    MAGIC_LINK = "magic_link"
+    PASSKEY = "passkey"
+    ADMIN_CONSOLE = "admin_console"
+
+
 class LoginAttempt(models.Model):
-    """One password sign-in attempt, successful or not (for operators and forensics)."""
+    """One sign-in attempt with one factor, successful or not (for operators and forensics).
+
+    A sign-in with two factors is two rows: the first factor's (password or magic link) when it
+    checks out and the second is demanded, then the code's. Written only through
+    ``security.attempts.record``.
+    """
 
     id = models.BigAutoField(primary_key=True)
     email_key = models.CharField(max_length=254, db_index=True)
@@ -119,6 +139,7 @@ class LoginAttempt(models.Model):
     )
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True, default="")
+    method = models.CharField(max_length=16, choices=AttemptMethod.choices)
     success = models.BooleanField()
     reason = models.CharField(max_length=40, blank=True, default="")
     known_device = models.BooleanField(default=False)
@@ -127,16 +148,24 @@ class LoginAttempt(models.Model):
     class Meta:
         db_table = "security_login_attempt"
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(method__in=AttemptMethod.values),
+                name="security_login_attempt_method_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{'ok' if self.success else 'fail'} {self.email_key} {self.created_at:%H:%M:%S}"
+        outcome = "ok" if self.success else "fail"
+        return f"{outcome} {self.method} {self.email_key} {self.created_at:%H:%M:%S}"
 
 
 class LoginThrottle(models.Model):
     """The failure counter and lock for one account (and, separately, one known device).
 
-    Rows are locked with SELECT … FOR UPDATE, so concurrent failures count exactly and a lock
-    engages once, across any number of workers.
+    A failure is counted and the lock decided in one INSERT … ON CONFLICT DO UPDATE …
+    RETURNING (``security.lockout``), so concurrent failures count exactly and a lock engages
+    once, across any number of workers.
     """
 
     scope = models.CharField(max_length=400, primary_key=True)

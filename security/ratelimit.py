@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from mana_auth.clientip import ip_rate_key
 from mana_auth.errors import RateLimited
 from security import shared_state
 
@@ -21,27 +22,31 @@ class Limit:
     name: str
     limit: int
     window_seconds: int
+    # Counted per client address: an IPv6 client by its /64 (``mana_auth.clientip``).
+    per_ip: bool = False
 
 
 # The documented limits (README "Rate limits").
-REGISTER_IP = Limit("register-ip", 10, 3600)
-LOGIN_IP = Limit("login-ip", 60, 60)
-LOGIN_FAILURES_IP = Limit("login-fail-ip", 20, 60)
+REGISTER_IP = Limit("register-ip", 10, 3600, per_ip=True)
+LOGIN_IP = Limit("login-ip", 60, 60, per_ip=True)
+LOGIN_FAILURES_IP = Limit("login-fail-ip", 20, 60, per_ip=True)
 LOGIN_EMAIL = Limit("login-email", 30, 60)
-FORGOT_IP = Limit("forgot-ip", 10, 3600)
+FORGOT_IP = Limit("forgot-ip", 10, 3600, per_ip=True)
 FORGOT_EMAIL = Limit("forgot-email", 3, 3600)
-RESEND_IP = Limit("resend-ip", 10, 3600)
+RESEND_IP = Limit("resend-ip", 10, 3600, per_ip=True)
 RESEND_EMAIL = Limit("resend-email", 3, 3600)
-MAGIC_IP = Limit("magic-ip", 10, 3600)
+MAGIC_IP = Limit("magic-ip", 10, 3600, per_ip=True)
 MAGIC_EMAIL = Limit("magic-email", 5, 3600)
-MFA_IP = Limit("mfa-ip", 30, 60)
+MFA_IP = Limit("mfa-ip", 30, 60, per_ip=True)
 REAUTH_USER = Limit("reauth-user-failures", 10, 300)
-PASSKEY_OPTIONS_IP = Limit("passkey-options-ip", 20, 60)
+PASSKEY_OPTIONS_IP = Limit("passkey-options-ip", 20, 60, per_ip=True)
 PASSKEY_FAILURES_CREDENTIAL = Limit("passkey-fail-cred", 10, 60)  # per credential and address
 PASSKEY_COOLDOWN_SECONDS = 300
-ADMIN_LOGIN_IP = Limit("admin-login-ip", 10, 300)
-API_KEY_VALIDATE_IP = Limit("apikey-validate-ip", 600, 60)
+ADMIN_LOGIN_IP = Limit("admin-login-ip", 10, 300, per_ip=True)
+API_KEY_VALIDATE_IP = Limit("apikey-validate-ip", 600, 60, per_ip=True)
 INVITE_SPACE = Limit("invite-space", 50, 3600)
+# Side effects skipped (not refused) over budget, per recipient (``allowed``):
+SIGNUP_NOTICE_EMAIL = Limit("signup-notice-email", 1, 3600)  # "someone tried to sign up"
 
 
 def budget(limit: Limit) -> int:
@@ -53,25 +58,51 @@ def _key(limit: Limit, ident: str, window: int) -> str:
     return f"rl:{limit.name}:{ident}:{window}"
 
 
+def _ident(limit: Limit, ident: str | None) -> str | None:
+    return ip_rate_key(ident) if limit.per_ip else ident
+
+
 def _window(limit: Limit, now: float) -> tuple[int, int]:
     index = int(now // limit.window_seconds)
     retry_after = limit.window_seconds - int(now % limit.window_seconds)
     return index, retry_after
 
 
-def hit(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
-    """Count one request; raise RATE_LIMITED once the window's budget is spent."""
+def hit(
+    limit: Limit, ident: str | None, *, now: float | None = None, durable: bool = False
+) -> None:
+    """Count one request; raise RATE_LIMITED once the window's budget is spent.
+
+    ``durable``: the count survives a rollback of the caller's transaction (see
+    ``shared_state.counter_incr``): for failures counted inside a transaction that the
+    refusal then rolls back."""
+    ident = _ident(limit, ident)
     if not settings.RATE_LIMITS_ENABLED or not ident:
         return
     current = time.time() if now is None else now
     index, retry_after = _window(limit, current)
-    count = shared_state.counter_incr(_key(limit, ident, index), ttl=limit.window_seconds + 5)
+    count = shared_state.counter_incr(
+        _key(limit, ident, index), ttl=limit.window_seconds + 5, durable=durable
+    )
     if count > budget(limit):
         raise RateLimited(retry_after)
 
 
+def allowed(limit: Limit, ident: str | None) -> bool:
+    """Count one event; whether it is within the budget of the window that began with the
+    first event counted (not a clock window: ``Limit("x", 1, 3600)`` is at most one an hour).
+    For side effects that are skipped over budget, not refused (the caller answers as
+    before)."""
+    ident = _ident(limit, ident)
+    if not settings.RATE_LIMITS_ENABLED or not ident:
+        return True
+    count = shared_state.counter_incr(f"rl:{limit.name}:{ident}", ttl=limit.window_seconds)
+    return count <= budget(limit)
+
+
 def spent(limit: Limit, ident: str | None, *, now: float | None = None) -> bool:
     """Count one event; whether the window's budget is now used up (the caller decides)."""
+    ident = _ident(limit, ident)
     if not settings.RATE_LIMITS_ENABLED or not ident:
         return False
     current = time.time() if now is None else now
@@ -82,6 +113,7 @@ def spent(limit: Limit, ident: str | None, *, now: float | None = None) -> bool:
 
 def check(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
     """Raise RATE_LIMITED when the budget is already spent, without counting."""
+    ident = _ident(limit, ident)
     if not settings.RATE_LIMITS_ENABLED or not ident:
         return
     current = time.time() if now is None else now

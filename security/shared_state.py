@@ -18,7 +18,10 @@ bounded and a request's statement count stays fixed. ``manage.py purge_shared_st
 full sweep (optional; useful after a quiet period or before a backup).
 
 PostgreSQL writes join the caller's transaction: call these outside ``transaction.atomic``
-blocks that may roll back, or a rollback undoes the count (Redis would keep it). Keys are
+blocks that may roll back, or a rollback undoes the count (Redis would keep it). A counter that
+must outlive the refusal it leads to (wrong passwords on re-authentication) is counted with
+``durable=True``: inside a transaction it is written on a connection of its own, in autocommit,
+so the rollback of the request's transaction cannot take it back. Keys are
 hashed (SHA-256) before they reach either store, so no address or IP is stored in the clear.
 
 Every store failure is ``StoreUnavailable`` (503): the guarded endpoints fail closed.
@@ -35,7 +38,7 @@ from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from mana_auth.errors import is_infrastructure_error
@@ -148,15 +151,35 @@ def _pg_execute(sql: str, params: Mapping[str, Any] | list[Any]) -> int:
 # --- The API ----------------------------------------------------------------------------------
 
 
-def counter_incr(key: str, *, ttl: int) -> int:
+def _pg_fetchone_committed(sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """Run ``sql`` on a connection of its own, in autocommit: committed at once, whatever the
+    caller's transaction does next. Opened and closed per call (only failure paths use it)."""
+    side = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with side.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    finally:
+        side.close()
+
+
+def counter_incr(key: str, *, ttl: int, durable: bool = False) -> int:
     """Add one to the counter at ``key`` and return the new value. A new (or expired) counter
-    starts at 1 and lives ``ttl`` seconds from then; later increments do not extend it."""
+    starts at 1 and lives ``ttl`` seconds from then; later increments do not extend it.
+
+    ``durable``: the count must survive a rollback of the caller's transaction (a refusal that
+    raises inside ``transaction.atomic``). Redis never rolls back; in PostgreSQL, inside a
+    transaction, the increment is committed on a separate connection."""
 
     def run() -> int:
         if uses_redis():
             return _redis_counter_incr(key, ttl)
         now, expires = _expiry(ttl)
-        row = _pg_fetchone(_PG_COUNTER_INCR, {"key": _digest(key), "now": now, "expires": expires})
+        params = {"key": _digest(key), "now": now, "expires": expires}
+        if durable and connection.in_atomic_block:
+            row = _pg_fetchone_committed(_PG_COUNTER_INCR, params)
+        else:
+            row = _pg_fetchone(_PG_COUNTER_INCR, params)
         assert row is not None
         return int(row[0])
 

@@ -27,19 +27,21 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts.exceptions import SessionRevoked
+from accounts.models import session_idle_ttl
 from mana_auth.errors import NotFound
 from mana_auth.logging import user_id_note
 from mana_auth.lookups import parse_uuid
 from security import shared_state
 from security.exceptions import StoreUnavailable
-from spaces.selectors import module_levels_for
+from spaces.selectors import module_levels_for, module_tier_require
 
 logger = logging.getLogger("mana_auth.spaces")
 
 # A version outlives every entry by far; when it is gone anyway, a new one is made.
 _VERSION_TTL = 7 * 24 * 3600
 
-# The session's liveness (accounts' own conditions) and the membership, the Space and its
+# The session's liveness (accounts' own conditions and "live until", idle limit included) and
+# the membership, the Space and its
 # overrides for that role, in one statement. Table names are constants, never input.
 _ACCESS_SQL = (
     "SELECT (" + account_selectors.LIVE_UNTIL_SQL + "), m.role, sp.type, sp.tier,"  # noqa: S608
@@ -63,11 +65,17 @@ def _cache_enabled() -> bool:
     return bool(settings.SPACE_ACCESS_CACHE_SECONDS) and shared_state.uses_redis()
 
 
-def space_access_for_token(*, claims: dict[str, Any], space_id: object) -> dict[str, Any]:
+def space_access_for_token(
+    *, claims: dict[str, Any], space_id: object, module_id: str | None = None
+) -> dict[str, Any]:
     """The bearer's role, the Space's type and tier and every module's level.
 
     SESSION_REVOKED when the token's session is not live (checked first, as authentication
-    is); NOT_FOUND for a Space the bearer is not a member of (or a malformed id).
+    is); NOT_FOUND for a Space the bearer is not a member of (or a malformed id); with
+    ``module_id``, TIER_INSUFFICIENT when the Space's tier does not open that module. The gate
+    is applied to every answer, cached or not: the cache holds the access, never a verdict
+    (the type and tier it is decided from are in the entry, under the Space's version, which a
+    tier change replaces).
     """
     session_keys = account_selectors.session_cache_keys(claims)  # a malformed sid: 401
     sid = parse_uuid(claims.get("sid"))
@@ -90,9 +98,13 @@ def space_access_for_token(*, claims: dict[str, Any], space_id: object) -> dict[
         entry = found.get(keys[3])
         if live and version and isinstance(entry, list) and entry[0] == version:
             user_id_note(user_id)
-            return entry[1]
-    expires_at, role, space_type, tier, pairs = _fetch(sid, user_id, space)
-    if expires_at is None or expires_at <= timezone.now():
+            access = entry[1]
+            module_tier_require(
+                space_type=access["type"], space_tier=access["tier"], module_id=module_id
+            )
+            return access
+    live_until, role, space_type, tier, pairs = _fetch(sid, user_id, space)
+    if live_until is None or live_until <= timezone.now():
         raise SessionRevoked()
     user_id_note(user_id)
     if role is None:
@@ -110,7 +122,8 @@ def space_access_for_token(*, claims: dict[str, Any], space_id: object) -> dict[
         ),
     }
     if caching:
-        _remember(claims, live, expires_at, space, user_id, version, access)
+        _remember(claims, live, live_until, space, user_id, version, access)
+    module_tier_require(space_type=space_type, space_tier=tier, module_id=module_id)
     return access
 
 
@@ -118,7 +131,7 @@ def _fetch(sid: Any, user_id: Any, space: Any) -> tuple[Any, ...]:
     if sid is None or user_id is None:
         return (None, None, None, None, [])
     with connection.cursor() as cursor:
-        cursor.execute(_ACCESS_SQL, [sid, user_id, space, user_id])
+        cursor.execute(_ACCESS_SQL, [session_idle_ttl(), sid, user_id, space, user_id])
         row = cursor.fetchone()
     return tuple(row)
 
@@ -126,7 +139,7 @@ def _fetch(sid: Any, user_id: Any, space: Any) -> tuple[Any, ...]:
 def _remember(
     claims: dict[str, Any],
     live: bool | None,
-    expires_at: Any,
+    live_until: Any,
     space: Any,
     user_id: Any,
     version: str | None,
@@ -134,7 +147,7 @@ def _remember(
 ) -> None:
     """Fill the cache after the database answered; never fails the request."""
     if live is None:
-        account_selectors.session_live_remember(claims, expires_at)
+        account_selectors.session_live_remember(claims, live_until)
     try:
         if version:
             shared_state.put(

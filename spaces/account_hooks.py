@@ -7,19 +7,25 @@ below Spaces and never imports it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import DatabaseError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts.emails import email_key
 from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
 from accounts.outbox import outbox_enqueue
+from mana_auth.clientip import RequestMeta
 from mana_auth.errors import is_infrastructure_error
+from security.models import EventType
 from spaces import selectors
-from spaces.models import Invitation
+from spaces.models import Invitation, Membership
 from spaces.routers import sync_alias
 from spaces.services import invitations as invitation_services
 from spaces.services import singletons as singleton_services
 from spaces.services import spaces as space_services
+from spaces.services.base import space_event
 from spaces.sync_store.models import SyncChange
 
 
@@ -53,6 +59,59 @@ def user_erase(*, user: User) -> None:
         user_id=user.pk,
         payload={"userId": str(user.pk), "spaceIds": [str(s) for s in doomed]},
     )
+
+
+def user_claimed(*, user: User, meta: RequestMeta) -> dict[str, Any]:
+    """An address claim (``accounts.recovery.address_claim``): the mailbox owner takes over an
+    account someone else signed up, so what that stranger made goes, through the services
+    deletion uses: every Space the account owns alone (the personal one included, with their
+    members, invitations and credentials), its memberships in the Spaces that stay and the
+    invitations it sent there, and its rows in the sync store. Invitations *to* the address
+    stay: they are for the mailbox owner. The owner gets a fresh personal Space."""
+    doomed = selectors.sole_space_ids(user=user)
+    revoked = 0
+    for space_id in (
+        invitation_services.invitations_pending(now=timezone.now())
+        .filter(invited_by=user)
+        .exclude(space_id__in=doomed)
+        .values_list("space_id", flat=True)
+        .distinct()
+    ):
+        revoked += invitation_services.invitations_revoke_beyond(
+            space_id=space_id,
+            inviter_id=user.id,
+            role=None,
+            actor=None,
+            meta=meta,
+            reason="address_claimed",
+        )
+    kept = list(Membership.objects.filter(user=user).exclude(space_id__in=doomed))
+    for membership in kept:
+        membership.delete()
+        space_event(
+            EventType.SPACE_MEMBER_REMOVED,
+            user=user,
+            meta=meta,
+            spaceId=membership.space_id,
+            memberId=user.id,
+            role=membership.role,
+            reason="address_claimed",
+        )
+    deleted = space_services.spaces_delete_solely_owned(user=user)
+    outbox_enqueue(
+        target=OutboxTarget.SYNC_STORE,
+        event=OutboxEvent.USER_DELETED,
+        user_id=user.pk,
+        payload={"userId": str(user.pk), "spaceIds": [str(s) for s in doomed]},
+    )
+    space_services.personal_space_ensure(user=user)
+    # After the purge above (on_commit runs in order): the fresh account's singletons.
+    singleton_services.sync_singletons_bootstrap_for_signup(user=user)
+    return {
+        "spacesDeleted": deleted,
+        "membershipsRemoved": len(kept),
+        "invitationsRevoked": revoked,
+    }
 
 
 def sync_store_purge(message: OutboxMessage) -> str | None:

@@ -1,15 +1,16 @@
-"""Operator console for Spaces. Tier changes go through the service (audited); membership
-rules are the API's, so members are shown, not edited; secrets are never shown."""
+"""Operator console for Spaces. Tier changes go through the service (audited: ``TIER_CHANGED``
+on the Space, ``ADMIN_ACTION`` on the operator's trail; a refusal is the page's one message);
+membership rules are the API's, so members are shown, not edited; secrets are never shown."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.console import ServiceSaveAdmin
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError
 from spaces.models import Invitation, Membership, ModulePermission, Space, SpaceCredential
 from spaces.services.spaces import space_tier_set
 
@@ -32,7 +33,7 @@ class MembershipInline(ReadOnlyInline):
 
 
 @admin.register(Space)
-class SpaceAdmin(admin.ModelAdmin):
+class SpaceAdmin(ServiceSaveAdmin):
     list_display = ("name", "slug", "type", "tier", "created_by", "created_at")
     list_filter = ("type", "tier")
     search_fields = ("name", "slug", "created_by__email")
@@ -49,18 +50,16 @@ class SpaceAdmin(admin.ModelAdmin):
         # owners through the API (audited).
         return False
 
-    def save_model(self, request: HttpRequest, obj: Space, form: Any, change: bool) -> None:
-        if "tier" not in form.changed_data:
-            return
-        try:
+    def save_through_service(
+        self, request: HttpRequest, obj: Space, form: Any, change: bool
+    ) -> None:
+        if "tier" in form.changed_data:
             space_tier_set(
                 actor=request.user,  # type: ignore[arg-type]
                 space_id=obj.pk,
                 tier=obj.tier,
                 meta=RequestMeta.from_request(request),
             )
-        except AuthError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
 
 
 @admin.register(Membership)

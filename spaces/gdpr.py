@@ -200,7 +200,12 @@ def _spaces(ctx: Context) -> Section:
     ]
     managed = set(owned) | set(sole)
     members: dict[Any, list[Membership]] = {}
-    for m in Membership.objects.filter(space_id__in=managed).select_related("user"):
+    # Ordered: the export is the same document every time (its shape is pinned byte for byte).
+    for m in (
+        Membership.objects.filter(space_id__in=managed)
+        .select_related("user")
+        .order_by("created_at", "id")
+    ):
         members.setdefault(m.space_id, []).append(m)
     invitations: dict[Any, list[Invitation]] = {}
     for inv in Invitation.objects.filter(space_id__in=managed).order_by("-created_at"):

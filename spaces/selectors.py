@@ -24,6 +24,7 @@ from accounts.models import User
 from mana_auth.errors import is_infrastructure_error
 from mana_auth.lookups import parse_uuid, scoped_get
 from spaces import modules
+from spaces.exceptions import TierInsufficient
 from spaces.models import (
     Invitation,
     Membership,
@@ -150,6 +151,27 @@ def module_levels_for(
     return dict(_module_levels_memo(space_type, space_tier, role, overrides))
 
 
+def tier_require(
+    *, space: Space, required_tier: str | None = None, module_id: str | None = None
+) -> None:
+    """TIER_INSUFFICIENT when ``space``'s tier is below ``required_tier``, or below the tier
+    ``module_id`` needs. A module the Space's type does not offer is no tier question (its
+    level is ``none`` whatever the tier): the gate is the tier, and only the tier."""
+    if required_tier is not None and not modules.tier_meets(space.tier, required_tier):
+        raise TierInsufficient(required=required_tier, actual=space.tier)
+    module_tier_require(space_type=space.type, space_tier=space.tier, module_id=module_id)
+
+
+def module_tier_require(*, space_type: str, space_tier: str, module_id: str | None) -> None:
+    """``tier_require``'s module gate from the Space's type and tier alone (the access
+    endpoint has them from its one statement or its cache, never a ``Space``)."""
+    if module_id is None or not modules.is_module_allowed(module_id, space_type):
+        return
+    needed = modules.MODULES[module_id].required_tier
+    if not modules.tier_meets(space_tier, needed):
+        raise TierInsufficient(required=needed, actual=space_tier, module=module_id)
+
+
 def credentials_of(*, space: Space) -> QuerySet[SpaceCredential]:
     return (
         SpaceCredential.objects.filter(space=space).defer("ciphertext", "iv").order_by("name", "id")
@@ -179,15 +201,58 @@ def module_catalogue() -> list[dict[str, Any]]:
     ]
 
 
-def membership_check(*, space_id: object, user_id: object) -> tuple[bool, str | None]:
-    """For other services: is this user a member of this Space, and with which role?"""
+@dataclass(frozen=True)
+class MembershipCheck:
+    is_member: bool
+    role: str | None
+    module_level: str | None = None  # asked for with a module, and a member
+
+
+def membership_check(
+    *,
+    space_id: object,
+    user_id: object,
+    required_tier: str | None = None,
+    module_id: str | None = None,
+) -> MembershipCheck:
+    """For other services: is this user a member of this Space, and with which role?
+
+    With ``required_tier`` or ``module_id``, a member's Space must also have that tier, or the
+    tier the module needs (TIER_INSUFFICIENT otherwise); with ``module_id`` the answer carries
+    the member's level in it. A non-member is simply not a member: nothing about the Space.
+    """
     sid, uid = parse_uuid(space_id), parse_uuid(user_id)
     if sid is None or uid is None:
-        return False, None
-    role = (
-        Membership.objects.filter(space_id=sid, user_id=uid).values_list("role", flat=True).first()
+        return MembershipCheck(False, None)
+    if required_tier is None and module_id is None:
+        role = (
+            Membership.objects.filter(space_id=sid, user_id=uid)
+            .values_list("role", flat=True)
+            .first()
+        )
+        return MembershipCheck(role is not None, role)
+    membership = (
+        Membership.objects.select_related("space").filter(space_id=sid, user_id=uid).first()
     )
-    return role is not None, role
+    if membership is None:
+        return MembershipCheck(False, None)
+    space = membership.space
+    tier_require(space=space, required_tier=required_tier, module_id=module_id)
+    if module_id is None:
+        return MembershipCheck(True, membership.role)
+    override = (
+        ModulePermission.objects.filter(space=space, role=membership.role, module=module_id)
+        .values_list("level", flat=True)
+        .first()
+    )
+    level = modules.effective_level(
+        module_id=module_id,
+        space_type=space.type,
+        space_tier=space.tier,
+        role=membership.role,
+        override=override,
+    )
+    return MembershipCheck(True, membership.role, level)
 
 
 def space_get_any(*, space_id: object) -> Space:

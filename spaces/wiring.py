@@ -41,6 +41,7 @@ def wire() -> None:
     hooks.on_user_created(account_hooks.user_created)
     hooks.on_user_signed_up(account_hooks.user_signed_up)
     hooks.on_user_tier_changed(account_hooks.user_tier_changed)
+    hooks.on_address_claimed(account_hooks.user_claimed)
     gdpr_registry.register_erasure(position=10, step=account_hooks.user_erase)
     outbox.register_sender(OutboxTarget.SYNC_STORE, account_hooks.sync_store_purge)
     gdpr.register()

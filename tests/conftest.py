@@ -38,6 +38,29 @@ def _isolation() -> Any:
     verified_tokens_forget()
 
 
+@pytest.fixture(autouse=True)
+def _durable_counters_removed(monkeypatch: Any, django_db_blocker: Any) -> Any:
+    """Counters written ``durable`` inside a test's transaction are committed on a connection of
+    their own (``shared_state.counter_incr``): the test's rollback leaves them. Remove them after
+    the test, so the next one starts from an empty store."""
+    written: list[str] = []
+    commit = shared_state._pg_fetchone_committed
+
+    def recording(sql: str, params: Any) -> Any:
+        written.append(params["key"])
+        return commit(sql, params)
+
+    monkeypatch.setattr(shared_state, "_pg_fetchone_committed", recording)
+    yield
+    if written:
+        with django_db_blocker.unblock():  # this teardown may run after the test's ``db``
+            commit(
+                f"WITH gone AS (DELETE FROM {shared_state.COUNTER_TABLE} "
+                "WHERE key = ANY(%(keys)s) RETURNING 1) SELECT count(*) FROM gone",
+                {"keys": written},
+            )
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

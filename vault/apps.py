@@ -23,9 +23,12 @@ class VaultConfig(AppConfig):
 
 def _check_grant_key() -> None:
     """A mission-grant key that is set but unusable stops a production boot; elsewhere grants
-    answer 503 GRANT_NOT_CONFIGURED and the log says why."""
+    answer 503 GRANT_NOT_CONFIGURED, and the boot log says why once, at WARNING (each refused
+    request logs one INFO line: a configuration state is no error)."""
     pem = settings.MANA_AI_PUBLIC_KEY_PEM
     if not pem:
+        if settings.IS_PRODUCTION:
+            logger.warning("MANA_AI_PUBLIC_KEY_PEM is not set: mission grants answer 503")
         return
     try:
         load_public_key(pem)

@@ -103,6 +103,7 @@ class VaultAction(models.TextChoices):
     ZK_ENABLE = "zk_enable", "Zero-knowledge enabled"
     ZK_DISABLE = "zk_disable", "Zero-knowledge disabled"
     GRANT = "grant", "Mission grant"
+    DISCARD = "discard", "Discarded (address claimed)"
 
 
 class VaultAudit(models.Model):

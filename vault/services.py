@@ -102,7 +102,8 @@ def _vault_action(
     context: dict[str, Any] = {}
     try:
         if limit is not None:
-            ratelimit.hit(limit, str(user.pk))
+            # durable like ``_sensitive``'s count of the same limit (one key, one connection)
+            ratelimit.hit(limit, str(user.pk), durable=True)
         if reauth:
             reauth_require(user=user, session=session, password=password)
         with vault_scope(user.pk):
@@ -125,8 +126,9 @@ def _vault_action(
 
 def _sensitive(*, user: User, session: Session | None, password: str | None) -> None:
     """A destructive action: bounded per account, and only with a fresh sign-in or the
-    password (``accounts.reauth``)."""
-    ratelimit.hit(SENSITIVE_USER, str(user.pk))
+    password (``accounts.reauth``). Counted ``durable``: the recovery wrap in zero-knowledge mode
+    checks inside its transaction, which a refusal rolls back."""
+    ratelimit.hit(SENSITIVE_USER, str(user.pk), durable=True)
     reauth_require(user=user, session=session, password=password)
 
 
@@ -370,6 +372,23 @@ def zero_knowledge_disable(
         wipe(master_key)
 
 
+def vault_discard_on_claim(*, user: User, meta: RequestMeta) -> dict[str, Any]:
+    """An address claim (``accounts.hooks.on_address_claimed``): the vault a stranger set up
+    on an account that was never verified goes, master key and recovery wrap; the owner starts
+    a fresh one. Its audit trail stays (append-only), with one ``discard`` row."""
+    with vault_scope(user.pk):
+        deleted, _ = Vault.objects.filter(user_id=user.pk).delete()
+        if deleted:
+            _audit_write(
+                user_id=user.pk,
+                action=VaultAction.DISCARD,
+                meta=meta,
+                status=200,
+                context={"reason": "address_claimed"},
+            )
+    return {"vaultDeleted": bool(deleted)}
+
+
 def _grant_public_key() -> Any:
     pem = settings.MANA_AI_PUBLIC_KEY_PEM
     if not pem:
@@ -377,7 +396,8 @@ def _grant_public_key() -> Any:
     try:
         return grants.load_public_key(pem)
     except grants.GrantKeyError as exc:
-        logger.error("MANA_AI_PUBLIC_KEY_PEM is unusable: %s", exc)
+        # A configuration state, said once at boot (``vault.apps``); the refusal is logged
+        # at INFO by the error handler, never at ERROR (no Sentry noise).
         raise GrantNotConfigured() from exc
 
 

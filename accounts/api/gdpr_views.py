@@ -37,6 +37,11 @@ class GdprDataView(AuthenticatedView):
     @extend_schema(
         responses={200: GdprSummaryOutputSerializer, **ERRORS},
         summary="Everything stored about me, at a glance (GDPR Art. 15)",
+        description=(
+            "'credits' (optional) is read from mana-credits with a short timeout; when it is "
+            "not configured or cannot answer, the section says available:false with the "
+            "reason and the rest of the summary answers as usual."
+        ),
     )
     def get(self, request: Request) -> Response:
         response = Response(gdpr.user_data_summary(user=request.user))
@@ -66,7 +71,9 @@ class GdprDataExportView(AuthenticatedView):
                 description=(
                     "The complete export as a file (Content-Disposition: attachment). Each "
                     "section is named by its key; 'coverage' lists the stored record types "
-                    "per section and 'notExported' those left out, with the reason."
+                    "per section and 'notExported' those left out, with the reason. "
+                    "'credits' is read from mana-credits like the summary's (available:false "
+                    "with the reason when it cannot answer)."
                 ),
             ),
             **ERRORS,

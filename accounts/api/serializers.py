@@ -44,6 +44,13 @@ class UserOutputSerializer(serializers.Serializer):
     tier = serializers.CharField(source="access_tier")
     kind = serializers.CharField()
     createdAt = serializers.DateTimeField(source="created_at")
+    onboardingCompletedAt = serializers.DateTimeField(
+        source="onboarding_completed_at",
+        allow_null=True,
+        required=False,
+        help_text="When the user finished onboarding (POST /api/v1/me/onboarding/complete); "
+        "null until then.",
+    )
 
 
 def iso(value: datetime | None) -> str | None:
@@ -69,6 +76,7 @@ def user_data(user: User) -> dict[str, Any]:
         "tier": user.access_tier,
         "kind": user.kind,
         "createdAt": iso(user.created_at),
+        "onboardingCompletedAt": iso(user.onboarding_completed_at),
     }
 
 

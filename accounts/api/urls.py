@@ -52,6 +52,11 @@ urlpatterns = [
     path("auth/change-password", views.ChangePasswordView.as_view(), name="auth-change-password"),
     path("auth/account", views.AccountDeleteView.as_view(), name="auth-account"),
     path("auth/passkeys/", include("accounts.passkeys.urls")),
+    path(
+        "me/onboarding/complete",
+        views.OnboardingCompleteView.as_view(),
+        name="me-onboarding-complete",
+    ),
     path("me/api-keys", api_key_views.ApiKeysView.as_view(), name="me-api-keys"),
     path("me/api-keys/<str:key_id>", api_key_views.ApiKeyDetailView.as_view(), name="me-api-key"),
     path(

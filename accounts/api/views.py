@@ -37,7 +37,12 @@ from accounts.authentication import (
     SessionCookieAuthentication,
     authenticate_bearer_or_cookie,
 )
-from accounts.cookies import session_cookie_clear, signup_cookie_clear, signup_cookie_set
+from accounts.cookies import (
+    session_cookie_clear,
+    signup_cookie_clear,
+    signup_cookie_read,
+    signup_cookie_set,
+)
 from accounts.emails import normalize_email
 from mana_auth.api import (
     AuthenticatedView,
@@ -113,18 +118,44 @@ class VerifyEmailView(PublicView):
         "(with `reason=used|expired` when known). A first verification outside the browser "
         "that signed up verifies nothing yet: it always goes to the verification page with "
         "`status=password_required`, the `token` and the trusted `callbackURL`, which the page "
-        "follows once answered.",
+        "follows once answered. A change-of-address link changes nothing on GET (mail scanners "
+        "fetch links): it goes to the verification page with `status=confirm_required` and the "
+        "`token`, whose button confirms with `POST verify-email {token}`.",
     )
     def get(self, request: Request) -> HttpResponse:
         callback = trusted_callback(request.query_params.get("callbackURL", ""))
         target = callback or settings.DEFAULT_REDIRECT_URL
         token = request.query_params.get("token", "")
-        query = {}
+        query: dict[str, str] = {}
+        if selectors.change_email_link_live(token=token):
+            # A change of address is confirmed only by the page's button (POST verify-email):
+            # mail scanners and link previews fetch links, and their GET must not move the
+            # account to the new address without the person's click. Nothing is used up.
+            outcome, query = "confirm_required", {"token": token}
+            target = settings.DEFAULT_REDIRECT_URL
+            if callback:
+                query["callbackURL"] = callback
+        else:
+            outcome, query, target = self._verify(request, token, callback, target)
+        separator = "&" if "?" in target else "?"
+        response = HttpResponseRedirect(
+            f"{target}{separator}{urlencode({'status': outcome, **query})}"
+        )
+        if outcome in ("verified", "password_removed"):
+            signup_cookie_clear(response)
+        return response
+
+    @staticmethod
+    def _verify(
+        request: Request, token: str, callback: str, target: str
+    ) -> tuple[str, dict[str, str], str]:
+        """A sign-up verification link: ``(status, query, where to)`` of the redirect."""
+        query: dict[str, str] = {}
         try:
             outcome, _ = registration.verify_token_any(
                 token=token,
                 meta=meta(request),
-                signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
+                signup_secret=signup_cookie_read(request),
             )
         except AuthError as exc:
             if exc.code == "REAUTH_REQUIRED":
@@ -143,13 +174,7 @@ class VerifyEmailView(PublicView):
                     query = {"reason": reason}
             else:
                 raise
-        separator = "&" if "?" in target else "?"
-        response = HttpResponseRedirect(
-            f"{target}{separator}{urlencode({'status': outcome, **query})}"
-        )
-        if outcome in ("verified", "password_removed"):
-            signup_cookie_clear(response)
-        return response
+        return outcome, query, target
 
     @extend_schema(
         request=s.VerifyEmailInputSerializer,
@@ -166,7 +191,7 @@ class VerifyEmailView(PublicView):
         _, verification = registration.verify_token_any(
             token=data["token"],
             meta=meta(request),
-            signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
+            signup_secret=signup_cookie_read(request),
             password=data["password"] or None,
             without_password=data["withoutPassword"],
         )
@@ -399,6 +424,17 @@ class ProfileView(AuthenticatedView):
             raise Forbidden(message="API keys cannot change the profile.")
         data = parse(s.ProfileInputSerializer, request.data)
         user = profile.profile_update(user=request.user, data=data, meta=meta(request))
+        return Response(s.user_data(user))
+
+
+class OnboardingCompleteView(AuthenticatedView):
+    @extend_schema(
+        request=None,
+        responses={200: s.UserOutputSerializer, **ERRORS},
+        summary="Mark my onboarding finished (once; again: the first time, unchanged)",
+    )
+    def post(self, request: Request) -> Response:
+        user = profile.onboarding_complete(user=request.user, meta=meta(request))
         return Response(s.user_data(user))
 
 

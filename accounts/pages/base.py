@@ -26,7 +26,7 @@ from django.views import View
 from accounts.exceptions import SessionRevoked
 from accounts.models import Session
 from accounts.pages.errors import error_message, page_status, retry_headers
-from accounts.selectors import live_session_for_cookie
+from accounts.sessions import session_for_cookie
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import (
     AuthError,
@@ -96,7 +96,7 @@ class PageView(View):
             session = None
             if raw:
                 with contextlib.suppress(SessionRevoked):  # ended, expired or unknown
-                    session = live_session_for_cookie(raw)
+                    session = session_for_cookie(raw)
             self._session = session
             if session is not None:
                 speak(session.user.locale)

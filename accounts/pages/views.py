@@ -565,7 +565,7 @@ class VerifyEmailView(_Page):
                 registration.verify_token_any,
                 token=form.cleaned_data["token"],
                 meta=self.meta(request),
-                signup_secret=request.COOKIES.get(settings.SIGNUP_COOKIE_NAME),
+                signup_secret=cookies.signup_cookie_read(request),
                 password=password or None,
                 without_password=without,
             )

@@ -84,12 +84,17 @@ class ShapeModel:
     lengths: tuple[tuple[int, int], ...]
 
 
-# What a handful of accounts would look like before there are real ones to learn from: most
-# have one passkey; ids of 16 (Google Password Manager, most password managers), 20 (iCloud
-# Keychain), 32 (Windows Hello) and 64 bytes (security keys). Real accounts outweigh it fast.
-SHAPE_PRIOR = ShapeModel(
-    counts=((1, 14), (2, 4), (3, 1), (4, 1)),
-    lengths=((16, 5), (20, 5), (32, 5), (64, 5)),
+# The shape decoys are drawn from: what the authenticators people use produce, fixed. Most
+# accounts have one passkey. Credential ids are 16 bytes (Google Password Manager, Bitwarden and
+# most password managers), 20 (iCloud Keychain), 32 (Windows Hello, 1Password, Chrome's and
+# most software authenticators) or 64 (security keys). Deliberately not learnt from the stored
+# passkeys: a model that moves with the population (and differs between workers until each
+# re-learns it) changed an address's decoy from one answer to the next, while a real account's
+# list stays the same: asking twice told them apart. Changing this table changes every decoy
+# once: do it rarely, and only to follow what authenticators produce.
+DECOY_SHAPE = ShapeModel(
+    counts=((1, 80), (2, 15), (3, 5)),
+    lengths=((16, 35), (20, 25), (32, 30), (64, 10)),
 )
 
 
@@ -302,24 +307,47 @@ def _pick(weighted: tuple[tuple[int, int], ...], point: float) -> int:
     return weighted[-1][0]
 
 
-def decoy_descriptors(*, secret: bytes, email_key: str, model: ShapeModel) -> list[Descriptor]:
+# A decoy id ends in a tag only the server can make: registration refuses an id that carries it,
+# exactly as it refuses an id already registered, so registering a copied id does not tell a
+# decoy (would be accepted) from a real passkey (refused). Random ids of real authenticators
+# carry a valid tag with probability 2**-64.
+DECOY_TAG_BYTES = 8
+
+
+def _decoy_tag(secret: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, b"passkey-decoy-tag:" + body, hashlib.sha256).digest()[:DECOY_TAG_BYTES]
+
+
+def is_decoy_id(*, secret: bytes, credential_id: bytes) -> bool:
+    """Whether ``credential_id`` is one that ``decoy_descriptors`` hands out."""
+    if len(credential_id) < DECOY_TAG_BYTES * 2:
+        return False
+    body, tag = credential_id[:-DECOY_TAG_BYTES], credential_id[-DECOY_TAG_BYTES:]
+    return hmac.compare_digest(_decoy_tag(secret, body), tag)
+
+
+def decoy_descriptors(
+    *, secret: bytes, email_key: str, model: ShapeModel = DECOY_SHAPE
+) -> list[Descriptor]:
     """Stable, plausible ``allowCredentials`` for an address without passkeys.
 
-    Derived from HMAC(secret, email), so repeated requests for the same address look the same
-    as they would for a real account, and nothing is stored. The number of entries and each
-    id's length are drawn from ``model``, the shape of the real accounts' lists, so over many
-    addresses decoys are distributed as real lists are.
+    Derived from HMAC(secret, email) alone, so every request for the same address, on every
+    worker and at any time, gets the same list, as it would for a real account, and nothing is
+    stored. The number of entries and each id's length are drawn from ``model`` (a fixed table
+    of what authenticators produce, ``DECOY_SHAPE``), so over many addresses decoys are
+    distributed as real lists are.
     """
     seed = hmac.new(secret, b"passkey-decoy:" + email_key.encode(), hashlib.sha256).digest()
     count = min(max(_pick(model.counts, _uniform(seed, "count")), 1), MAX_DECOY_COUNT)
     descriptors = []
     for index in range(count):
         length = _pick(model.lengths, _uniform(seed, f"length:{index}"))
-        length = min(max(length, 1), MAX_CREDENTIAL_ID_BYTES)
+        length = min(max(length, DECOY_TAG_BYTES * 2), MAX_CREDENTIAL_ID_BYTES)
         material = b""
         block = 0
-        while len(material) < length:
+        while len(material) < length - DECOY_TAG_BYTES:
             material += hmac.new(seed, f"{index}:{block}".encode(), hashlib.sha256).digest()
             block += 1
-        descriptors.append(Descriptor(material[:length]))
+        body = material[: length - DECOY_TAG_BYTES]
+        descriptors.append(Descriptor(body + _decoy_tag(secret, body)))
     return descriptors

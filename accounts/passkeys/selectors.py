@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import Passkey, User
-from accounts.passkeys.ceremony import SHAPE_PRIOR, ShapeModel
 
 
 def passkeys_for_user(*, user: User) -> QuerySet[Passkey]:
@@ -55,50 +51,3 @@ def passkey_descriptors_for_email(*, email_key: str) -> list[tuple[str, bytes, l
         .values_list("user_id", "credential_id", "transports")
     )
     return [(str(uid), bytes(cid), list(transports or [])) for uid, cid, transports in rows]
-
-
-# The shape of the real accounts' ``allowCredentials`` lists (for decoys), memoised per worker.
-# It may be minutes stale without harm: it moves only as the whole population does.
-_SHAPE_MEMO_SECONDS = 600.0
-_shape_lock = threading.Lock()
-_shape: tuple[float, ShapeModel] | None = None
-_SHAPE_SQL = (
-    "SELECT 'c', n, count(*) FROM (SELECT count(*) AS n FROM accounts_passkey GROUP BY user_id) "
-    "AS per_user GROUP BY n "
-    "UNION ALL SELECT 'l', octet_length(credential_id), count(*) FROM accounts_passkey GROUP BY 2"
-)
-
-
-def _merged(prior: tuple[tuple[int, int], ...], observed: list[tuple[int, int]]) -> tuple:
-    weights = dict(prior)
-    for value, weight in observed:
-        weights[int(value)] = weights.get(int(value), 0) + int(weight)
-    return tuple(sorted(weights.items()))
-
-
-def passkey_shape_model() -> ShapeModel:
-    """How many passkeys accounts have and how long their credential ids are (the prior plus
-    every stored passkey), refreshed every ten minutes per worker."""
-    global _shape
-    now = time.monotonic()
-    memo = _shape
-    if memo is not None and 0 <= now - memo[0] < _SHAPE_MEMO_SECONDS:
-        return memo[1]
-    with _shape_lock:
-        if _shape is not None and 0 <= now - _shape[0] < _SHAPE_MEMO_SECONDS:
-            return _shape[1]
-        with connection.cursor() as cursor:
-            cursor.execute(_SHAPE_SQL)
-            rows = cursor.fetchall()
-        model = ShapeModel(
-            counts=_merged(SHAPE_PRIOR.counts, [(v, n) for kind, v, n in rows if kind == "c"]),
-            lengths=_merged(SHAPE_PRIOR.lengths, [(v, n) for kind, v, n in rows if kind == "l"]),
-        )
-        _shape = (now, model)
-        return model
-
-
-def passkey_shape_forget() -> None:
-    global _shape
-    with _shape_lock:
-        _shape = None

@@ -6,12 +6,13 @@ with a "this wasn't me" link (``accounts.notices``).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.exceptions import PasskeyVerificationFailed
 from accounts.models import Passkey, Session, User
@@ -21,7 +22,7 @@ from accounts.passkeys.ceremony import CeremonyFailed, Descriptor, RelyingParty
 from accounts.reauth import reauth_require
 from mana_auth.clientip import RequestMeta
 from mana_auth.config import rp_id_problem
-from mana_auth.errors import AuthError, Conflict
+from mana_auth.errors import AuthError
 from security import ratelimit
 from security.models import EventType
 from security.services import security_event_record
@@ -57,6 +58,11 @@ def passkey_capability() -> dict[str, Any]:
     return {"available": available, "rpId": rp.id, "rpName": rp.name}
 
 
+def decoy_secret() -> bytes:
+    """The server key of the decoy ``allowCredentials`` (``ceremony.decoy_descriptors``)."""
+    return hashlib.sha256(b"mana-auth.passkey-decoys:" + settings.SECRET_KEY.encode()).digest()
+
+
 def passkey_verification_failed() -> AuthError:
     return PasskeyVerificationFailed()
 
@@ -89,6 +95,10 @@ def passkey_registration_options(
     return options
 
 
+class _CredentialTaken(Exception):
+    """The credential id is registered already (to this account or another)."""
+
+
 def passkey_register(
     *,
     user: User,
@@ -112,9 +122,16 @@ def passkey_register(
     transports = ceremony.transports_clean(
         response.get("transports") if isinstance(response, dict) else None
     )
-    return _passkey_create(
-        user=user, registered=registered, transports=transports, name=name, meta=meta
-    )
+    try:
+        return _passkey_create(
+            user=user, registered=registered, transports=transports, name=name, meta=meta
+        )
+    except (_CredentialTaken, IntegrityError) as exc:
+        # The same answer as any other failed verification: a distinct one (it was 409) told
+        # a stranger that a credential id he copied from ``allowCredentials`` is real, not a
+        # decoy (an oracle over the passkey options' enumeration defence).
+        logger.warning("passkey registration refused: the credential id is already registered")
+        raise passkey_verification_failed() from exc
 
 
 @transaction.atomic
@@ -128,9 +145,12 @@ def _passkey_create(
 ) -> Passkey:
     credential_key = ceremony.b64url(registered.credential_id)
     # Whoever holds this id already, it is refused: a second account claiming a known
-    # credential id with its own public key must never shadow the real one.
+    # credential id with its own public key must never shadow the real one. A decoy's id is
+    # refused alike, so a copied id is refused whether it was real or a decoy.
+    if ceremony.is_decoy_id(secret=decoy_secret(), credential_id=registered.credential_id):
+        raise _CredentialTaken()
     if Passkey.objects.filter(credential_id_b64=credential_key).exists():
-        raise Conflict("This passkey is already registered.")
+        raise _CredentialTaken()
     passkey = Passkey.objects.create(
         user=user,
         credential_id=registered.credential_id,

@@ -4,11 +4,19 @@ The admin site becomes django-otp's ``OTPAdminSite`` (while ``ADMIN_TOTP_ENFORCE
 account without a confirmed authenticator cannot enter, however right its password. Enrol the
 first admin with ``manage.py enroll_admin_totp <email>``. The login form is rate-limited per IP,
 gives one answer for every failure and counts failures toward the account's lockout, exactly
-like the API's sign-in (``accounts.signin.failures``). Imported by ``accounts.admin``.
+like the API's sign-in (``accounts.signin.failures``): every attempt, failed or not, is a login
+attempt with the method ``admin_console``, and a completed one writes ``LOGIN_SUCCESS``.
+Imported by ``accounts.admin``.
+
+It reads as Mana's operators' console: its own header and title, a sign-in form with one code
+field (the account's one authenticator, or a backup code; no device picker), the dashboard on
+the index (``accounts.console``). It is for operators only: a staff account without the
+``admin`` role gets a page that says so (403), never a console whose saves the services refuse.
 """
 
 from __future__ import annotations
 
+from functools import update_wrapper
 from typing import Any
 
 from django.conf import settings
@@ -18,16 +26,23 @@ from django.contrib.admin.sites import AdminSite
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.forms import CharField, TextInput
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
+from accounts.console import console_dashboard
 from accounts.emails import email_key
 from accounts.models import User
+from accounts.operators import is_operator
 from accounts.signin.failures import sign_in_failure_record
 from mana_auth.clientip import RequestMeta, client_ip
 from mana_auth.errors import AuthError
-from security import lockout, ratelimit
-from security.otp.models import SealedTotpDevice
+from security import attempts, lockout, ratelimit
+from security.models import AttemptMethod, EventType
+from security.otp.crypto import totp_code_normalize
+from security.otp.models import BackupCodeDevice, SealedTotpDevice
 
 _INVALID_LOGIN = (
     "Please enter the correct email, password and authenticator code of a staff account. "
@@ -65,6 +80,7 @@ class _LockoutAuthenticationMixin:
             return self.cleaned_data  # the required-field errors say enough
         key = email_key(email)
         scope = lockout.scope_for(key, None)
+        request_meta = RequestMeta.from_request(self.request) if self.request else RequestMeta()
         remaining = lockout.remaining_lock_seconds(scope)
         if remaining:
             raise ValidationError(
@@ -82,12 +98,23 @@ class _LockoutAuthenticationMixin:
                 key=key,
                 scope=scope,
                 user=account,
-                meta=RequestMeta.from_request(self.request) if self.request else RequestMeta(),
+                meta=request_meta,
+                method=AttemptMethod.ADMIN_CONSOLE,
                 reason=reason,
                 known_device=False,
             )
             raise ValidationError(self.invalid_message, code="invalid_login")
-        lockout.success_record(scope=scope)
+        with transaction.atomic():
+            lockout.success_record(scope=scope)
+            attempts.record(
+                method=AttemptMethod.ADMIN_CONSOLE,
+                success=True,
+                email_key=key,
+                user=user,
+                meta=request_meta,
+                event_type=EventType.LOGIN_SUCCESS,
+                event_metadata={"method": AttemptMethod.ADMIN_CONSOLE.value},
+            )
         self.user_cache = user
         return self.cleaned_data
 
@@ -100,36 +127,53 @@ class ManaAdminAuthenticationForm(_LockoutAuthenticationMixin, AdminAuthenticati
 
 
 class ManaOTPAdminAuthenticationForm(_LockoutAuthenticationMixin, OTPAdminAuthenticationForm):
-    """django-otp's admin form, checking the code together with the password.
+    """Email, password and one code, checked together.
 
-    Without a chosen device the code is checked against the account's confirmed
-    authenticator; a chosen device counts only when it is the account's own and confirmed
-    (django-otp does not check the latter).
+    An account has at most one authenticator, so there is nothing to pick: django-otp's
+    device select and its "Get OTP Challenge" button (meaningless for TOTP) are gone, and a
+    ``otp_device`` sent anyway is ignored. Six digits are checked against the account's
+    confirmed authenticator, anything else as one of its backup codes (spent on success); only
+    that one device is tried, so a wrong code never throttles the other.
     """
 
     invalid_message = _INVALID_LOGIN
 
+    otp_device = None  # type: ignore[assignment]
+    otp_challenge = None  # type: ignore[assignment]
+    otp_token = CharField(
+        label="Authenticator code",
+        required=False,
+        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+        widget=TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
     def second_factor_ok(self, user: Any) -> bool:
-        token = self.cleaned_data.get("otp_token")
-        device = self._chosen_device(user) if self.cleaned_data.get("otp_device") else None
-        if device is None:
-            device = SealedTotpDevice.objects.filter(user=user, confirmed=True).first()
-        if not token or device is None:
+        token = (self.cleaned_data.get("otp_token") or "").strip()
+        if not token:
             return False
+        model = SealedTotpDevice if totp_code_normalize(token) else BackupCodeDevice
         with transaction.atomic():
+            device = model.objects.select_for_update().filter(user=user, confirmed=True).first()
+            if device is None:
+                return False
             allowed, _ = device.verify_is_allowed()
             if not allowed or not device.verify_token(token):
                 return False
         user.otp_device = device  # django-otp's login signal marks the session verified
         return True
 
-    def _chosen_device(self, user: Any) -> Any:
-        device = super()._chosen_device(user)
-        return device if device is not None and device.confirmed else None
-
 
 class ManaAdminSite(OTPAdminSite):
-    """The admin site with OTP for staff and a per-IP limit on sign-in attempts."""
+    """Mana's operators' console: OTP for staff, a per-IP limit on sign-in attempts, entry
+    for operators only, the dashboard on the index."""
+
+    site_header = "Mana operators' console"
+    site_title = "Mana operators' console"
+    index_title = "Dashboard"
+    site_url = None  # no "View site": the console is not a page of the product
+    index_template = "admin/mana/index.html"
 
     @property  # type: ignore[override]
     def login_form(self) -> type[AdminAuthenticationForm]:
@@ -139,7 +183,41 @@ class ManaAdminSite(OTPAdminSite):
 
     @property  # type: ignore[override]
     def login_template(self) -> str | None:
-        return OTPAdminSite.login_template if settings.ADMIN_TOTP_ENFORCED else None
+        return "admin/mana/login.html" if settings.ADMIN_TOTP_ENFORCED else None
+
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        # Inside Django's wrapper: signed-in, verified staff only reach this check, and the
+        # refusal gets the same never_cache and CSRF protection as any console page.
+        def operators_only(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            logout = reverse("admin:logout", current_app=self.name)
+            if request.path != logout and not is_operator(request.user):  # type: ignore[arg-type]
+                return self.not_an_operator(request)
+            return view(request, *args, **kwargs)
+
+        return super().admin_view(update_wrapper(operators_only, view), cacheable)
+
+    def not_an_operator(self, request: HttpRequest) -> HttpResponse:
+        """Staff without the ``admin`` role: one page that says why, instead of a console
+        whose every save the services would refuse."""
+        context = {
+            **self.each_context(request),
+            "title": "This console is for operators",
+            "has_permission": False,  # no app list, no links into what is closed
+            "logout_url": reverse("admin:logout", current_app=self.name),
+        }
+        return TemplateResponse(request, "admin/mana/not_operator.html", context, status=403)
+
+    def password_change(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        # Django's form would set the password without the audit event, the notice mail and
+        # the session revocation of ``accounts.passwords``: operators change theirs where
+        # every account does.
+        raise Http404("Change your password on the account pages.")
+
+    def password_change_done(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        raise Http404("Change your password on the account pages.")
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().index(request, {"dashboard": console_dashboard(), **(extra_context or {})})
 
     def has_permission(self, request: HttpRequest) -> bool:
         if settings.ADMIN_TOTP_ENFORCED:
@@ -147,15 +225,22 @@ class ManaAdminSite(OTPAdminSite):
         return AdminSite.has_permission(self, request)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        if request.method == "POST":
-            try:
-                ratelimit.hit(ratelimit.ADMIN_LOGIN_IP, client_ip(request))
-            except AuthError as exc:  # RATE_LIMITED, or SERVICE_UNAVAILABLE without a cache
-                response = HttpResponse(exc.message, status=exc.status, content_type="text/plain")
-                for header, value in exc.headers.items():
-                    response[header] = value
-                return response
-        return super().login(request, extra_context)
+        if request.method != "POST":
+            return super().login(request, extra_context)
+        try:
+            ip = client_ip(request)
+            ratelimit.hit(ratelimit.ADMIN_LOGIN_IP, ip)
+            # The API's per-IP budget of failed sign-ins, shared: an address that spent it
+            # guessing at the API does not go on at the console (and the other way round).
+            ratelimit.check(ratelimit.LOGIN_FAILURES_IP, ip)
+            # The form's failure recorder spends that budget too, and may refuse (RATE_LIMITED)
+            # after the failure is recorded: a plain answer, never a server error.
+            return super().login(request, extra_context)
+        except AuthError as exc:  # RATE_LIMITED, or SERVICE_UNAVAILABLE without a cache
+            response = HttpResponse(exc.message, status=exc.status, content_type="text/plain")
+            for header, value in exc.headers.items():
+                response[header] = value
+            return response
 
 
 # Swap the class of the default site in place: every ModelAdmin already registered on it (and

@@ -1,4 +1,5 @@
-"""The one recorder of a failed credential: password, second-factor code or admin sign-in.
+"""The one recorder of a failed credential that counts toward the lockout: password,
+second-factor code or admin sign-in.
 
 Only genuine credential failures reach it (a wrong password or code, an unknown address);
 anything else propagates and is classified (a broken database is a 503 and counts nothing).
@@ -16,8 +17,8 @@ from django.db import transaction
 from accounts.mailqueue import mail_enqueue
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
-from security import lockout, ratelimit
-from security.models import EventType, LoginAttempt
+from security import attempts, lockout, ratelimit
+from security.models import AttemptMethod, EventType
 from security.services import security_event_record
 
 # How ``ACCOUNT_LOCKED`` names the counter that locked, by its scope's prefix.
@@ -30,40 +31,39 @@ def sign_in_failure_record(
     scope: str,
     user: User | None,
     meta: RequestMeta,
+    method: AttemptMethod,
     reason: str,
     known_device: bool = False,
-    login_attempt: bool = True,
     metadata: dict[str, Any] | None = None,
     events: Sequence[tuple[EventType, dict[str, Any]]] = (),
     now: datetime | None = None,
+    counted: lockout.FailureOutcome | None = None,
 ) -> lockout.FailureOutcome:
     """Count one credential failure toward the lockout counter ``scope`` and write its audit
     trail, in a transaction of its own, so the count survives the error response that follows:
 
-    the ``LoginAttempt`` row (``login_attempt``), ``LOGIN_FAILURE`` (``reason``, ``metadata``,
-    the count) and ``events`` when the account is known, and when this failure locks the
-    counter, ``ACCOUNT_LOCKED`` and a mail to the owner. Then the failure counts toward the
-    per-IP budget of failed sign-ins (which may answer RATE_LIMITED).
+    the ``LoginAttempt`` row with its ``method``, ``LOGIN_FAILURE`` (``reason``, ``metadata``,
+    the count; one statement with the row) and ``events`` when the account is known, and when
+    this failure locks the counter, ``ACCOUNT_LOCKED`` and a mail to the owner. Then the failure
+    counts toward the per-IP budget of failed sign-ins (which may answer RATE_LIMITED).
+
+    ``counted``: the failure was already counted when its check was reserved
+    (``lockout.attempt_begin``); only its trail is written.
     """
     with transaction.atomic():
-        outcome = lockout.failure_record(scope=scope, email_key=key, now=now)
-        if login_attempt:
-            LoginAttempt.objects.create(
-                email_key=key,
-                user=user,
-                ip_address=meta.ip,
-                user_agent=meta.user_agent,
-                success=False,
-                reason=reason,
-                known_device=known_device,
-            )
+        outcome = counted or lockout.failure_record(scope=scope, email_key=key, now=now)
+        attempts.record(
+            method=method,
+            success=False,
+            email_key=key,
+            user=user,
+            meta=meta,
+            reason=reason,
+            known_device=known_device,
+            event_type=EventType.LOGIN_FAILURE,
+            event_metadata={"reason": reason, **(metadata or {}), "failures": outcome.failures},
+        )
         if user is not None:
-            security_event_record(
-                type=EventType.LOGIN_FAILURE,
-                user=user,
-                meta=meta,
-                metadata={"reason": reason, **(metadata or {}), "failures": outcome.failures},
-            )
             for event_type, event_metadata in events:
                 security_event_record(
                     type=event_type, user=user, meta=meta, metadata=event_metadata

@@ -25,11 +25,11 @@ from accounts.signin.second_factor import first_factor_passed
 from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
 from mana_auth.links import page_link
-from security import lockout, ratelimit
-from security.models import EventType
+from security import attempts, lockout, ratelimit
+from security.models import AttemptMethod, EventType
 from security.services import security_event_record
 
-MAGIC_LINK_METHOD = "magic_link"
+MAGIC_LINK_METHOD = AttemptMethod.MAGIC_LINK
 
 
 def magic_link_url(*, token: str, callback_url: str = "") -> str:
@@ -77,20 +77,35 @@ def magic_link_verify(*, token: str, meta: RequestMeta) -> SignIn:
     """Use a link once: it proves the address, then counts as the first factor."""
     ratelimit.hit(ratelimit.LOGIN_IP, meta.ip)
     now = timezone.now()
-    with transaction.atomic():
-        record = one_time_token_consume(token=token, purpose=TokenPurpose.MAGIC_LINK, now=now)
-        user = User.objects.select_for_update().get(pk=record.user_id)
-        if not user.is_active:
-            raise VerificationTokenInvalid()
-        # One link signs in; the other links still in the mailbox stop working.
-        OneTimeToken.objects.filter(
-            user=user, purpose=TokenPurpose.MAGIC_LINK, used_at__isnull=True
-        ).update(used_at=now)
-        if user.email_verified_at is None:
-            # The first proof of this address, and nothing proves who chose its sign-up
-            # password: the mailbox owner claims the account, the stranger's password and
-            # anything it added are void (pre-registration takeover).
-            address_claim(user=user, meta=meta, via="magic_link")
+    refused: User | None = None
+    try:
+        with transaction.atomic():
+            record = one_time_token_consume(token=token, purpose=TokenPurpose.MAGIC_LINK, now=now)
+            user = User.objects.select_for_update().get(pk=record.user_id)
+            if not user.is_active:
+                refused = user
+                raise VerificationTokenInvalid()
+            # One link signs in; the other links still in the mailbox stop working.
+            OneTimeToken.objects.filter(
+                user=user, purpose=TokenPurpose.MAGIC_LINK, used_at__isnull=True
+            ).update(used_at=now)
+            if user.email_verified_at is None:
+                # The first proof of this address, and nothing proves who chose its sign-up
+                # password: the mailbox owner claims the account, the stranger's password and
+                # anything it added are void (pre-registration takeover).
+                address_claim(user=user, meta=meta, via="magic_link")
+    except VerificationTokenInvalid:
+        # After the rollback, in a statement of its own: the refusal must leave its row. An
+        # unknown, used or expired link names no account; it counts toward no lockout.
+        attempts.record(
+            method=AttemptMethod.MAGIC_LINK,
+            success=False,
+            email_key=refused.email_key if refused else "",
+            user=refused,
+            meta=meta,
+            reason="inactive" if refused else "invalid_link",
+        )
+        raise
     # Committed first: MFA_REQUIRED is raised from here and must not undo the use of the link.
     return first_factor_passed(
         user=user,

@@ -24,11 +24,16 @@ from accounts.exceptions import EmailNotVerified
 from accounts.models import Passkey
 from accounts.passkeys import ceremony, challenges, selectors
 from accounts.passkeys.ceremony import CeremonyFailed, Descriptor
-from accounts.passkeys.services import TIMEOUT_MS, passkey_verification_failed, relying_party
+from accounts.passkeys.services import (
+    TIMEOUT_MS,
+    decoy_secret,
+    passkey_verification_failed,
+    relying_party,
+)
 from accounts.signin.session import SignIn, session_start_if
-from mana_auth.clientip import RequestMeta
-from security import ratelimit
-from security.models import EventType
+from mana_auth.clientip import RequestMeta, ip_rate_key
+from security import attempts, ratelimit
+from security.models import AttemptMethod, EventType
 from security.services import security_event_record
 
 logger = logging.getLogger("mana_auth.passkeys")
@@ -36,17 +41,14 @@ logger = logging.getLogger("mana_auth.passkeys")
 COOLDOWN_NAME = "passkey-cred"
 
 
-def _decoy_secret() -> bytes:
-    return hashlib.sha256(b"mana-auth.passkey-decoys:" + settings.SECRET_KEY.encode()).digest()
-
-
 def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str, Any]:
     """Request options plus a ``ceremonyId`` (clients may send it back; they need not: the
     challenge in ``clientDataJSON`` finds the ceremony).
 
     With an email, ``allowCredentials`` lists that account's passkeys; an unknown address (or
-    one without passkeys) gets stable decoys shaped like the real accounts' lists, and neither
-    names transports, so the answer does not tell whether the account exists. Without an email
+    one without passkeys) gets decoys derived from the address alone (the same list on every
+    request and worker) and shaped like the lists authenticators produce, and neither names
+    transports, so the answer does not tell whether the account exists. Without an email
     the options ask for a discoverable credential.
     """
     ratelimit.hit(ratelimit.PASSKEY_OPTIONS_IP, meta.ip)
@@ -56,13 +58,12 @@ def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str
     identified = bool(email)
     if email:
         key = email_key(email)
-        shape = selectors.passkey_shape_model()  # on both paths: same work, same timing
         rows = selectors.passkey_descriptors_for_email(email_key=key)
         if rows:
             user_id = rows[0][0]
             allow = [Descriptor(cid) for _, cid, _ in rows]
         else:
-            allow = ceremony.decoy_descriptors(secret=_decoy_secret(), email_key=key, model=shape)
+            allow = ceremony.decoy_descriptors(secret=decoy_secret(), email_key=key)
     options = ceremony.authentication_options(
         rp=relying_party(), challenge=challenge, allow=allow, timeout_ms=TIMEOUT_MS
     )
@@ -73,8 +74,10 @@ def passkey_sign_in_options(*, email: str | None, meta: RequestMeta) -> dict[str
 
 
 def _failure_ident(credential_key: str, ip: str | None) -> str:
-    """Failures and the cooldown count per credential and client address together."""
-    return hashlib.sha256(f"{credential_key}\n{ip or '-'}".encode()).hexdigest()[:40]
+    """Failures and the cooldown count per credential and client address together (an IPv6
+    client by its /64, as every per-IP limit)."""
+    address = ip_rate_key(ip) or "-"
+    return hashlib.sha256(f"{credential_key}\n{address}".encode()).hexdigest()[:40]
 
 
 def _user_handle_check(
@@ -133,21 +136,25 @@ def _passkey_use_guard(
 
 def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) -> None:
     """Count a failed assertion against the credential from this address; the 10th in a minute
-    starts the cooldown there. Never touches the password lockout.
+    starts the cooldown there. Never touches the password lockout. The attempt is recorded
+    (with ``LOGIN_FAILURE``, in one statement, when the credential is known).
 
     Every failure counts per (credential, address), including those only the key holder can
     cause (a sign count that did not increase, a changed backup flag): no guessing is possible
     against a signature, so nothing is gained by freezing the credential everywhere, and that
     freeze is exactly what a stranger must not be able to cause.
     """
-    if passkey is not None:
-        with transaction.atomic():
-            security_event_record(
-                type=EventType.LOGIN_FAILURE,
-                user=passkey.user,
-                meta=meta,
-                metadata={"method": "passkey", "passkeyId": str(passkey.id)},
-            )
+    owner = passkey.user if passkey is not None else None
+    attempts.record(
+        method=AttemptMethod.PASSKEY,
+        success=False,
+        email_key=owner.email_key if owner is not None else "",
+        user=owner,
+        meta=meta,
+        reason="passkey" if passkey is not None else "unknown_credential",
+        event_type=EventType.LOGIN_FAILURE,
+        event_metadata={"method": "passkey", "passkeyId": str(passkey.id)} if passkey else None,
+    )
     if ratelimit.spent(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident):
         ratelimit.cooldown_set(COOLDOWN_NAME, ident, ratelimit.PASSKEY_COOLDOWN_SECONDS)
 
@@ -200,11 +207,13 @@ def passkey_sign_in(
     user = passkey.user
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
         raise EmailNotVerified()
-    # The counter and the new session in one statement: one round trip, no BEGIN/COMMIT.
+    # The counter, the new session and the successful attempt in one statement: one round
+    # trip, no BEGIN/COMMIT; when the counter moved meanwhile, nothing is written.
     sign_in = session_start_if(
         user=user,
         meta=meta,
         method="passkey",
+        attempt=AttemptMethod.PASSKEY,
         only_if=_passkey_use_guard(passkey=passkey, asserted=asserted),
     )
     if sign_in is None:

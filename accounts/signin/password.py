@@ -22,6 +22,7 @@ from accounts.signin.second_factor import first_factor_passed
 from accounts.signin.session import SignIn
 from mana_auth.clientip import RequestMeta
 from security import lockout, ratelimit
+from security.models import AttemptMethod
 
 
 @lru_cache(maxsize=1)
@@ -50,42 +51,57 @@ def password_login(
     key = email_key(email)
     ratelimit.hit(ratelimit.LOGIN_IP, meta.ip)
     ratelimit.check(ratelimit.LOGIN_FAILURES_IP, meta.ip)
-    ratelimit.hit(ratelimit.LOGIN_EMAIL, key)
     device_id = lockout.device_id_from_cookie(device_cookie, key)
+    # A browser that signed in to this account before has its own per-address budget, as it
+    # has its own lockout counter: a stranger who spends the address's budget from many
+    # addresses must not keep the owner out on their own device (and a known device's own
+    # attempts still count toward its budget and its counter).
+    ratelimit.hit(ratelimit.LOGIN_EMAIL, f"{key}\ndevice:{device_id}" if device_id else key)
     scope = lockout.scope_for(key, device_id)
-    has_counter, remaining = lockout.throttle_state(scope)
-    if remaining:
-        raise AccountLocked(details={"remainingSeconds": remaining})
-    user = User.objects.filter_email(email).first() if key else None
-    if user is None or not isinstance(password, str):
-        _burn_password_check(password if isinstance(password, str) else "")
-        sign_in_failure_record(
-            key=key,
-            scope=scope,
-            user=None,
-            meta=meta,
-            reason="unknown",
-            known_device=device_id is not None,
-        )
-        raise InvalidCredentials()
-    if not user.check_password(password) or not user.is_active:
+    # The check is counted before it runs, and the lock decided with the count, in one
+    # statement: concurrent guesses cannot all pass a lock check none of them has tripped yet.
+    # Anything but a wrong password (the right one, a failure of ours) gives it back.
+    attempt = lockout.attempt_begin(scope=scope, email_key=key)
+    if attempt.refused:
+        raise AccountLocked(details={"remainingSeconds": attempt.remaining_seconds()})
+    reason = ""
+    try:
+        user = User.objects.filter_email(email).first() if key else None
+        if user is None or not isinstance(password, str):
+            _burn_password_check(password if isinstance(password, str) else "")
+            user, reason = None, "unknown"
+        elif not user.check_password(password) or not user.is_active:
+            reason = "password"
+        else:
+            if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
+                raise EmailNotVerified()
+            sign_in = first_factor_passed(
+                user=user,
+                meta=meta,
+                method=AttemptMethod.PASSWORD,
+                lockout_scope=scope,
+                known_device=device_id is not None,
+                lockout_reset=True,
+            )
+    except BaseException:
+        lockout.attempt_refund(scope=scope, attempt=attempt)
+        raise
+    if reason:
         sign_in_failure_record(
             key=key,
             scope=scope,
             user=user,
             meta=meta,
-            reason="password",
+            method=AttemptMethod.PASSWORD,
+            reason=reason,
             known_device=device_id is not None,
+            counted=attempt,
         )
         raise InvalidCredentials()
-    if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
-        raise EmailNotVerified()
-    sign_in = first_factor_passed(user=user, meta=meta, method="password", lockout_scope=scope)
-    # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
-    # raised above), the count stands until ``login/mfa`` succeeds, so wrong codes add up.
-    # Successes are recorded as LOGIN_SUCCESS events; LoginAttempt rows hold the failures.
-    if has_counter:
-        lockout.success_record(scope=scope)
+    # Only a completed sign-in resets the count (in the session's own statement,
+    # ``lockout_reset``): with a second factor pending (MFA_REQUIRED was raised above, the
+    # reservation given back), the count stands until ``login/mfa`` succeeds, so wrong codes
+    # add up.
     return SignIn(
         user=sign_in.user,
         session=sign_in.session,

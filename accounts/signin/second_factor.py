@@ -32,9 +32,9 @@ from accounts.one_time_tokens import one_time_token_consume, one_time_token_issu
 from accounts.signin.failures import sign_in_failure_record
 from accounts.signin.session import SignIn, session_start
 from mana_auth.clientip import RequestMeta
-from security import lockout, ratelimit
+from security import attempts, lockout, ratelimit
 from security.exceptions import DeviceThrottled
-from security.models import EventType
+from security.models import AttemptMethod, EventType
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 from security.otp.selectors import mfa_methods
 
@@ -43,12 +43,21 @@ METHODS = ("totp", "backup_code")
 
 
 def first_factor_passed(
-    *, user: User, meta: RequestMeta, method: str, lockout_scope: str | None = None
+    *,
+    user: User,
+    meta: RequestMeta,
+    method: AttemptMethod,
+    lockout_scope: str | None = None,
+    known_device: bool = False,
+    lockout_reset: bool = False,
 ) -> SignIn:
-    """A first factor checked out: finish the sign-in, or demand the second factor.
+    """A first factor (``method``: password or magic link) checked out: finish the sign-in,
+    or demand the second factor. Either way the factor's success is a login attempt.
 
     ``lockout_scope`` is the lockout counter the first factor was checked against; wrong
-    second-factor codes count toward it, and ``login/mfa`` refuses while it is locked.
+    second-factor codes count toward it, and ``login/mfa`` refuses while it is locked. With
+    ``lockout_reset``, a completed sign-in clears that counter in the statement that writes the
+    session (a pending second factor leaves it standing, so wrong codes add up).
     """
     methods = mfa_methods(user=user)
     if methods:
@@ -57,8 +66,28 @@ def first_factor_passed(
             first_factor=method,
             lockout_scope=lockout_scope or lockout.scope_for(email_key(user.email), None),
         )
+        # The one statement this answer adds: no event and no session is written here, so the
+        # row is the only trace of the first factor (and a lone row tells an operator that a
+        # password was right while its code was not). Not a transaction with the token: a row
+        # without its token, or a token without its row, harms no one.
+        attempts.record(
+            method=method,
+            success=True,
+            email_key=user.email_key,
+            user=user,
+            meta=meta,
+            known_device=known_device,
+        )
         raise MfaRequired(details={"mfaToken": mfa_token, "methods": methods})
-    return session_start(user=user, meta=meta, method=method)
+    reset = lockout_reset and lockout_scope is not None
+    return session_start(
+        user=user,
+        meta=meta,
+        method=method,
+        attempt=method,
+        known_device=known_device,
+        also=[lockout.success_statement(scope=lockout_scope)] if reset else (),
+    )
 
 
 def mfa_challenge_issue(*, user: User, first_factor: str, lockout_scope: str) -> str:
@@ -155,7 +184,13 @@ def mfa_login_complete(
             key = email_key(user.email)
             lockout.success_record(scope=scope)  # the sign-in is complete: now the count resets
             first_factor = str(challenge.payload.get("firstFactor") or "password")
-            sign_in = session_start(user=user, meta=meta, method=f"{first_factor}+{method}")
+            sign_in = session_start(
+                user=user,
+                meta=meta,
+                method=f"{first_factor}+{method}",
+                attempt=AttemptMethod(method),
+                known_device=scope.startswith("dev:"),
+            )
             if first_factor != "password":
                 return sign_in
             known = lockout.device_id_from_cookie(device_cookie, key) is not None
@@ -171,8 +206,9 @@ def mfa_login_complete(
         scope=scope,
         user=user,
         meta=meta,
+        method=AttemptMethod(method),
         reason="mfa",
-        login_attempt=False,
+        known_device=scope.startswith("dev:"),
         metadata={"method": method},
         events=[(EventType.MFA_CHALLENGE_FAILED, {"method": method, "attempts": attempts})],
         now=current,

@@ -166,6 +166,7 @@ class UserSteps(StepBase):
             image=image,
             locale=locale,
             email_verified_at=created if row.get("emailVerified") else None,
+            onboarding_completed_at=row.get("onboardingCompletedAt"),
             role=Role.ADMIN if Role.ADMIN in roles else Role.USER,
             access_tier=tier,
             kind=kind,

@@ -106,6 +106,15 @@ class SpaceAccessOutputSerializer(serializers.Serializer):
     modules = serializers.DictField(child=serializers.ChoiceField(choices=modules.LEVELS))
 
 
+class SpaceAccessQuerySerializer(serializers.Serializer):
+    module = serializers.ChoiceField(
+        choices=modules.MODULE_IDS,
+        required=False,
+        help_text="Open this module: 403 TIER_INSUFFICIENT when the Space's tier is below what "
+        "it needs (and the Space's type offers it).",
+    )
+
+
 class SpaceTierInputSerializer(serializers.Serializer):
     tier = serializers.ChoiceField(choices=modules.TIERS)
 
@@ -235,9 +244,29 @@ class InternalSpaceCredentialOutputSerializer(SpaceCredentialOutputSerializer):
     value = serializers.CharField()
 
 
+class InternalMembershipQuerySerializer(serializers.Serializer):
+    requiredTier = serializers.ChoiceField(
+        choices=modules.TIERS,
+        required=False,
+        help_text="A member's Space must have at least this tier, else 403 TIER_INSUFFICIENT.",
+    )
+    module = serializers.ChoiceField(
+        choices=modules.MODULE_IDS,
+        required=False,
+        help_text="A member's Space must have the tier this module needs (when its type offers "
+        "the module), else 403 TIER_INSUFFICIENT; the answer carries the member's level in it.",
+    )
+
+
 class InternalMembershipOutputSerializer(serializers.Serializer):
     isMember = serializers.BooleanField()
     role = serializers.CharField(allow_null=True)
+    moduleLevel = serializers.ChoiceField(
+        choices=modules.LEVELS,
+        required=False,
+        help_text="The member's level in the asked ``module`` (only with ``module``, for a "
+        "member).",
+    )
 
 
 # --- Singletons -------------------------------------------------------------------------------

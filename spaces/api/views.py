@@ -10,6 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.authentication import BearerTokenAuthentication, bearer_claims
+from accounts.exceptions import SessionRevoked
+from accounts.selectors import session_is_live
 from mana_auth.api import (
     PAGE_PARAMETERS,
     AuthenticatedView,
@@ -20,7 +22,7 @@ from mana_auth.api import (
     paginate,
     parse,
 )
-from mana_auth.errors import Forbidden
+from mana_auth.errors import Forbidden, ValidationFailed
 from mana_auth.fastview import LeanAPIView, drf_json
 from mana_auth.service_auth import ServiceView
 from spaces import modules, selectors
@@ -140,10 +142,23 @@ class SpaceAccessView(LeanAPIView):
     @extend_schema(
         tags=TAGS,
         responses={200: s.SpaceAccessOutputSerializer, **ERRORS},
-        summary="My role, the Space's tier and my effective level per module",
+        parameters=[s.SpaceAccessQuerySerializer],
+        summary="My role, the Space's tier and my effective level per module; with ?module=, "
+        "whether the tier opens it",
     )
     def get(self, request: HttpRequest, space_id: str) -> HttpResponse:
-        access = space_access_for_token(claims=bearer_claims(request), space_id=space_id)
+        claims = bearer_claims(request)
+        # ``request.GET``: Django's request here, DRF's (which proxies it) for other media.
+        try:
+            query = parse(s.SpaceAccessQuerySerializer, request.GET)
+        except ValidationFailed:
+            # Under DRF a dead session was refused (401) before the query was read: so here.
+            if not session_is_live(claims):
+                raise SessionRevoked() from None
+            raise
+        access = space_access_for_token(
+            claims=claims, space_id=space_id, module_id=query.get("module")
+        )
         return drf_json(access)
 
 
@@ -388,11 +403,22 @@ class InternalMembershipView(ServiceView):
     @extend_schema(
         tags=["internal"],
         responses={200: s.InternalMembershipOutputSerializer, **ERRORS},
-        summary="Is this user a member of this Space (service key)",
+        parameters=[s.InternalMembershipQuerySerializer],
+        summary="Is this user a member of this Space (service key); optionally, does its tier "
+        "suffice",
     )
     def get(self, request: Request, org_id: str, user_id: str) -> Response:
-        is_member, role = selectors.membership_check(space_id=org_id, user_id=user_id)
-        return Response({"isMember": is_member, "role": role})
+        query = parse(s.InternalMembershipQuerySerializer, request.query_params)
+        check = selectors.membership_check(
+            space_id=org_id,
+            user_id=user_id,
+            required_tier=query.get("requiredTier"),
+            module_id=query.get("module"),
+        )
+        body: dict[str, object] = {"isMember": check.is_member, "role": check.role}
+        if check.module_level is not None:
+            body["moduleLevel"] = check.module_level
+        return Response(body)
 
 
 class InternalSpaceCredentialView(ServiceView):

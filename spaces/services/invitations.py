@@ -30,6 +30,7 @@ from spaces.models import (
     Membership,
     SpaceRole,
 )
+from spaces.services import credit_notices
 from spaces.services.base import MANAGERS, membership_lock, role_require, space_event
 from spaces.services.singletons import singletons_bootstrap_after_commit
 
@@ -264,6 +265,9 @@ def invitation_accept(
         joined=created,
     )
     if created:
+        credit_notices.notify_member_added(
+            space=invitation.space, user_id=user.pk, role=membership.role, via="invitation"
+        )
         singletons_bootstrap_after_commit(
             space_ids=[str(invitation.space_id)], user_id=str(user.id), user_context=False
         )

@@ -18,6 +18,7 @@ from spaces.models import (
     Membership,
     SpaceRole,
 )
+from spaces.services import credit_notices
 from spaces.services.base import MANAGERS, membership_lock, role_require, space_event
 from spaces.services.invitations import invitations_revoke_beyond
 
@@ -78,6 +79,9 @@ def member_remove(
     if target.user_id == user.id:
         _leave_checks(membership=actor)
         target.delete()
+        credit_notices.notify_member_removed(
+            space=space, user_id=user.pk, role=target.role, reason="left"
+        )
         space_event(EventType.SPACE_LEFT, user=user, meta=meta, spaceId=space.id)
         invitations_revoke_beyond(
             space_id=space.id,
@@ -94,6 +98,9 @@ def member_remove(
     if target.role == SpaceRole.OWNER and selectors.owner_count(space=space) <= 1:
         raise Conflict("The last owner cannot be removed.")
     target.delete()
+    credit_notices.notify_member_removed(
+        space=space, user_id=target.user_id, role=target.role, reason="removed"
+    )
     space_event(
         EventType.SPACE_MEMBER_REMOVED,
         user=user,
@@ -117,6 +124,9 @@ def space_leave(*, user: User, space_id: object, meta: RequestMeta) -> None:
     membership = membership_lock(user=user, space_id=space_id)
     _leave_checks(membership=membership)
     membership.delete()
+    credit_notices.notify_member_removed(
+        space=membership.space, user_id=user.pk, role=membership.role, reason="left"
+    )
     space_event(EventType.SPACE_LEFT, user=user, meta=meta, spaceId=membership.space.id)
     invitations_revoke_beyond(
         space_id=membership.space.id,

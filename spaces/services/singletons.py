@@ -9,6 +9,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 
 from accounts.models import User
+from mana_auth.after_response import after_response
 from mana_auth.errors import (
     ServiceUnavailable,
     is_infrastructure_error,
@@ -44,10 +45,14 @@ def singletons_bootstrap_after_commit(
 ) -> None:
     # After the main transaction commits: the sync store never holds rows for an account or
     # Space that was rolled back, and its failure cannot touch the committed sign-up.
+    # In a web request, after the response has been sent: a sign-up for a new address must
+    # not answer slower than one for a known address (``mana_auth.after_response``).
     # ``robust``: an unexpected error is logged by Django instead of failing the response.
     transaction.on_commit(
-        lambda: _bootstrap_best_effort(
-            user_id=user_id, space_ids=space_ids, user_context=user_context
+        lambda: after_response(
+            lambda: _bootstrap_best_effort(
+                user_id=user_id, space_ids=space_ids, user_context=user_context
+            )
         ),
         robust=True,
     )

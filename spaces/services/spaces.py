@@ -17,6 +17,7 @@ from mana_auth.errors import (
     ValidationFailed,
 )
 from security.models import EventType
+from security.services import security_event_record
 from spaces import modules, selectors, slugs
 from spaces.exceptions import InvalidSpaceType, PersonalSpaceUndeletable
 from spaces.models import (
@@ -27,6 +28,7 @@ from spaces.models import (
     SpaceRole,
     SpaceType,
 )
+from spaces.services import credit_notices
 from spaces.services.base import constraint_name, membership_lock, role_require, space_event
 from spaces.services.invitations import invitations_revoke_beyond
 from spaces.services.singletons import singletons_bootstrap_after_commit
@@ -167,6 +169,7 @@ def space_create(
         base = slugs.slugify(name) or slugs.random_slug()
         _insert_with_unique_slug(space, slugs.slug_candidates(base), _slug_prefix(base))
     Membership.objects.create(space=space, user=user, role=SpaceRole.OWNER)
+    credit_notices.notify_space_created(space=space, owner_id=user.pk)
     space_event(
         EventType.SPACE_CREATED, user=user, meta=meta, spaceId=space.id, spaceType=space.type
     )
@@ -213,16 +216,32 @@ def space_delete(*, user: User, space_id: object, meta: RequestMeta) -> None:
     space_event(
         EventType.SPACE_DELETED, user=user, meta=meta, spaceId=space.id, spaceType=space.type
     )
+    credit_notices.notify_space_deleted(space=space, user_id=user.pk, reason="deleted")
     space.delete()
 
 
 @transaction.atomic
 def space_tier_set(*, actor: User, space_id: object, tier: str, meta: RequestMeta) -> Space:
-    """An operator sets a Space's tier (what its modules may open)."""
+    """An operator sets a Space's tier (what its modules may open); a change is on the
+    operator's trail as ``ADMIN_ACTION`` like every operator action."""
     if not actor.is_admin:
         raise Forbidden()
     space = selectors.space_get_any(space_id=space_id)
-    return _space_tier_apply(space=space, tier=tier, user=actor, meta=meta)
+    previous = Space.objects.select_for_update().values_list("tier", flat=True).get(pk=space.pk)
+    space = _space_tier_apply(space=space, tier=tier, user=actor, meta=meta)
+    if previous != space.tier:
+        security_event_record(
+            type=EventType.ADMIN_ACTION,
+            user=actor,
+            meta=meta,
+            metadata={
+                "action": "space_tier_set",
+                "spaceId": str(space.id),
+                "from": previous,
+                "to": space.tier,
+            },
+        )
+    return space
 
 
 @transaction.atomic
@@ -254,7 +273,25 @@ def _space_tier_apply(
             tier=tier,
             **extra,
         )
+        credit_notices.notify_tier_changed(
+            space=space,
+            previous=previous,
+            tier=tier,
+            actor_id=user.pk if user is not None else None,
+            owner_id=user.pk if user is not None else _an_owner_id(space),
+        )
     return space
+
+
+def _an_owner_id(space: Space) -> object:
+    """The longest-standing owner (a shared Space always has one), else its creator."""
+    owner = (
+        Membership.objects.filter(space=space, role=SpaceRole.OWNER)
+        .order_by("created_at", "id")
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    return owner or space.created_by_id
 
 
 @transaction.atomic
@@ -273,6 +310,8 @@ def membership_ensure_by_system(
     if not created and membership.role != role:
         membership.role = role
         membership.save(update_fields=["role", "updated_at"])
+    if created:
+        credit_notices.notify_member_added(space=space, user_id=user.pk, role=role, via="system")
     if created or previous != role:
         space_event(
             EventType.SPACE_MEMBER_ROLE_CHANGED,
@@ -312,5 +351,20 @@ def spaces_delete_solely_owned(*, user: User) -> int:
     personal = selectors.personal_space_for(user=user)
     if personal is not None and personal.id not in doomed:
         doomed.append(personal.id)
+    # mana-credits: the pools of the Spaces that go, and the user's seat in those that stay.
+    for space in Space.objects.filter(id__in=doomed).order_by("created_at", "id"):
+        credit_notices.notify_space_deleted(
+            space=space, user_id=user.pk, reason="owner_account_deleted"
+        )
+    staying = (
+        Membership.objects.filter(user=user)
+        .exclude(space_id__in=doomed)
+        .select_related("space")
+        .order_by("created_at", "id")
+    )
+    for membership in staying:
+        credit_notices.notify_member_removed(
+            space=membership.space, user_id=user.pk, role=membership.role, reason="account_deleted"
+        )
     Space.objects.filter(id__in=doomed).delete()
     return len(doomed)

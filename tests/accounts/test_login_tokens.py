@@ -46,6 +46,7 @@ def test_login_returns_user_tokens_and_sso_cookie(api_client, user_factory, sett
         "tier": "public",
         "kind": "human",
         "createdAt": body["user"]["createdAt"],
+        "onboardingCompletedAt": None,
     }
     cookie = response.cookies[settings.SSO_COOKIE_NAME]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"

@@ -19,6 +19,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import OneTimeToken, User
+from security import ratelimit
 from security.models import SecurityEvent
 from tests.passkeys.authenticator import DEFAULT_ORIGIN, DEFAULT_RP_ID, SoftAuthenticator
 from tests.passkeys.conftest import (
@@ -233,3 +234,19 @@ def test_with_unverified_sign_in_allowed_a_claim_ends_everything_the_stranger_ad
     event = SecurityEvent.objects.get(type="ADDRESS_CLAIMED")
     assert event.metadata["passkeyCount"] == 1 and event.metadata["apiKeyCount"] == 1
     assert event.metadata["totpRemoved"] is True and event.metadata["sessionCount"] >= 1
+
+
+def test_wrong_sign_up_passwords_on_verify_email_are_counted_without_redis(settings, mailoutbox):
+    """The password is checked inside the verification's transaction, which the refusal rolls
+    back; without Redis the per-account count must survive it (attacker's review, finding 2)."""
+    settings.REDIS_URL = ""
+    register(APIClient(), password=VICTIM_PASSWORD)
+    token = token_in(last_mail(mailoutbox, "Confirm your email"))
+    phone = APIClient()  # not the browser that signed up: the password is asked for
+    budget = ratelimit.budget(ratelimit.REAUTH_USER)
+    for _ in range(budget):
+        wrong = phone.post(VERIFY, {"token": token, "password": "a guess"}, format="json")
+        assert (wrong.status_code, wrong.json()["code"]) == (401, "REAUTH_REQUIRED")
+    locked = phone.post(VERIFY, {"token": token, "password": VICTIM_PASSWORD}, format="json")
+    assert (locked.status_code, locked.json()["code"]) == (429, "RATE_LIMITED")
+    assert User.objects.get(email_key=VICTIM).email_verified_at is None

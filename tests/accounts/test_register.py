@@ -275,3 +275,106 @@ def test_the_signup_cap_answers_the_same_for_known_and_unknown(api_client, setti
     unknown = register(api_client, email="unknown@example.com")
     assert known.status_code == unknown.status_code == 403
     assert known.json()["code"] == unknown.json()["code"] == "SIGNUP_LIMIT_REACHED"
+
+
+# --- Known and new addresses do the same work (attacker's review, finding 5) -----------------
+
+
+def _sign_up_work(monkeypatch, client, email: str) -> tuple[int, int, dict]:
+    """``(password hashes, queued mail rows, answer)`` of one sign-up."""
+    from accounts.hashers import ManaArgon2PasswordHasher
+    from accounts.models import QueuedMail
+
+    calls = []
+    encode = ManaArgon2PasswordHasher.encode
+
+    def counting(self, password, salt):
+        calls.append(password)
+        return encode(self, password, salt)
+
+    monkeypatch.setattr(ManaArgon2PasswordHasher, "encode", counting)
+    queued_before = QueuedMail.objects.count()
+    response = register(client, email=email)
+    assert response.status_code == 201
+    monkeypatch.setattr(ManaArgon2PasswordHasher, "encode", encode)
+    return len(calls), QueuedMail.objects.count() - queued_before, response.json()
+
+
+@pytest.mark.parametrize("verified", [True, False], ids=["verified", "never-verified"])
+def test_a_known_and_a_new_address_cost_the_same_hashing_and_mail(
+    api_client, user_factory, monkeypatch, verified
+):
+    """Not a timing test: the expensive steps are counted. A sign-up with an address that has
+    an account hashes the password once and queues one mail, exactly as a new account does;
+    which notice the owner gets is decided after the response."""
+    user_factory(email="known@example.com", verified=verified)
+    new = _sign_up_work(monkeypatch, api_client, "brand-new@example.com")
+    known = _sign_up_work(monkeypatch, api_client, "known@example.com")
+    assert new[0] == known[0] == 1, (new, known)
+    assert new[1] == known[1] == 1, (new, known)
+    assert {**new[2], "email": "-"} == {**known[2], "email": "-"}
+
+
+@pytest.mark.parametrize("verified", [True, False], ids=["verified", "never-verified"])
+def test_a_known_address_runs_the_statements_of_a_new_account_and_leaves_nothing(
+    api_client, user_factory, verified
+):
+    """The rest of a new account's work (its row, personal Space, event) is done for a known
+    address too, in a savepoint rolled back: the two paths send (nearly) the same statements
+    to the database, and the known one leaves no trace of the throwaway account."""
+    from django.test.utils import CaptureQueriesContext
+
+    from spaces.models import Space
+
+    user_factory(email="known@example.com", verified=verified)
+    users, spaces = User.objects.count(), Space.objects.count()
+    with CaptureQueriesContext(connection) as new:
+        assert register(api_client, email="fresh@example.com").status_code == 201
+    with CaptureQueriesContext(connection) as known:
+        assert register(api_client, email="known@example.com").status_code == 201
+    inserts = [
+        sum(1 for q in captured.captured_queries if q["sql"].startswith("INSERT"))
+        for captured in (new, known)
+    ]
+    assert abs(len(known) - len(new)) <= 4, (len(new), len(known))
+    assert abs(inserts[0] - inserts[1]) <= 1, inserts
+    assert User.objects.count() == users + 1 and Space.objects.count() == spaces + 1
+    assert not User.objects.filter(email__endswith="@sign-up.invalid").exists()
+
+
+# --- No mail bomb through sign-up notices (attacker's review, finding 6) ----------------------
+
+
+@pytest.mark.parametrize("verified", [True, False], ids=["verified", "never-verified"])
+def test_sign_up_notices_reach_an_owner_at_most_once_an_hour(
+    user_factory, mailoutbox, settings, verified
+):
+    """Each sign-up with someone's address used to mail its owner: from many addresses, an
+    unlimited stream. Now one notice an hour per address, counted in the shared state
+    (PostgreSQL here: REDIS_URL unset), and every sign-up still answers the same 201."""
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+    from rest_framework.test import APIClient
+
+    settings.REDIS_URL = ""
+    settings.RATE_LIMIT_OVERRIDES = {"register-ip": 1000}
+    owner = user_factory(email="bombed@example.com", verified=verified)
+    other = user_factory(email="bystander@example.com", verified=verified)
+    mailoutbox.clear()
+    subject = "tried to sign up" if verified else "Finish"
+    for index in range(5):
+        client = APIClient(REMOTE_ADDR=f"203.0.113.{index + 1}")  # many sources
+        response = register(client, email="bombed@example.com")
+        assert response.status_code == 201
+        assert response.json() == {"status": "verification_sent", "email": "bombed@example.com"}
+    assert register(APIClient(), email="bystander@example.com").status_code == 201
+    mailoutbox.deliver()
+    to_owner = [mail for mail in mailoutbox if mail.to == [owner.email]]
+    assert len(to_owner) == 1 and subject in to_owner[0].subject, [m.subject for m in to_owner]
+    assert [mail.to for mail in mailoutbox].count([other.email]) == 1  # per address
+    assert SecurityEvent.objects.filter(user=owner, type="REGISTER_EXISTING").count() == 5
+    with freeze_time(timedelta(hours=1, minutes=1), tick=True):
+        assert register(APIClient(), email="bombed@example.com").status_code == 201
+        mailoutbox.deliver()
+    assert len([mail for mail in mailoutbox if mail.to == [owner.email]]) == 2

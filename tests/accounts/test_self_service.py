@@ -210,6 +210,50 @@ def test_change_email_applies_only_on_confirmation(auth_client, mailoutbox):
     assert SecurityEvent.objects.filter(user=user, type="EMAIL_CHANGED").count() == 1
 
 
+def _change_email_token(client, mailoutbox, new_email: str = "moved@example.com") -> str:
+    mailoutbox.clear()
+    client.post(
+        "/api/v1/auth/change-email",
+        {"newEmail": new_email, "password": PASSWORD},
+        format="json",
+    )
+    return token_from(next(mail for mail in mailoutbox if mail.to == [new_email]))
+
+
+def test_opening_the_change_email_link_changes_nothing(auth_client, mailoutbox):
+    """A mail scanner or a link preview fetches the link: the GET must not confirm the change
+    (the address would move without the person's click); it lands on the page's button."""
+    client = auth_client()
+    old = client.user.email
+    token = _change_email_token(client, mailoutbox)
+    for _ in range(2):  # a scanner may fetch twice
+        opened = APIClient().get("/api/v1/auth/verify-email", {"token": token})
+        assert opened.status_code == 302
+        target = urlsplit(opened["Location"])
+        assert parse_qs(target.query) == {"status": ["confirm_required"], "token": [token]}
+    user = User.objects.get(pk=client.user.pk)
+    assert user.email == old
+    assert not SecurityEvent.objects.filter(user=user, type="EMAIL_CHANGED").exists()
+    assert OneTimeToken.objects.get(user=user, purpose="change_email").used_at is None
+    confirmed = APIClient().post("/api/v1/auth/verify-email", {"token": token}, format="json")
+    assert confirmed.status_code == 200 and confirmed.json()["verified"] is True
+    assert User.objects.get(pk=client.user.pk).email == "moved@example.com"
+    again = APIClient().post("/api/v1/auth/verify-email", {"token": token}, format="json")
+    assert again.status_code == 400 and again.json()["code"] == "VERIFICATION_TOKEN_INVALID"
+    assert SecurityEvent.objects.filter(user=user, type="EMAIL_CHANGED").count() == 1
+
+
+def test_a_used_change_email_link_opened_again_says_used(auth_client, mailoutbox):
+    client = auth_client()
+    token = _change_email_token(client, mailoutbox)
+    APIClient().post("/api/v1/auth/verify-email", {"token": token}, format="json")
+    opened = APIClient().get("/api/v1/auth/verify-email", {"token": token})
+    assert parse_qs(urlsplit(opened["Location"]).query) == {
+        "status": ["invalid"],
+        "reason": ["used"],
+    }
+
+
 def test_change_email_target_taken_at_confirmation(auth_client, user_factory, mailoutbox):
     client = auth_client()
     mailoutbox.clear()

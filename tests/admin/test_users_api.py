@@ -117,7 +117,7 @@ def test_users_list_is_paginated_newest_first_in_the_contract_shape(admin_client
     assert [item["email"] for item in body["items"]] == ["page3@example.com", "page2@example.com"]
     assert set(body["items"][0]) == {
         "id", "email", "name", "image", "locale", "emailVerified", "role", "tier", "kind",
-        "createdAt",
+        "createdAt", "onboardingCompletedAt",
     }  # fmt: skip
     second = admin_client.get("/api/v1/admin/users", {"page": 2, "limit": 2}).json()
     assert [item["email"] for item in second["items"]] == ["page1@example.com", "page0@example.com"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench import bench as bench_module
 from bench import pydriver
 from bench.bench import Bench, Config, droppable_database
 from bench.seed import ROUTES
@@ -112,3 +113,70 @@ def test_passkeys_are_measured_with_several_workers_and_no_redis():
     finally:
         bench.close()
     assert "passkey" not in bench.unavailable
+
+
+def test_worker_model_knobs_and_the_matrix():
+    assert Config.from_env({}).worker_models() == [("sync", 1)]
+    threaded = Config.from_env({"BENCH_WORKER_CLASS": "gthread", "BENCH_THREADS": "4"})
+    assert threaded.worker_models() == [("gthread", 4)]
+    assert Config.from_env({"BENCH_WORKER_CLASS": "gthread"}).threads == 2
+    matrix = Config.from_env({"BENCH_MATRIX": "1"})
+    assert matrix.worker_models() == [("sync", 1), ("gthread", 2), ("gthread", 4)]
+    assert matrix.passes == 1  # one pass per worker model unless told otherwise
+    assert Config.from_env({"BENCH_MATRIX": "1", "BENCH_PASSES": "2"}).passes == 2
+    with pytest.raises(SystemExit):
+        Config.from_env({"BENCH_WORKER_CLASS": "gevent"})
+
+
+def test_the_server_runs_the_chosen_worker_model_and_the_bare_ceiling_its_own_settings():
+    config = Config.from_env({"BENCH_WORKER_CLASS": "gthread", "BENCH_THREADS": "3"})
+    env = bench_module.server_env(config, 9130, redis_ok=False)
+    assert (env["GUNICORN_WORKER_CLASS"], env["GUNICORN_THREADS"]) == ("gthread", "3")
+    assert bench_module.model_env(env, "sync", 1)["GUNICORN_WORKER_CLASS"] == "sync"
+    bare = bench_module.bare_env(env, 9131)
+    assert bare["DJANGO_SETTINGS_MODULE"] == "bench.bare"
+    assert bare["GUNICORN_BIND"] == "127.0.0.1:9131"
+    assert bare["GUNICORN_WORKERS"] == env["GUNICORN_WORKERS"]
+
+
+def test_scale_sizes_are_read_sorted_and_labelled():
+    assert bench_module.parse_sizes("1M,1k, 100k") == (1_000, 100_000, 1_000_000)
+    assert bench_module.parse_sizes("") == ()
+    assert bench_module.parse_sizes("50") == (50,)
+    assert bench_module.parse_sizes("2.5k") == (2_500,)
+    with pytest.raises(SystemExit):
+        bench_module.parse_sizes("lots")
+    assert [bench_module.size_label(n) for n in (1_000, 100_000, 1_000_000, 2_500, 50)] == [
+        "1k",
+        "100k",
+        "1M",
+        "2500",
+        "50",
+    ]
+    config = Config.from_env({"BENCH_SCALE": "1k,100k"})
+    assert config.scale == (1_000, 100_000)
+    assert config.passes == 1
+
+
+def test_refresh_token_sets_are_never_reused():
+    bench = Bench(Config.from_env({"BENCH_DRIVER": "python"}))
+    try:
+        bench.seed = {"refresh_sets": [["a"], ["b"]]}
+        assert [bench.next_refresh_set(), bench.next_refresh_set()] == [0, 1]
+        with pytest.raises(RuntimeError):
+            bench.next_refresh_set()
+    finally:
+        bench.close()
+
+
+def test_the_bare_ceiling_is_a_constant_view_without_any_middleware():
+    from django.test import RequestFactory
+
+    from bench import bare
+
+    assert bare.MIDDLEWARE == []
+    assert bare.INSTALLED_APPS == []
+    assert bare.application is None  # imported, not served: nothing configured
+    response = bare.health(RequestFactory().get("/health"))
+    assert response.status_code == 200
+    assert response.content == b'{"status": "ok"}'

@@ -57,10 +57,30 @@ def test_one_failing_row_writes_none(user_factory):
 
 
 def test_rows_need_their_primary_key(user_factory):
+    user = user_factory()
+    session, token, _ = _rows(user)
+    token.token_hash = None  # a natural key: nothing would fill it
+    with pytest.raises(ValueError, match="primary key"):
+        insert_together(session, token)
+    assert not Session.objects.filter(pk=session.pk).exists()
+
+
+def test_an_automatic_key_is_left_to_its_sequence(user_factory):
+    """A login attempt (``BigAutoField``) goes in with its siblings; its id comes from the
+    sequence and is not read back."""
+    from django.db import connection
+
     from security.models import LoginAttempt
 
-    with pytest.raises(ValueError, match="primary key"):
-        insert_together(LoginAttempt(email_key="x@example.com"))
+    user = user_factory()
+    session, token, event = _rows(user)
+    attempt = LoginAttempt(email_key=user.email_key, user=user, method="password", success=True)
+    with CaptureQueriesContext(connection) as captured:
+        insert_together(session, token, attempt, event)
+    assert len(captured.captured_queries) == 1
+    assert attempt.pk is None
+    row = LoginAttempt.objects.get(user=user)
+    assert (row.method, row.success, row.id > 0) == ("password", True, True)
 
 
 def test_rows_go_in_only_when_the_guard_matches(user_factory):

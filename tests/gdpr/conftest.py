@@ -40,6 +40,7 @@ from spaces.services.invitations import invitation_create
 from spaces.services.permissions import module_permissions_set
 from spaces.services.spaces import space_create
 from tests.conftest import PASSWORD, login_tokens
+from tests.fake_credits import FakeCredits, fake_credits_server
 
 META = RequestMeta(ip="203.0.113.7", user_agent="pytest-gdpr")
 VAULT = "/api/v1/me/encryption-vault/"
@@ -294,6 +295,8 @@ def rich_user(user_factory: Callable[..., User], auth_client: Callable[..., APIC
             password=PASSWORD,
         ).key
     )
+    # onboarding finished (a timestamp in the profile, an ONBOARDING_COMPLETED event)
+    assert client.post("/api/v1/me/onboarding/complete").status_code == 200
     # vault with an audit trail and a recovery wrap
     assert client.post(VAULT + "init").status_code == 200
     assert client.post(VAULT + "recovery-wrap", RECOVERY, format="json").status_code == 200
@@ -440,3 +443,12 @@ def credits_server(settings: Any) -> Iterator[CreditsServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake_credits(settings: Any) -> Iterator[FakeCredits]:
+    """mana-credits as a real HTTP server on a port in 9110-9119 (``tests/fake_credits.py``),
+    configured as ``MANA_CREDITS_URL``."""
+    with fake_credits_server() as server:
+        settings.MANA_CREDITS_URL = server.url
+        yield server

@@ -6,6 +6,8 @@ placeholders: every UUID by ``<uuid:N>`` (numbered by first appearance, so which
 same id stays pinned), every timestamp by ``<time>``, and the few values drawn at random (API
 key prefixes, automatic row numbers) by a marker of their kind. Key order, nesting, every
 other value and the JSON text itself (indentation, escaping) are compared exactly.
+mana-credits answers (``fake_credits``, a fixed balance and two transactions), so the credits
+section is pinned in its filled shape; its unavailable shapes are ``test_credits.py``'s.
 
 After a deliberate change of the documents, rewrite the files with
 ``GDPR_PINNED_WRITE=1 pytest tests/gdpr/test_pinned_shape.py`` and review the diff.
@@ -60,13 +62,13 @@ def _pretty(document: Any) -> str:
     return json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False) + "\n"
 
 
-def test_export_document_is_pinned_byte_for_byte(rich_user):
+def test_export_document_is_pinned_byte_for_byte(rich_user, fake_credits):
     response = rich_user.client.get("/api/v1/me/data/export")
     assert response.status_code == 200, response.content
     _compare("export.json", response.content.decode() + "\n")
 
 
-def test_summary_document_is_pinned_byte_for_byte(rich_user):
+def test_summary_document_is_pinned_byte_for_byte(rich_user, fake_credits):
     response = rich_user.client.get("/api/v1/me/data")
     assert response.status_code == 200, response.content
     # The summary's own bytes (DRF's renderer), and its structure in readable form.

@@ -121,6 +121,7 @@ def test_the_profile_comes_over(world, mailoutbox):
         "human",
     )
     assert alice.email_verified
+    assert alice.onboarding_completed_at is None  # a source without the column
     assert alice.created_at < timezone.now() - timedelta(days=100)
     penny = imported_user(world["penny"])
     assert (penny.kind, penny.access_tier) == ("persona", "founder")
@@ -427,14 +428,15 @@ def test_the_predecessors_drizzle_spelling_is_read_too(predecessor_db):
     predecessor_db.execute(
         "CREATE TABLE public.users (id uuid PRIMARY KEY, name text NOT NULL, email text NOT NULL,"
         " email_verified boolean NOT NULL, created_at timestamp NOT NULL,"
-        " access_tier text NOT NULL, role text NOT NULL, kind text NOT NULL);"
+        " access_tier text NOT NULL, role text NOT NULL, kind text NOT NULL,"
+        " onboarding_completed_at timestamp);"
         "CREATE TABLE public.accounts (id text PRIMARY KEY, user_id uuid NOT NULL,"
         " provider_id text NOT NULL, password text)"
     )
     uid = "6f1c2a9e-0d4b-4c3e-9a1f-5b2d7e8c9a01"
     predecessor_db.execute(
         "INSERT INTO public.users VALUES (%s, 'Hana', 'hana@example.com', true,"
-        " '2025-01-02 03:04:05', 'beta', 'user', 'human')",
+        " '2025-01-02 03:04:05', 'beta', 'user', 'human', '2025-01-03 04:05:06')",
         [uid],
     )
     predecessor_db.execute(
@@ -446,6 +448,7 @@ def test_the_predecessors_drizzle_spelling_is_read_too(predecessor_db):
     user = User.objects.get(pk=uid)
     assert user.access_tier == "beta"
     assert user.created_at.isoformat() == "2025-01-02T03:04:05+00:00"  # no zone: UTC
+    assert user.onboarding_completed_at.isoformat() == "2025-01-03T04:05:06+00:00"
     assert login("hana@example.com", "Hana-Passwort-2026").status_code == 200
 
 

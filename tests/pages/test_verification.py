@@ -331,7 +331,20 @@ def test_a_change_of_address_lands_on_its_own_message(auth_client, mailoutbox):
         format="json",
     )
     link = link_in(last_mail(mailoutbox, "Confirm your new"), VERIFY_LINK)
+    token = query_of(link)["token"][0]
     opened = Browser().get(local(link))
-    assert opened["Location"] == settings.DEFAULT_REDIRECT_URL + "?status=email_changed"
-    page = Browser().get(local(opened["Location"]))
-    assert "Your new address is confirmed" in text(page)
+    # The GET (a mail scanner's, a link preview's) only leads to the button.
+    assert opened["Location"] == (
+        settings.DEFAULT_REDIRECT_URL + f"?status=confirm_required&token={token}"
+    )
+    browser = Browser()
+    page = browser.show(local(opened["Location"]))
+    assert page.status_code == 200 and "Confirm my address" in text(page)
+    assert User.objects.get(pk=client.user.pk).email != "moved@example.com"
+    done = browser.submit("/verify-email", {"token": token, "action": "confirm"})
+    assert done.status_code == 200 and "Your new address is confirmed" in text(done)
+    assert User.objects.get(pk=client.user.pk).email == "moved@example.com"
+    again = browser.submit("/verify-email", {"token": token, "action": "confirm"})
+    assert User.objects.filter(email="moved@example.com").count() == 1
+    assert "Your new address is confirmed" not in text(again)
+    assert SecurityEvent.objects.filter(user=client.user, type="EMAIL_CHANGED").count() == 1

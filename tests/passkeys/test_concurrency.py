@@ -93,3 +93,8 @@ def test_a_counter_moved_by_another_sign_in_writes_no_session(passkey_user, monk
         type="LOGIN_SUCCESS", metadata__method="passkey"
     ).exists()
     assert SecurityEvent.objects.filter(type="LOGIN_FAILURE", metadata__method="passkey").exists()
+    # The attempt rows (wa19) go with it: the refused one only, no success.
+    from security.models import LoginAttempt
+
+    attempts = list(LoginAttempt.objects.filter(method="passkey").values_list("success", "reason"))
+    assert attempts == [(False, "passkey")]

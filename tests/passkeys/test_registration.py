@@ -16,7 +16,13 @@ from accounts.models import Passkey, Session
 from security.models import SecurityEvent
 from tests.conftest import login_tokens
 from tests.passkeys.authenticator import AAGUID, SoftAuthenticator, unb64
-from tests.passkeys.conftest import BASE, next_minute, register_options, register_verify
+from tests.passkeys.conftest import (
+    BASE,
+    next_minute,
+    register_options,
+    register_verify,
+    sign_in_options,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -235,19 +241,48 @@ def test_a_credential_id_registered_to_another_user_is_refused(passkey_user, aut
     # Same credential id, the attacker's own key: must never shadow the victim's passkey.
     impostor = SoftAuthenticator(credential_id=victim_device.credential_id)
     response = register_verify(attacker, impostor.create(register_options(attacker).json()))
-    assert response.status_code == 409
-    assert response.json()["code"] == "CONFLICT"
+    # The answer of any failed verification, not 409: a distinct answer would tell a real
+    # credential id (copied from allowCredentials) from a decoy.
+    assert response.status_code == 401
+    assert response.json()["code"] == "PASSKEY_VERIFICATION_FAILED"
     row = Passkey.objects.get(credential_id_b64=victim_device.credential_id_b64)
     assert str(row.id) == victim_passkey["id"]
     assert bytes(row.public_key) == victim_device.cose_public_key()
     assert not Passkey.objects.filter(user=attacker.user).exists()
 
 
+def test_registering_a_copied_id_answers_alike_for_a_real_passkey_and_a_decoy(
+    passkey_user, auth_client, settings
+):
+    """Registration is no oracle over the passkey options' decoys (attacker's review, finding
+    3): an id copied from a real account's ``allowCredentials`` and one copied from an unknown
+    address's decoy list are refused with the same answer as any failed verification, while
+    the attacker's own fresh id is accepted."""
+    settings.RATE_LIMITS_ENABLED = False
+    victim, _, _ = passkey_user()
+    api = APIClient()
+    real_id = sign_in_options(api, victim.user.email).json()["allowCredentials"][0]["id"]
+    decoy_id = sign_in_options(api, "nobody-here@example.org").json()["allowCredentials"][0]["id"]
+    attacker = auth_client()
+    answers = []
+    for copied in (real_id, decoy_id):
+        device = SoftAuthenticator(credential_id=unb64(copied))
+        response = register_verify(attacker, device.create(register_options(attacker).json()))
+        answers.append((response.status_code, response.json()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 401 and answers[0][1]["code"] == "PASSKEY_VERIFICATION_FAILED"
+    assert not Passkey.objects.filter(user=attacker.user).exists()
+    fresh = SoftAuthenticator()
+    accepted = register_verify(attacker, fresh.create(register_options(attacker).json()))
+    assert accepted.status_code == 201
+
+
 def test_registering_the_same_credential_twice_is_refused(passkey_user):
     client, device, _ = passkey_user()
     device.sign_count = 0
     response = register_verify(client, device.create(register_options(client).json()))
-    assert response.status_code == 409
+    assert response.status_code == 401
+    assert response.json()["code"] == "PASSKEY_VERIFICATION_FAILED"
     assert Passkey.objects.filter(user=client.user).count() == 1
 
 

@@ -210,8 +210,127 @@ def test_concurrent_failures_lock_once(user_factory):
     assert login(APIClient(), user.email).status_code == 429
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_passwords_get_exactly_the_threshold_of_guesses(user_factory, mailoutbox):
+    """The lock is decided with the count, before the password is checked: of many guesses
+    sent at once, exactly LOCKOUT_MAX_FAILURES are checked (401), every other one is refused
+    (429) unchecked, and nothing is recorded past the threshold."""
+    user = user_factory()
+    results = _parallel_wrong_passwords(user.email, 12)
+    assert sorted(results) == [401] * 5 + [429] * 7
+    throttle = LoginThrottle.objects.get(scope=f"acct:{user.email.lower()}")
+    assert throttle.failures == 5 and throttle.locked_until is not None
+    assert SecurityEvent.objects.filter(user=user, type="LOGIN_FAILURE").count() == 5
+    assert SecurityEvent.objects.filter(user=user, type="ACCOUNT_LOCKED").count() == 1
+    assert LoginAttempt.objects.filter(user=user, success=False).count() == 5
+    assert [mail.to for mail in mailoutbox] == [[user.email]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_guesses_at_an_unknown_address_lock_it_the_same_way(db):
+    results = _parallel_wrong_passwords("nobody-here@example.com", 12)
+    assert sorted(results) == [401] * 5 + [429] * 7
+    assert LoginThrottle.objects.get(scope="acct:nobody-here@example.com").failures == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_counter_and_the_lock_are_one_atomic_step_under_real_concurrency(settings):
+    """Threads on their own connections count failures on one scope at once: the count is
+    exact, exactly the threshold's failure locks, and failures during the lock count nothing."""
+    from security import lockout
+
+    settings.LOCKOUT_MAX_FAILURES = 7
+    count = 16
+    barrier = threading.Barrier(count)
+    outcomes: list[lockout.FailureOutcome] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(lockout.failure_record(scope="acct:race@example.com", email_key="k"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counted = sorted(o.failures for o in outcomes if not o.refused)
+    assert counted == list(range(1, 8))
+    assert [o.failures for o in outcomes if o.locked_now] == [7]
+    assert sum(o.refused for o in outcomes) == count - 7
+    throttle = LoginThrottle.objects.get(scope="acct:race@example.com")
+    assert throttle.failures == 7 and throttle.locked_until is not None
+
+
+def test_a_correct_password_gives_its_reserved_check_back(api_client, user_factory):
+    user = user_factory()
+    fail(api_client, user.email, 4)
+    scope = f"acct:{user.email.lower()}"
+    assert LoginThrottle.objects.get(scope=scope).failures == 4
+    assert login(APIClient(), user.email).status_code == 200
+    assert not LoginThrottle.objects.filter(scope=scope).exists()
+
+
+def test_the_fifth_check_with_the_right_password_does_not_lock(api_client, user_factory, settings):
+    """The fifth reservation locks tentatively; the right password behind an unverified
+    address (403) gives it back, lock included."""
+    settings.REQUIRE_EMAIL_VERIFICATION = True
+    user = user_factory(verified=False)
+    fail(api_client, user.email, 4)
+    response = login(APIClient(), user.email)
+    assert response.status_code == 403 and response.json()["code"] == "EMAIL_NOT_VERIFIED"
+    throttle = LoginThrottle.objects.get(scope=f"acct:{user.email.lower()}")
+    assert throttle.failures == 4 and throttle.locked_until is None
+    assert SecurityEvent.objects.filter(user=user, type="ACCOUNT_LOCKED").count() == 0
+    wrong = login(APIClient(), user.email, WRONG)
+    assert wrong.status_code == 401
+    assert login(APIClient(), user.email, WRONG).status_code == 429
+
+
+def test_a_failure_of_ours_after_the_reservation_counts_nothing(
+    api_client, user_factory, monkeypatch
+):
+    from django.db import OperationalError
+
+    from accounts.signin import password as password_flow
+
+    user = user_factory()
+    fail(api_client, user.email, 2)
+
+    def broken(**_kwargs):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(password_flow, "first_factor_passed", broken)
+    response = login(APIClient(), user.email)
+    assert response.status_code == 503 and response.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert LoginThrottle.objects.get(scope=f"acct:{user.email.lower()}").failures == 2
+
+
 def test_unverified_user_is_still_throttled(api_client, user_factory):
     user = user_factory(verified=False)
     fail(api_client, user.email, 5)
     assert login(api_client, user.email).status_code == 429
     assert User.objects.get(pk=user.pk).email_verified_at is None
+
+
+def test_a_known_device_keeps_its_own_per_address_budget(user_factory, settings):
+    """Attacker's review, finding 1: the per-address sign-in limit was one budget for the
+    address, so a stranger who knows it spent it from a few IP addresses and the owner was
+    refused (429) even on the laptop that signed in before. A known device has its own."""
+    settings.RATE_LIMIT_OVERRIDES = {"login-email": 8}
+    user = user_factory()
+    laptop = APIClient(REMOTE_ADDR="198.51.100.7")
+    assert login(laptop, user.email).status_code == 200
+    for source in ("203.0.113.1", "203.0.113.2"):
+        fail(APIClient(REMOTE_ADDR=source), user.email, 4)
+    spent = login(APIClient(REMOTE_ADDR="203.0.113.3"), user.email)
+    assert (spent.status_code, spent.json()["code"]) == (429, "RATE_LIMITED")
+    assert login(laptop, user.email).status_code == 200
+    # The laptop's own failures still count: toward its lockout counter and its budget.
+    assert fail(laptop, user.email, 5) == [401] * 5
+    locked = login(laptop, user.email)
+    assert (locked.status_code, locked.json()["code"]) == (429, "ACCOUNT_LOCKED")
+    assert fail(laptop, user.email, 1) == [429]
+    assert login(laptop, user.email).json()["code"] == "RATE_LIMITED"  # 8 used by the laptop

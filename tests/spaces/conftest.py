@@ -25,6 +25,7 @@ from accounts.models import User
 from mana_auth.clientip import RequestMeta
 from spaces.models import Membership, Space, SpaceRole
 from spaces.services.spaces import space_create
+from tests.fake_credits import FakeCredits, fake_credits_server
 
 SYNC_PRECONFIGURED = "sync" in settings.DATABASES
 # Tests using ``separate_sync_store`` declare these databases.
@@ -128,3 +129,12 @@ def sync_table_missing(separate_sync_store: str) -> Iterator[None]:
     finally:
         with connections["sync"].cursor() as cursor:
             cursor.execute("ALTER TABLE sync_changes_away RENAME TO sync_changes")
+
+
+@pytest.fixture
+def fake_credits(settings: Any) -> Iterator[FakeCredits]:
+    """mana-credits as a real HTTP server on a port in 9110-9119 (``tests/fake_credits.py``),
+    configured as ``MANA_CREDITS_URL``."""
+    with fake_credits_server() as server:
+        settings.MANA_CREDITS_URL = server.url
+        yield server

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from spaces import access as space_access
 from spaces.models import Space
-from tests.conftest import store_select
+from tests.conftest import login_tokens, store_select
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -199,3 +199,72 @@ def test_creating_a_space_or_a_membership_does_not_need_redis(
     assert Space.objects.filter(created_by=owner, type="personal").exists()
     space = space_factory(owner, members={user_factory(): "member"})
     assert space.memberships.count() == 2
+
+
+def test_a_cached_answer_still_meets_the_tier_gate(
+    redis_store, auth_client, user_factory, team, django_assert_num_queries
+):
+    """The cache holds the access, never a verdict: ``?module=`` is decided on every answer,
+    a hit included, from the tier the entry holds (which a tier change retires)."""
+    member = auth_client(team.member)
+    _warm(member, team)
+    url = f"/api/v1/spaces/{team.space.id}/access"
+    with django_assert_num_queries(0):  # served from the cache, and still refused
+        refused = member.get(url, {"module": "ai-agents"})
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["code"] == "TIER_INSUFFICIENT"
+    assert refused.json()["details"] == {
+        "requiredTier": "alpha",
+        "tier": "public",
+        "module": "ai-agents",
+    }
+    with django_assert_num_queries(0):
+        assert member.get(url, {"module": "notes"}).status_code == 200
+    operator = auth_client(user_factory(role="admin"))
+    response = operator.put(
+        f"/api/v1/admin/spaces/{team.space.id}/tier", {"tier": "alpha"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    opened = member.get(url, {"module": "ai-agents"})
+    assert opened.status_code == 200 and opened.json()["modules"]["ai-agents"] == "write"
+
+
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+def test_an_idle_session_is_refused_cached_or_not(settings, store, team):
+    """ws1's one liveness rule holds in the access statement and in the cached "live until":
+    a session unused for ``SESSION_IDLE_TTL_DAYS`` is refused even though its absolute expiry
+    is weeks away, and even when its access was cached."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from freezegun import freeze_time
+
+    from accounts.models import Session
+    from accounts.sessions import access_token_mint
+
+    store_select(settings, store)
+    idle = timedelta(days=settings.SESSION_IDLE_TTL_DAYS)
+    start = timezone.now().replace(microsecond=0)
+    client = APIClient()
+    with freeze_time(start):
+        login_tokens(client, team.member)
+    session = Session.objects.get(user=team.member)
+
+    def bearer_at(moment):
+        holder = APIClient()
+        with freeze_time(moment):
+            token = access_token_mint(user=team.member, session=session)
+        holder.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return holder
+
+    almost = start + idle - timedelta(minutes=2)
+    with freeze_time(almost):
+        warm = bearer_at(almost)
+        for _ in range(3):  # with Redis: the version, then the entry and "live until"
+            assert _access(warm, team).status_code == 200
+    late = start + idle + timedelta(minutes=1)
+    with freeze_time(late):
+        response = _access(bearer_at(late), team)
+    assert response.status_code == 401, response.content
+    assert response.json()["code"] == "SESSION_REVOKED"
+    store_select(settings, "postgres")

@@ -47,3 +47,13 @@ def test_production_boots_with_a_good_mission_grant_key_and_retired_keks(rsa_pri
     # verdict on the other apps is the foundation tests' business).
     assert "Traceback" not in result.stderr, result.stderr
     assert "System check identified" in result.stdout + result.stderr
+
+
+def test_production_without_a_mission_grant_key_says_so_once_at_warning():
+    """Unset is a supported configuration (grants answer 503 GRANT_NOT_CONFIGURED): the boot
+    says it once, at WARNING, and boots."""
+    result = _boot(ENV)
+    assert "Traceback" not in result.stderr, result.stderr
+    output = result.stdout + result.stderr
+    lines = [line for line in output.splitlines() if "MANA_AI_PUBLIC_KEY_PEM is not set" in line]
+    assert len(lines) == 1 and "WARNING" in lines[0], output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -228,6 +229,31 @@ def test_grant_with_a_key_under_2048_bits_is_503(client_, init, settings):
 
     assert response.status_code == 503
     assert response.json()["code"] == "GRANT_NOT_CONFIGURED"
+
+
+def _no_warning_or_worse(caplog) -> None:
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == [], [(r.name, r.levelname, r.getMessage()) for r in loud]
+
+
+@pytest.mark.parametrize("pem", ["", "weak"])
+def test_grant_not_configured_is_logged_at_info_not_error(client_, init, settings, caplog, pem):
+    """An unset or unusable grant key is a configuration state, said once at boot: a request
+    refused for it answers 503 GRANT_NOT_CONFIGURED and logs one INFO line, no ERROR (no
+    traceback, nothing for Sentry's logging integration)."""
+    init()
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    settings.MANA_AI_PUBLIC_KEY_PEM = public_pem(weak) if pem == "weak" else ""
+    caplog.set_level(logging.DEBUG)
+
+    response = _issue(client_)
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "GRANT_NOT_CONFIGURED"
+    _no_warning_or_worse(caplog)
+    said = [r for r in caplog.records if "GRANT_NOT_CONFIGURED" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO]
+    assert all(r.exc_info is None for r in caplog.records if r.name != "mana_auth.request")
 
 
 def test_grant_without_a_vault_is_404(client_, grant_key):

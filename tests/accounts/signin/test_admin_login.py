@@ -154,3 +154,48 @@ def test_without_enforcement_failures_still_count(staff, settings):
     assert post(client, staff.email, PASSWORD).status_code == 200  # locked
     assert client.get("/admin/").status_code == 302
     assert SecurityEvent.objects.filter(user=staff, type="LOGIN_FAILURE").count() == 5
+
+
+# --- Attack review finding 7: the console's password failures lock like the API's --------------
+
+
+def test_wrong_passwords_at_the_console_lock_the_account_and_are_recorded(staff, frozen):
+    secret, _ = enrol(staff)
+    for _ in range(5):
+        assert post(Client(), staff.email, "not-the-password").status_code == 200
+    attempts = LoginAttempt.objects.filter(user=staff)
+    assert list(attempts.values_list("method", "success", "reason").distinct()) == [
+        ("admin_console", False, "admin_password")
+    ]
+    assert attempts.count() == 5
+    locked = SecurityEvent.objects.get(user=staff, type="ACCOUNT_LOCKED")
+    assert locked.metadata == {"scope": "account"}
+    assert LoginThrottle.objects.get(scope=f"acct:{staff.email}").locked_until is not None
+    # The lock holds for the right password and code, and for the API's sign-in.
+    frozen.tick(STEP)
+    refused = post(Client(), staff.email, PASSWORD, otp_token=code_at(secret))
+    assert b"locked" in refused.content
+    assert LoginAttempt.objects.filter(user=staff, success=True).count() == 0
+    api = APIClient().post(
+        "/api/v1/auth/login", {"email": staff.email, "password": PASSWORD}, format="json"
+    )
+    assert api.status_code == 429 and api.json()["code"] == "ACCOUNT_LOCKED"
+
+
+def test_the_api_failure_budget_of_an_address_holds_at_the_console(staff):
+    """20 failed sign-ins a minute per address, the API's and the console's together; spent,
+    the console refuses plainly (it answered a server error: the recorder's refusal escaped
+    the form)."""
+    api = APIClient()
+    for number in range(20):
+        failed = api.post(
+            "/api/v1/auth/login",
+            {"email": f"guess{number}@example.com", "password": "not-the-password"},
+            format="json",
+        )
+        assert failed.status_code == 401
+    refused = post(Client(), staff.email, "not-the-password")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert not LoginAttempt.objects.filter(user=staff).exists()  # refused before any check
+    assert post(Client(REMOTE_ADDR="192.0.2.7"), staff.email, "not-the-password").status_code == 200
+    assert LoginAttempt.objects.filter(user=staff, method="admin_console").count() == 1

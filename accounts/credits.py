@@ -1,0 +1,184 @@
+"""A user's credits as mana-credits holds them: the balance and the latest transactions, read
+for the GDPR summary and export (the predecessor's summary aggregated them from mana-credits).
+
+``GET {MANA_CREDITS_URL}/api/v1/internal/users/<userId>/credits?limit=<n>`` with
+``X-Service-Key`` (the outbox's key and header; redirects not followed), answered with
+``{"balance": <number>, "transactions": [{"id", "amount", "type"?, "description"?,
+"createdAt"}, …]}`` (other keys ignored). The read never fails the document: while
+``MANA_CREDITS_URL`` is unset the result says ``not_configured``; when mana-credits refuses the
+connection, takes longer than ``MANA_CREDITS_TIMEOUT_MS`` (2 s), answers other than 2xx, or
+answers something else than that shape, it says so (``unreachable``, ``timeout``, ``error``,
+``invalid_response``) and the rest of the document answers as usual.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+
+logger = logging.getLogger("mana_auth.credits")
+
+CREDITS_PATH = "/api/v1/internal/users/{user_id}/credits"
+SUMMARY_TRANSACTIONS = 10
+EXPORT_TRANSACTIONS = 100
+# mana-credits' answer is small; anything larger is not the expected shape.
+MAX_RESPONSE_BYTES = 256 * 1024
+DEFAULT_TIMEOUT_MS = 2000
+
+NOT_CONFIGURED = "not_configured"
+UNREACHABLE = "unreachable"
+TIMEOUT = "timeout"
+ERROR = "error"
+INVALID_RESPONSE = "invalid_response"
+REASONS = (NOT_CONFIGURED, UNREACHABLE, TIMEOUT, ERROR, INVALID_RESPONSE)
+
+
+@dataclass(frozen=True)
+class CreditTransaction:
+    id: str
+    amount: int | float
+    type: str
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CreditsReading:
+    """``available`` with the balance and transactions (newest first), else the ``reason``."""
+
+    available: bool
+    reason: str | None = None
+    balance: int | float | None = None
+    transactions: list[CreditTransaction] | None = field(default=None)
+
+
+class _InvalidResponse(ValueError):
+    pass
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _timeout_seconds() -> float:
+    milliseconds = getattr(settings, "MANA_CREDITS_TIMEOUT_MS", None) or DEFAULT_TIMEOUT_MS
+    return max(int(milliseconds), 1) / 1000
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _InvalidResponse("not a number")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _InvalidResponse("not a finite number")
+    return value
+
+
+def _text(value: Any, *, required: bool = False, limit: int = 500) -> str:
+    if value is None and not required:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool) and not required:
+        value = str(value)
+    if not isinstance(value, str) or (required and not value):
+        raise _InvalidResponse("not a string")
+    return value[:limit]
+
+
+def _transaction(raw: Any) -> CreditTransaction:
+    if not isinstance(raw, dict):
+        raise _InvalidResponse("transaction is not an object")
+    identifier = raw.get("id")
+    if isinstance(identifier, int) and not isinstance(identifier, bool):
+        identifier = str(identifier)
+    created_at = parse_datetime(_text(raw.get("createdAt"), required=True))
+    if created_at is None:
+        raise _InvalidResponse("createdAt is not a timestamp")
+    return CreditTransaction(
+        id=_text(identifier, required=True, limit=100),
+        amount=_number(raw.get("amount")),
+        type=_text(raw.get("type"), limit=64),
+        description=_text(raw.get("description")),
+        created_at=created_at,
+    )
+
+
+def _parse(body: bytes, limit: int) -> CreditsReading:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _InvalidResponse("not JSON") from exc
+    if not isinstance(document, dict):
+        raise _InvalidResponse("not an object")
+    transactions = document.get("transactions", [])
+    if not isinstance(transactions, list):
+        raise _InvalidResponse("transactions is not a list")
+    parsed = [_transaction(raw) for raw in transactions]
+    parsed.sort(key=lambda t: t.created_at, reverse=True)
+    return CreditsReading(
+        available=True,
+        balance=_number(document.get("balance")),
+        transactions=parsed[:limit],
+    )
+
+
+def _unavailable(reason: str, detail: str) -> CreditsReading:
+    logger.warning("credits: reading from mana-credits failed (%s): %s", reason, detail)
+    return CreditsReading(available=False, reason=reason)
+
+
+def credits_read(*, user_id: object, limit: int = SUMMARY_TRANSACTIONS) -> CreditsReading:
+    """The user's balance and at most ``limit`` latest transactions; never raises for
+    mana-credits' failures (see the module's docstring)."""
+    if not settings.MANA_CREDITS_URL:
+        return CreditsReading(available=False, reason=NOT_CONFIGURED)
+    url = settings.MANA_CREDITS_URL.rstrip("/") + CREDITS_PATH.format(
+        user_id=quote(str(user_id), safe="")
+    )
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        return _unavailable(UNREACHABLE, "MANA_CREDITS_URL must be an http(s) URL")
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        f"{url}?limit={int(limit)}",
+        method="GET",
+        headers={
+            "Accept": "application/json",
+            "X-Service-Key": settings.MANA_SERVICE_KEY,
+            "User-Agent": "mana-auth-gdpr",
+        },
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=_timeout_seconds()) as response:
+            status = response.status
+            body = response.read(MAX_RESPONSE_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        return _unavailable(ERROR, f"HTTP {exc.code}")
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            return _unavailable(TIMEOUT, "no answer in time")
+        return _unavailable(UNREACHABLE, type(exc.reason).__name__)
+    except TimeoutError:
+        return _unavailable(TIMEOUT, "no answer in time")
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        return _unavailable(UNREACHABLE, type(exc).__name__)
+    if not 200 <= status < 300:
+        return _unavailable(ERROR, f"HTTP {status}")
+    if len(body) > MAX_RESPONSE_BYTES:
+        return _unavailable(INVALID_RESPONSE, "answer too large")
+    try:
+        return _parse(body, limit)
+    except _InvalidResponse as exc:
+        return _unavailable(INVALID_RESPONSE, str(exc))
