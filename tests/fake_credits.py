@@ -1,9 +1,10 @@
 """A stand-in for mana-credits: a real threaded HTTP server on 127.0.0.1 (ports 9110-9119).
 
 ``GET /api/v1/internal/users/<id>/credits`` answers according to ``mode``: ``up`` (200 with
-``credits_body``), ``error`` (500), ``garbage`` (200, not JSON), ``slow`` (``delay`` seconds,
-then 200). ``POST /api/v1/internal/events`` answers the next of ``post_statuses`` (then 200).
-Every request is kept in ``received`` (path, headers, JSON body).
+``credits_body``, as JSON, or as it is when it is ``bytes``), ``error`` (500), ``garbage``
+(200, not JSON), ``slow`` (``delay`` seconds, then 200). ``POST /api/v1/internal/events``
+answers the next of ``post_statuses`` (then 200). Every request is kept in ``received``
+(path, headers, JSON body).
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def fake_credits_server() -> Iterator[FakeCredits]:
             else:
                 if state.mode == "slow":
                     time.sleep(state.delay)
-                self._send(200, json.dumps(state.credits_body).encode())
+                body = state.credits_body
+                self._send(200, body if isinstance(body, bytes) else json.dumps(body).encode())
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
