@@ -405,4 +405,3 @@ def spaces_delete_solely_owned(
             )
     Space.objects.filter(id__in=doomed).delete()
     return len(doomed)
-
