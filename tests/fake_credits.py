@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +52,8 @@ class FakeCredits:
     credits_body: Any = field(default_factory=lambda: json.loads(json.dumps(CREDITS_BODY)))
     post_statuses: list[int] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
+    # Called in the server's thread while a GET is being answered (before the answer).
+    on_read: Callable[[], None] | None = None
 
     def events(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.received if r["method"] == "POST"]
@@ -105,6 +107,8 @@ def fake_credits_server() -> Iterator[FakeCredits]:
 
         def do_GET(self) -> None:
             self._record(None)
+            if state.on_read is not None:
+                state.on_read()
             if state.mode == "error":
                 self._send(500, b'{"error": "boom"}')
             elif state.mode == "garbage":

@@ -7,7 +7,10 @@ import logging
 import time
 
 import pytest
+from django.db import connection, connections, transaction
 
+from accounts import credits
+from security.models import SecurityEvent
 from tests.fake_credits import closed_port_url
 
 pytestmark = pytest.mark.django_db
@@ -213,3 +216,49 @@ def test_a_misconfigured_credits_url_never_fails_the_summary(auth_client, settin
     response = auth_client().get(SUMMARY)
     assert response.status_code == 200, response.content
     assert response.json()["credits"] == _unavailable("unreachable")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", [SUMMARY, EXPORT])
+def test_no_transaction_is_open_while_mana_credits_answers(
+    auth_client, fake_credits, monkeypatch, path
+):
+    """A slow mana-credits must not keep a connection "idle in transaction": the export reads
+    the credits before its transaction opens. Seen from PostgreSQL (pg_stat_activity, asked by
+    the fake server while it holds its answer back) and from the reader's caller."""
+    client = auth_client()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [pid] = cursor.fetchone()
+    seen: list[tuple] = []
+
+    def look() -> None:  # in the fake server's thread: its own connection
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT state, xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = %s",
+                    [pid],
+                )
+                seen.append(cursor.fetchone())
+        finally:
+            connections["default"].close()
+
+    fake_credits.on_read = look
+    fake_credits.mode, fake_credits.delay = "slow", 0.3
+    in_atomic: list[bool] = []
+    read = credits.credits_read
+
+    def reader(**kwargs):
+        in_atomic.append(transaction.get_connection().in_atomic_block)
+        return read(**kwargs)
+
+    monkeypatch.setattr(credits, "credits_read", reader)
+
+    response = client.get(path)
+
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["credits"]["available"] is True
+    assert in_atomic == [False]
+    assert seen == [("idle", False)]
+    if path == EXPORT:
+        assert SecurityEvent.objects.filter(user=client.user, type="DATA_EXPORTED").count() == 1
