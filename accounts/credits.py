@@ -8,7 +8,10 @@ for the GDPR summary and export (the predecessor's summary aggregated them from 
 ``MANA_CREDITS_URL`` is unset the result says ``not_configured``; when mana-credits refuses the
 connection, takes longer than ``MANA_CREDITS_TIMEOUT_MS`` (2 s), answers other than 2xx, or
 answers something else than that shape, it says so (``unreachable``, ``timeout``, ``error``,
-``invalid_response``) and the rest of the document answers as usual.
+``invalid_response``) and the rest of the document answers as usual. "That shape" is strict:
+timestamps must be real instants with an offset (``2026-02-30…`` or one without ``Z``/offset is
+``invalid_response``), and whatever else goes wrong while reading the answer (a body nested too
+deeply for the JSON parser, say) is ``invalid_response`` too, never an error of the document.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 logger = logging.getLogger("mana_auth.credits")
@@ -100,9 +104,16 @@ def _transaction(raw: Any) -> CreditTransaction:
     identifier = raw.get("id")
     if isinstance(identifier, int) and not isinstance(identifier, bool):
         identifier = str(identifier)
-    created_at = parse_datetime(_text(raw.get("createdAt"), required=True))
+    try:
+        # None when it is no timestamp at all; ValueError when it is an impossible one.
+        created_at = parse_datetime(_text(raw.get("createdAt"), required=True))
+    except ValueError as exc:
+        raise _InvalidResponse("createdAt is not a real instant") from exc
     if created_at is None:
         raise _InvalidResponse("createdAt is not a timestamp")
+    if timezone.is_naive(created_at):
+        # Which instant is meant is unknown, and naive and aware values cannot be ordered.
+        raise _InvalidResponse("createdAt has no offset")
     return CreditTransaction(
         id=_text(identifier, required=True, limit=100),
         amount=_number(raw.get("amount")),
@@ -182,3 +193,6 @@ def credits_read(*, user_id: object, limit: int = SUMMARY_TRANSACTIONS) -> Credi
         return _parse(body, limit)
     except _InvalidResponse as exc:
         return _unavailable(INVALID_RESPONSE, str(exc))
+    except Exception as exc:  # noqa: BLE001 - any answer we cannot read is an invalid one
+        # Only the type: the message could quote the answer.
+        return _unavailable(INVALID_RESPONSE, f"unreadable answer ({type(exc).__name__})")

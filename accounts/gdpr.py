@@ -256,8 +256,17 @@ def _sign_in_attempts(ctx: Context) -> Section:
     return section
 
 
+# The export's credits reading, by this name in the export's ``Context``: read before the
+# export's transaction opens (``user_data_export``), so no transaction waits on mana-credits.
+CREDITS_EXPORT_READING = "credits_export_reading"
+
+
+def _credits_export_read(user: User) -> credits.CreditsReading:
+    return credits.credits_read(user_id=user.pk, limit=credits.EXPORT_TRANSACTIONS)
+
+
 def _credits(ctx: Context) -> Section:
-    reading = credits.credits_read(user_id=ctx.user.pk, limit=credits.EXPORT_TRANSACTIONS)
+    reading = ctx.once(CREDITS_EXPORT_READING, lambda: _credits_export_read(ctx.user))
     data = CREDITS.build(reading)
     data["note"] = (
         "Credits are held by the Mana credits service; this is the balance and the latest "
@@ -358,15 +367,19 @@ def user_data_summary(*, user: User) -> dict[str, Any]:
 def user_data_export(*, user: User, meta: RequestMeta | None = None) -> dict[str, Any]:
     """Export ``user``'s data (Art. 20; rate-limited per account) and record that it was."""
     ratelimit.hit(EXPORT_USER, str(user.pk))
-    return _user_data_export(user=user, meta=meta)
+    # Another service's answer, before the transaction: never hold one open across the call.
+    reading = _credits_export_read(user)
+    return _user_data_export(user=user, meta=meta, known={CREDITS_EXPORT_READING: reading})
 
 
 @transaction.atomic
-def _user_data_export(*, user: User, meta: RequestMeta | None) -> dict[str, Any]:
+def _user_data_export(
+    *, user: User, meta: RequestMeta | None, known: dict[str, Any]
+) -> dict[str, Any]:
     security_event_record(
         type=EventType.DATA_EXPORTED, user=user, meta=meta, metadata={"byAdmin": False}
     )
-    return gdpr.export_build(user=user).document
+    return gdpr.export_build(user=user, known=known).document
 
 
 def user_data_delete_request(*, user: User, password: str, meta: RequestMeta) -> None:

@@ -71,8 +71,10 @@ def user_unlock(*, user: User, actor: User, meta: RequestMeta | None = None) -> 
 
 
 def _operators() -> QuerySet[User]:
-    """Accounts that can run the console and the Admin API: role admin, staff, active."""
-    return User.objects.filter(role=Role.ADMIN, is_staff=True, is_active=True)
+    """Accounts with operator rights: active with role ``admin`` (the role is the source of
+    truth, as for the Admin API's ``IsAdminRole``). The console also wants the staff flag
+    (``is_operator``), which grant and revoke always set together with the role."""
+    return User.objects.filter(role=Role.ADMIN, is_active=True)
 
 
 def _operators_locked() -> list[Any]:
@@ -83,6 +85,8 @@ def _operators_locked() -> list[Any]:
 
 
 def is_operator(user: User) -> bool:
+    """May run the console: an operator (role admin, active) with the staff flag Django's
+    admin needs."""
     return user.is_active and user.is_staff and user.role == Role.ADMIN
 
 
@@ -118,8 +122,11 @@ def user_operator_grant(*, user: User, actor: User, meta: RequestMeta | None = N
 
 @transaction.atomic
 def user_operator_revoke(*, user: User, actor: User, meta: RequestMeta | None = None) -> bool:
-    """Take operator access away: role ``user``, neither staff nor superuser. False when the
-    account was no operator.
+    """Take operator access away: role ``user``, neither staff nor superuser, and every
+    session of the account ends (``SESSION_REVOKED``, reason ``operator_revoked``) in the same
+    transaction: its access tokens carry ``role: admin``, which the Mana apps read, so they stop
+    validating at once (on every worker: the revocation markers) and their refresh tokens stop
+    working. False when the account was no operator.
 
     Refuses to remove the last operator (CONFLICT): with none left, no one could ever grant
     the role again except from a shell. Every operator row is locked first, so two operators
@@ -143,6 +150,7 @@ def user_operator_revoke(*, user: User, actor: User, meta: RequestMeta | None = 
         meta=meta,
         metadata={"from": previous, "to": {"role": Role.USER, "isStaff": False}, "byAdmin": True},
     )
+    sessions_revoke_all(user=locked, meta=meta or RequestMeta(), reason="operator_revoked")
     _admin_action(actor=actor, meta=meta, action="operator_revoke", targetUserId=str(locked.id))
     return True
 

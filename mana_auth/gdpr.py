@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
@@ -175,9 +175,14 @@ def covered_labels() -> set[str]:
 # --- The walk ----------------------------------------------------------------------------------
 
 
-def export_build(*, user: AbstractBaseUser) -> Export:
-    """The complete export of ``user``'s data and the rows it covers (no audit row)."""
+def export_build(*, user: AbstractBaseUser, known: Mapping[str, Any] | None = None) -> Export:
+    """The complete export of ``user``'s data and the rows it covers (no audit row).
+
+    ``known``: values the parts would compute with ``ctx.once`` (by name), obtained beforehand,
+    e.g. what another service answered, read before the caller opened its transaction.
+    """
     ctx = Context(user)
+    ctx._memo.update(known or {})
     document: dict[str, Any] = {
         "exportFormat": EXPORT_FORMAT,
         "exportedAt": ctx.now,

@@ -26,7 +26,8 @@ def _require_admin(request: Any) -> bool:
 
 
 class IsAdminRole(BasePermission):
-    """Signed in (bearer token) with ``role == "admin"`` in the database; else 401 / 403."""
+    """Signed in (bearer token) with an active account whose ``role == "admin"`` in the
+    database (the staff flag is the console's, not needed here); else 401 / 403."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return _require_admin(request)

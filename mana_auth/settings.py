@@ -288,6 +288,9 @@ LOCKOUT_MAX_FAILURES = env_int(ENV, "LOCKOUT_MAX_FAILURES", 5)
 LOCKOUT_WINDOW_SECONDS = env_int(ENV, "LOCKOUT_WINDOW_SECONDS", 15 * 60)
 LOCKOUT_DURATION_SECONDS = env_int(ENV, "LOCKOUT_DURATION_SECONDS", 30 * 60)
 RATE_LIMITS_ENABLED = env_bool(ENV, "RATE_LIMITS_ENABLED", True)
+# Login attempts (email key, IP, user agent) older than this are deleted by ``flush_outbox``;
+# 0 keeps them forever.
+LOGIN_ATTEMPT_RETENTION_DAYS = env_int(ENV, "LOGIN_ATTEMPT_RETENTION_DAYS", 90)
 # "name=budget,name=budget" (names in security/ratelimit.py), e.g. "login-ip=120"
 RATE_LIMIT_OVERRIDES = {
     name.strip(): int(value)

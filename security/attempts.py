@@ -7,14 +7,23 @@ writes its audit event (``LOGIN_SUCCESS``, ``LOGIN_FAILURE``), the row and the e
 database in one statement (``mana_auth.sqlbatch.insert_together``): recording the attempt
 costs no round trip there. Callers pass the event instead of writing it themselves; a caller
 that writes more rows in that statement (a sign-in's session) takes them from ``build``.
+
+The rows name addresses (also unknown ones), IPs and user agents: they are kept
+``LOGIN_ATTEMPT_RETENTION_DAYS`` (90) and then deleted by ``purge_expired``, which
+``manage.py flush_outbox`` (the cron job) runs. The lockout does not read them (its counters are
+``LoginThrottle``), so the purge never changes a lock.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 
 from mana_auth.clientip import RequestMeta
 from mana_auth.sqlbatch import insert_together
@@ -84,3 +93,30 @@ def record(
         rows[0].save(force_insert=True)
         return
     insert_together(*rows)
+
+
+# Rows per DELETE: each batch is its own short statement (autocommit), so a first purge of a
+# large backlog never holds a long transaction or a long lock on the table sign-ins write to.
+PURGE_BATCH_SIZE = 5000
+_PURGE_SQL = (
+    "DELETE FROM security_login_attempt WHERE id IN ("
+    "SELECT id FROM security_login_attempt WHERE created_at < %s ORDER BY created_at LIMIT %s)"
+)
+
+
+def purge_expired(*, now: datetime | None = None, batch_size: int | None = None) -> int:
+    """Delete the attempts older than ``LOGIN_ATTEMPT_RETENTION_DAYS`` (0: keep them all), in
+    batches, oldest first; how many went."""
+    days = settings.LOGIN_ATTEMPT_RETENTION_DAYS
+    if not days or days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    size = batch_size or PURGE_BATCH_SIZE
+    total = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_PURGE_SQL, [cutoff, size])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < size:
+            return total

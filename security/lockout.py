@@ -8,14 +8,16 @@ Made safe against lockout-as-denial-of-service:
 - unknown emails are counted exactly like real ones (no enumeration);
 - a failure is counted and the lock decided in one statement (INSERT … ON CONFLICT DO UPDATE
   … RETURNING, under PostgreSQL's row lock): exact under concurrency, across workers; the
-  password sign-in reserves its check that way before running it (``attempt_begin``), so
-  concurrent guesses get exactly the threshold of checks, never more.
+  password sign-in and the operators' console reserve their check that way before running it
+  (``check_reserved``), so concurrent guesses get exactly the threshold of checks, never more.
 Only genuine credential failures reach ``failure_record``; infrastructure errors never do.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -175,6 +177,27 @@ def attempt_refund(*, scope: str, attempt: FailureOutcome, now: datetime | None 
         cursor.execute(_REFUND_DELETE_SQL, params)
         if cursor.rowcount == 0:
             cursor.execute(_REFUND_SQL, params)
+
+
+@contextmanager
+def check_reserved(*, scope: str, email_key: str) -> Iterator[FailureOutcome]:
+    """Run one credential check on ``scope`` counted before it runs: the one way a sign-in
+    (the API's password sign-in, the operators' console) checks a password under the lockout.
+
+    Yields the reservation of ``attempt_begin``: when ``refused``, the scope is locked and the
+    caller checks nothing (it answers with the lock). Anything the body raises — the right
+    password going on to a second factor, an unverified address, a failure of ours — gives the
+    reservation back (``attempt_refund``) and propagates. A body that completes keeps it: the
+    caller then either records the failure it found (``counted=`` the reservation, nothing
+    counted twice) or, for a completed sign-in, clears the scope (``success_record``, or
+    ``success_statement`` inside the sign-in's own write).
+    """
+    attempt = attempt_begin(scope=scope, email_key=email_key)
+    try:
+        yield attempt
+    except BaseException:
+        attempt_refund(scope=scope, attempt=attempt)  # a refused one has nothing to give back
+        raise
 
 
 def success_statement(*, scope: str) -> tuple[str, list[object]]:

@@ -42,6 +42,9 @@ REAUTH_USER = Limit("reauth-user-failures", 10, 300)
 PASSKEY_OPTIONS_IP = Limit("passkey-options-ip", 20, 60, per_ip=True)
 PASSKEY_FAILURES_CREDENTIAL = Limit("passkey-fail-cred", 10, 60)  # per credential and address
 PASSKEY_COOLDOWN_SECONDS = 300
+# Failed verifications per address across credentials (random credential ids each fail): the
+# one that spends the budget refuses the address until the window ends (``failure_count``).
+PASSKEY_FAILURES_IP = Limit("passkey-fail-ip", 20, 60, per_ip=True)
 ADMIN_LOGIN_IP = Limit("admin-login-ip", 10, 300, per_ip=True)
 API_KEY_VALIDATE_IP = Limit("apikey-validate-ip", 600, 60, per_ip=True)
 INVITE_SPACE = Limit("invite-space", 50, 3600)
@@ -122,13 +125,43 @@ def check(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
         raise RateLimited(retry_after)
 
 
+def failure_count(limit: Limit, ident: str | None, *, now: float | None = None) -> None:
+    """Count one failure toward ``limit``; the failure that spends the window's budget refuses
+    ``ident`` for the rest of the window: a cooldown named after the limit, read with the
+    other cooldowns of the request (``cooldowns_check``, ``limit_cooldown``). Nothing is read
+    before a request that succeeds, and successes count nothing: a limit on failures that
+    costs the success path no round trip beyond the cooldown read it already makes."""
+    ident = _ident(limit, ident)
+    if not settings.RATE_LIMITS_ENABLED or not ident:
+        return
+    current = time.time() if now is None else now
+    index, retry_after = _window(limit, current)
+    count = shared_state.counter_incr(_key(limit, ident, index), ttl=limit.window_seconds + 5)
+    if count >= budget(limit):
+        shared_state.put(f"cd:{limit.name}:{ident}", current + retry_after, ttl=retry_after)
+
+
+def limit_cooldown(limit: Limit, ident: str | None) -> tuple[str, str | None]:
+    """The cooldown ``failure_count`` sets for ``limit``, as ``cooldowns_check`` takes it."""
+    return limit.name, _ident(limit, ident)
+
+
 def cooldown_set(name: str, ident: str, seconds: int) -> None:
     shared_state.put(f"cd:{name}:{ident}", time.time() + seconds, ttl=seconds)
 
 
 def cooldown_check(name: str, ident: str) -> None:
+    cooldowns_check((name, ident))
+
+
+def cooldowns_check(*cooldowns: tuple[str, str | None]) -> None:
+    """Raise RATE_LIMITED while any of the ``(name, ident)`` cooldowns runs (the longest
+    decides ``Retry-After``): all of them in one read of the shared state."""
     if not settings.RATE_LIMITS_ENABLED:
         return
-    until = shared_state.get(f"cd:{name}:{ident}")
-    if isinstance(until, int | float) and until > time.time():
-        raise RateLimited(int(until - time.time()) + 1)
+    keys = [f"cd:{name}:{ident}" for name, ident in cooldowns if ident]
+    values = shared_state.get_many(keys)
+    now = time.time()
+    until = max((v for v in values.values() if isinstance(v, int | float)), default=0.0)
+    if until > now:
+        raise RateLimited(int(until - now) + 1)

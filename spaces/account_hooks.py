@@ -18,14 +18,12 @@ from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
 from accounts.outbox import outbox_enqueue
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import is_infrastructure_error
-from security.models import EventType
 from spaces import selectors
 from spaces.models import Invitation, Membership
 from spaces.routers import sync_alias
 from spaces.services import invitations as invitation_services
 from spaces.services import singletons as singleton_services
 from spaces.services import spaces as space_services
-from spaces.services.base import space_event
 from spaces.sync_store.models import SyncChange
 
 
@@ -85,19 +83,12 @@ def user_claimed(*, user: User, meta: RequestMeta) -> dict[str, Any]:
             meta=meta,
             reason="address_claimed",
         )
-    kept = list(Membership.objects.filter(user=user).exclude(space_id__in=doomed))
-    for membership in kept:
-        membership.delete()
-        space_event(
-            EventType.SPACE_MEMBER_REMOVED,
-            user=user,
-            meta=meta,
-            spaceId=membership.space_id,
-            memberId=user.id,
-            role=membership.role,
-            reason="address_claimed",
-        )
-    deleted = space_services.spaces_delete_solely_owned(user=user)
+    # The seats in Spaces that stay go through the deletion's path, which tells mana-credits
+    # (space.member_removed) and records SPACE_MEMBER_REMOVED, both with reason address_claimed.
+    kept = Membership.objects.filter(user=user).exclude(space_id__in=doomed).count()
+    deleted = space_services.spaces_delete_solely_owned(
+        user=user, cause=space_services.ADDRESS_CLAIMED, meta=meta
+    )
     outbox_enqueue(
         target=OutboxTarget.SYNC_STORE,
         event=OutboxEvent.USER_DELETED,
@@ -109,7 +100,7 @@ def user_claimed(*, user: User, meta: RequestMeta) -> dict[str, Any]:
     singleton_services.sync_singletons_bootstrap_for_signup(user=user)
     return {
         "spacesDeleted": deleted,
-        "membershipsRemoved": len(kept),
+        "membershipsRemoved": kept,
         "invitationsRevoked": revoked,
     }
 

@@ -1,9 +1,10 @@
 """A stand-in for mana-credits: a real threaded HTTP server on 127.0.0.1 (ports 9110-9119).
 
 ``GET /api/v1/internal/users/<id>/credits`` answers according to ``mode``: ``up`` (200 with
-``credits_body``), ``error`` (500), ``garbage`` (200, not JSON), ``slow`` (``delay`` seconds,
-then 200). ``POST /api/v1/internal/events`` answers the next of ``post_statuses`` (then 200).
-Every request is kept in ``received`` (path, headers, JSON body).
+``credits_body``, as JSON, or as it is when it is ``bytes``), ``error`` (500), ``garbage``
+(200, not JSON), ``slow`` (``delay`` seconds, then 200). ``POST /api/v1/internal/events``
+answers the next of ``post_statuses`` (then 200). Every request is kept in ``received``
+(path, headers, JSON body).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +52,8 @@ class FakeCredits:
     credits_body: Any = field(default_factory=lambda: json.loads(json.dumps(CREDITS_BODY)))
     post_statuses: list[int] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
+    # Called in the server's thread while a GET is being answered (before the answer).
+    on_read: Callable[[], None] | None = None
 
     def events(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.received if r["method"] == "POST"]
@@ -104,6 +107,8 @@ def fake_credits_server() -> Iterator[FakeCredits]:
 
         def do_GET(self) -> None:
             self._record(None)
+            if state.on_read is not None:
+                state.on_read()
             if state.mode == "error":
                 self._send(500, b'{"error": "boom"}')
             elif state.mode == "garbage":
@@ -111,7 +116,8 @@ def fake_credits_server() -> Iterator[FakeCredits]:
             else:
                 if state.mode == "slow":
                     time.sleep(state.delay)
-                self._send(200, json.dumps(state.credits_body).encode())
+                body = state.credits_body
+                self._send(200, body if isinstance(body, bytes) else json.dumps(body).encode())
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))

@@ -63,9 +63,10 @@ class _LockoutAuthenticationMixin:
     lockout. Here the password and the code are checked together; any failure — wrong
     password, unknown email, no staff account, missing or wrong code — gets the same message,
     counts toward the account's lockout and writes ``LOGIN_FAILURE`` exactly like a failed
-    API sign-in; a lock refuses before anything is checked; only a complete sign-in resets
-    the count. ``get_user()`` stays ``None`` until everything checked out, so the page never
-    changes shape with a right password.
+    API sign-in; the check is counted before it runs (``lockout.check_reserved``, shared with
+    the API), so a lock refuses before anything is checked, even for posts sent at once; only
+    a complete sign-in resets the count. ``get_user()`` stays ``None`` until everything
+    checked out, so the page never changes shape with a right password.
     """
 
     request: HttpRequest | None
@@ -81,17 +82,19 @@ class _LockoutAuthenticationMixin:
         key = email_key(email)
         scope = lockout.scope_for(key, None)
         request_meta = RequestMeta.from_request(self.request) if self.request else RequestMeta()
-        remaining = lockout.remaining_lock_seconds(scope)
-        if remaining:
-            raise ValidationError(
-                _LOCKED.format(minutes=max(1, -(-remaining // 60))), code="locked"
-            )
-        user = authenticate(self.request, username=email, password=password)
         reason = ""
-        if user is None or not user.is_active or not user.is_staff:
-            reason = "admin_password"
-        elif not self.second_factor_ok(user):
-            reason = "admin_otp"
+        # Counted before it is checked, like the API's password sign-in (``lockout``): posts
+        # sent at once get exactly the threshold of checks; a locked account is refused
+        # unchecked. Anything but a failed check (a failure of ours) gives the count back.
+        with lockout.check_reserved(scope=scope, email_key=key) as attempt:
+            if attempt.refused:
+                minutes = max(1, -(-attempt.remaining_seconds() // 60))
+                raise ValidationError(_LOCKED.format(minutes=minutes), code="locked")
+            user = authenticate(self.request, username=email, password=password)
+            if user is None or not user.is_active or not user.is_staff:
+                reason = "admin_password"
+            elif not self.second_factor_ok(user):
+                reason = "admin_otp"
         if reason:
             account = user or User.objects.filter_email(email).first()
             sign_in_failure_record(
@@ -102,6 +105,7 @@ class _LockoutAuthenticationMixin:
                 method=AttemptMethod.ADMIN_CONSOLE,
                 reason=reason,
                 known_device=False,
+                counted=attempt,
             )
             raise ValidationError(self.invalid_message, code="invalid_login")
         with transaction.atomic():

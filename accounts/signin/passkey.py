@@ -3,9 +3,10 @@
 A passkey sign-in with user verification is two factors at once (something you have, and a PIN
 or biometric), so it starts the session directly instead of passing through the MFA step.
 It is a factor of its own: the password lockout never blocks it, and its failures are counted
-per credential *and client address* (10 a minute → 5 minute cooldown), never against the
-password. Credential ids are not secret, so a count per credential alone would let a stranger
-freeze the owner's passkey; per address, the stranger throttles only himself.
+per credential *and client address* (10 a minute → 5 minute cooldown) and per address across
+credentials (20 a minute, then refused for the rest of the minute), never against the password.
+Credential ids are not secret, so a count per credential alone would let a stranger freeze the
+owner's passkey; per address, the stranger throttles only himself.
 """
 
 from __future__ import annotations
@@ -157,6 +158,9 @@ def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) 
     )
     if ratelimit.spent(ratelimit.PASSKEY_FAILURES_CREDENTIAL, ident):
         ratelimit.cooldown_set(COOLDOWN_NAME, ident, ratelimit.PASSKEY_COOLDOWN_SECONDS)
+    # Random credential ids each fail once and each write a row: the address has its own
+    # budget of failures across credentials (spent: refused until the window ends).
+    ratelimit.failure_count(ratelimit.PASSKEY_FAILURES_IP, meta.ip)
 
 
 def passkey_sign_in(
@@ -175,7 +179,11 @@ def passkey_sign_in(
         raise passkey_verification_failed() from exc
     credential_key = ceremony.b64url(raw_id)
     ident = _failure_ident(credential_key, meta.ip)
-    ratelimit.cooldown_check(COOLDOWN_NAME, ident)
+    # The credential's cooldown from this address and the address's own (too many failures
+    # across credentials), in one read: the success path pays no round trip for the second.
+    ratelimit.cooldowns_check(
+        (COOLDOWN_NAME, ident), ratelimit.limit_cooldown(ratelimit.PASSKEY_FAILURES_IP, meta.ip)
+    )
     passkey: Passkey | None = None
     try:
         passkey = selectors.passkey_for_credential(credential_id_b64=credential_key)

@@ -61,11 +61,10 @@ def password_login(
     # The check is counted before it runs, and the lock decided with the count, in one
     # statement: concurrent guesses cannot all pass a lock check none of them has tripped yet.
     # Anything but a wrong password (the right one, a failure of ours) gives it back.
-    attempt = lockout.attempt_begin(scope=scope, email_key=key)
-    if attempt.refused:
-        raise AccountLocked(details={"remainingSeconds": attempt.remaining_seconds()})
     reason = ""
-    try:
+    with lockout.check_reserved(scope=scope, email_key=key) as attempt:
+        if attempt.refused:
+            raise AccountLocked(details={"remainingSeconds": attempt.remaining_seconds()})
         user = User.objects.filter_email(email).first() if key else None
         if user is None or not isinstance(password, str):
             _burn_password_check(password if isinstance(password, str) else "")
@@ -83,9 +82,6 @@ def password_login(
                 known_device=device_id is not None,
                 lockout_reset=True,
             )
-    except BaseException:
-        lockout.attempt_refund(scope=scope, attempt=attempt)
-        raise
     if reason:
         sign_in_failure_record(
             key=key,

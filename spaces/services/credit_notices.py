@@ -49,7 +49,7 @@ def notify_space_created(*, space: Space, owner_id: object) -> None:
 
 
 def notify_space_deleted(*, space: Space, user_id: object, reason: str) -> None:
-    """``reason``: ``deleted`` (by an owner) or ``owner_account_deleted``."""
+    """``reason``: ``deleted`` (by an owner), ``owner_account_deleted`` or ``address_claimed``."""
     if _pooled(space):
         _enqueue(
             OutboxEvent.SPACE_DELETED,
@@ -74,7 +74,8 @@ def notify_member_added(*, space: Space, user_id: object, role: str, via: str) -
 
 
 def notify_member_removed(*, space: Space, user_id: object, role: str, reason: str) -> None:
-    """``reason``: ``removed`` (by an owner or admin), ``left`` or ``account_deleted``."""
+    """``reason``: ``removed`` (by an owner or admin), ``left``, ``account_deleted`` or
+    ``address_claimed``."""
     if _pooled(space):
         _enqueue(
             OutboxEvent.SPACE_MEMBER_REMOVED,

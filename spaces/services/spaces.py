@@ -334,10 +334,29 @@ def membership_ensure_by_system(
     return False
 
 
+ACCOUNT_DELETED = "account_deleted"
+ADDRESS_CLAIMED = "address_claimed"
+# Why the account's Spaces go -> (space.deleted reason, space.member_removed reason).
+_REMOVAL_REASONS = {
+    ACCOUNT_DELETED: ("owner_account_deleted", "account_deleted"),
+    ADDRESS_CLAIMED: ("address_claimed", "address_claimed"),
+}
+
+
 @transaction.atomic
-def spaces_delete_solely_owned(*, user: User) -> int:
-    """Delete the Spaces ``user`` is the only owner of (account deletion), the personal one
-    included. Spaces with another owner stay; the user's memberships go with the user."""
+def spaces_delete_solely_owned(
+    *, user: User, cause: str = ACCOUNT_DELETED, meta: RequestMeta | None = None
+) -> int:
+    """Delete the Spaces ``user`` is the only owner of, the personal one included, and take
+    the user out of the Spaces that stay; the number of Spaces deleted.
+
+    ``cause``: ``account_deleted`` (the memberships then go with the account row) or
+    ``address_claimed`` (the account stays: each membership in a Space that stays is deleted
+    here and recorded as ``SPACE_MEMBER_REMOVED`` with that reason). Either way mana-credits is
+    told in this transaction: ``space.deleted`` for each pool that goes and
+    ``space.member_removed`` for each seat the user leaves, with the cause as the reason.
+    """
+    space_reason, member_reason = _REMOVAL_REASONS[cause]
     owned = Membership.objects.filter(user=user, role=SpaceRole.OWNER).values_list(
         "space_id", flat=True
     )
@@ -353,18 +372,36 @@ def spaces_delete_solely_owned(*, user: User) -> int:
         doomed.append(personal.id)
     # mana-credits: the pools of the Spaces that go, and the user's seat in those that stay.
     for space in Space.objects.filter(id__in=doomed).order_by("created_at", "id"):
-        credit_notices.notify_space_deleted(
-            space=space, user_id=user.pk, reason="owner_account_deleted"
-        )
-    staying = (
+        credit_notices.notify_space_deleted(space=space, user_id=user.pk, reason=space_reason)
+    staying = list(
         Membership.objects.filter(user=user)
         .exclude(space_id__in=doomed)
         .select_related("space")
         .order_by("created_at", "id")
     )
+    if cause != ACCOUNT_DELETED and staying:
+        # Like every membership change: the Space rows locked (in one order), so this seat's
+        # removal is ordered with the Space's other changes.
+        list(
+            Space.objects.select_for_update()
+            .filter(id__in=[m.space_id for m in staying])
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
     for membership in staying:
         credit_notices.notify_member_removed(
-            space=membership.space, user_id=user.pk, role=membership.role, reason="account_deleted"
+            space=membership.space, user_id=user.pk, role=membership.role, reason=member_reason
         )
+        if cause != ACCOUNT_DELETED:
+            membership.delete()
+            space_event(
+                EventType.SPACE_MEMBER_REMOVED,
+                user=user,
+                meta=meta,
+                spaceId=membership.space_id,
+                memberId=user.id,
+                role=membership.role,
+                reason=member_reason,
+            )
     Space.objects.filter(id__in=doomed).delete()
     return len(doomed)

@@ -15,10 +15,10 @@ from django.db import connections
 from django.test import Client
 
 from accounts.mfa import totp_enroll_confirmed
-from accounts.models import User
-from accounts.operators import user_operator_revoke
+from accounts.models import Session, User
+from accounts.operators import is_operator, user_operator_revoke
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, Forbidden
+from mana_auth.errors import AuthError, Conflict, Forbidden
 from personas.api.serializers import persona_spec
 from personas.models import Persona
 from personas.services import persona_settings_update, persona_upsert
@@ -221,10 +221,13 @@ def test_granting_operator_access_asks_first_then_goes_through_the_service(
 
 
 def test_taking_operator_access_away_ends_console_and_admin_api_access(
-    console, operator, user_factory
+    console, operator, user_factory, auth_client
 ):
     other = user_factory(email="other-ops@example.com", is_staff=True, is_superuser=True)
     User.objects.filter(pk=other.pk).update(role="admin")
+    other.refresh_from_db()
+    other_api = auth_client(other)  # signed in through the API before the authenticator
+    assert other_api.get("/api/v1/admin/users").status_code == 200
     other_console = console_for(other)
     assert other_console.get("/admin/").status_code == 200
 
@@ -240,6 +243,63 @@ def test_taking_operator_access_away_ends_console_and_admin_api_access(
     }
     assert admin_actions(operator, "operator_revoke")[0].metadata["targetUserId"] == str(other.pk)
     assert other_console.get("/admin/").status_code == 302  # back to the sign-in
+    # The Admin API refuses the token that was issued while they were an operator.
+    refused = other_api.get("/api/v1/admin/users")
+    assert refused.status_code in (401, 403), refused.content
+    assert refused.json()["code"] in ("SESSION_REVOKED", "FORBIDDEN")
+
+
+def test_taking_operator_access_away_ends_their_sessions(
+    console, operator, user_factory, auth_client
+):
+    """Their access tokens say ``role: admin`` (the Mana apps read it): every session ends in the
+    revoking transaction, so the token stops validating and the refresh token is refused."""
+    other = user_factory(email="other-ops@example.com", is_staff=True, is_superuser=True)
+    User.objects.filter(pk=other.pk).update(role="admin")
+    other.refresh_from_db()
+    other_api = auth_client(other)
+    token, refresh = other_api.tokens["accessToken"], other_api.tokens["refreshToken"]
+    checker = Client()
+    valid = checker.post("/api/v1/auth/validate", {"token": token}, "application/json").json()
+    assert valid["valid"] is True and valid["claims"]["role"] == "admin"
+
+    assert operator_action(console, "revoke_operator", other, confirm=True).status_code == 302
+
+    assert checker.post("/api/v1/auth/validate", {"token": token}, "application/json").json() == {
+        "valid": False,
+        "code": "SESSION_REVOKED",
+    }
+    session = other_api.get("/api/v1/auth/session")
+    assert session.status_code == 401 and session.json()["code"] == "SESSION_REVOKED"
+    refreshed = Client().post("/api/v1/auth/refresh", {"refreshToken": refresh}, "application/json")
+    assert refreshed.status_code == 401, refreshed.content
+    assert refreshed.json()["code"] == "SESSION_REVOKED"
+    event = SecurityEvent.objects.get(type="SESSION_REVOKED", user=other)
+    assert event.metadata == {"count": 1, "reason": "operator_revoked"}
+    assert not Session.objects.filter(user=other, revoked_at__isnull=True).exists()
+    # The operator who acted keeps their own console session.
+    assert console.get("/admin/").status_code == 200
+
+
+def test_the_last_operator_is_counted_by_role_as_the_admin_api_admits(
+    operator, user_factory, auth_client
+):
+    """A role=admin account without the staff flag uses the Admin API, so it is an operator
+    for the "never the last operator" guard; the console still wants the staff flag."""
+    api_only = user_factory(email="api-ops@example.com", role="admin")
+    assert auth_client(api_only).get("/api/v1/admin/users").status_code == 200
+    assert not is_operator(api_only)
+
+    # ops@ may step down: api-ops@ remains an operator.
+    assert user_operator_revoke(user=operator, actor=operator, meta=RequestMeta()) is True
+    operator.refresh_from_db()
+    assert operator.role == "user" and not operator.is_staff
+
+    # api-ops@ is now the last: it cannot step down.
+    with pytest.raises(Conflict):
+        user_operator_revoke(user=api_only, actor=api_only, meta=RequestMeta())
+    api_only.refresh_from_db()
+    assert api_only.role == "admin"
 
 
 def test_the_last_operator_cannot_take_their_own_access_away(console, operator):

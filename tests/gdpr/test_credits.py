@@ -7,7 +7,10 @@ import logging
 import time
 
 import pytest
+from django.db import connection, connections, transaction
 
+from accounts import credits
+from security.models import SecurityEvent
 from tests.fake_credits import closed_port_url
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +137,70 @@ def test_an_answer_of_the_wrong_shape_is_not_passed_on(auth_client, fake_credits
     assert response.json()["credits"] == _unavailable("invalid_response")
 
 
+def _transactions(*stamps: str) -> dict:
+    return {
+        "balance": 5,
+        "transactions": [
+            {"id": f"t{n}", "amount": 1, "createdAt": stamp} for n, stamp in enumerate(stamps)
+        ],
+    }
+
+
+MALFORMED = {
+    # well-formed but impossible instants: django's parse_datetime raises, not returns None
+    "month-13": _transactions("2026-13-45T00:00:00Z"),
+    "february-30": _transactions("2026-02-30T10:00:00Z"),
+    "hour-25": _transactions("2026-11-01T25:00:00Z"),
+    # no offset: which instant is unknown, and mixed with aware ones the order is undefined
+    "naive": _transactions("2026-11-01T09:00:00"),
+    "naive-and-aware": _transactions("2026-11-01T09:00:00", "2026-11-02T09:00:00Z"),
+    # too deep for the JSON parser (RecursionError, not ValueError)
+    "deeply-nested": b"[" * 100_000 + b"]" * 100_000,
+    "deeply-nested-in-object": b'{"balance": 5, "transactions": '
+    + b"[" * 50_000
+    + b"]" * 50_000
+    + b"}",
+    # wrong types where a string or number is expected
+    "created-at-number": _transactions(1764576000),
+    "created-at-object": {
+        "balance": 5,
+        "transactions": [{"id": "t", "amount": 1, "createdAt": {}}],
+    },
+    "id-list": {
+        "balance": 5,
+        "transactions": [{"id": ["t"], "amount": 1, "createdAt": "2026-11-01T09:00:00Z"}],
+    },
+    "amount-null": {
+        "balance": 5,
+        "transactions": [{"id": "t", "amount": None, "createdAt": "2026-11-01T09:00:00Z"}],
+    },
+    "balance-object": {"balance": {"value": 5}, "transactions": []},
+    "balance-huge": b'{"balance": 1e999, "transactions": []}',
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.parametrize("where", ["summary", "export", "admin"])
+def test_a_malformed_answer_is_an_unavailable_section_never_a_500(
+    auth_client, user_factory, fake_credits, caplog, body, where
+):
+    fake_credits.credits_body = body
+    subject = user_factory(email="subject@example.com")
+    if where == "admin":
+        operator = user_factory(email="operator@example.com", role="admin")
+        response = auth_client(operator).get(f"/api/v1/admin/users/{subject.id}/data")
+    else:
+        response = auth_client(subject).get(SUMMARY if where == "summary" else EXPORT)
+    assert response.status_code == 200, response.content[:300]
+    section = response.json()["credits"]
+    assert section["available"] is False
+    assert section["reason"] == "invalid_response"
+    assert section["balance"] is None
+    assert section["recentTransactions"] is None
+    assert fake_credits.reads(), "mana-credits was asked"
+    assert "(invalid_response)" in caplog.text
+
+
 def test_without_a_credits_url_the_section_says_not_configured(auth_client, settings):
     settings.MANA_CREDITS_URL = ""
     client = auth_client()
@@ -149,3 +216,49 @@ def test_a_misconfigured_credits_url_never_fails_the_summary(auth_client, settin
     response = auth_client().get(SUMMARY)
     assert response.status_code == 200, response.content
     assert response.json()["credits"] == _unavailable("unreachable")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", [SUMMARY, EXPORT])
+def test_no_transaction_is_open_while_mana_credits_answers(
+    auth_client, fake_credits, monkeypatch, path
+):
+    """A slow mana-credits must not keep a connection "idle in transaction": the export reads
+    the credits before its transaction opens. Seen from PostgreSQL (pg_stat_activity, asked by
+    the fake server while it holds its answer back) and from the reader's caller."""
+    client = auth_client()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [pid] = cursor.fetchone()
+    seen: list[tuple] = []
+
+    def look() -> None:  # in the fake server's thread: its own connection
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT state, xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = %s",
+                    [pid],
+                )
+                seen.append(cursor.fetchone())
+        finally:
+            connections["default"].close()
+
+    fake_credits.on_read = look
+    fake_credits.mode, fake_credits.delay = "slow", 0.3
+    in_atomic: list[bool] = []
+    read = credits.credits_read
+
+    def reader(**kwargs):
+        in_atomic.append(transaction.get_connection().in_atomic_block)
+        return read(**kwargs)
+
+    monkeypatch.setattr(credits, "credits_read", reader)
+
+    response = client.get(path)
+
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["credits"]["available"] is True
+    assert in_atomic == [False]
+    assert seen == [("idle", False)]
+    if path == EXPORT:
+        assert SecurityEvent.objects.filter(user=client.user, type="DATA_EXPORTED").count() == 1

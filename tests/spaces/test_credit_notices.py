@@ -324,3 +324,52 @@ def test_a_spaces_notices_arrive_in_order_even_after_a_failure(
         "space.member_added",
         "space.member_removed",
     ]
+
+
+def test_an_address_claim_closes_the_strangers_pools_and_frees_their_seats(
+    settings, user_factory, mailoutbox, fake_credits
+):
+    """The claim takes the stranger's Spaces and seats through the deletion's path: mana-credits
+    hears ``space.member_removed`` for each seat in a Space that stays and ``space.deleted`` for
+    each shared Space that goes, with ``address_claimed`` as the reason (no account was
+    deleted)."""
+    from rest_framework.test import APIClient
+
+    from security.models import SecurityEvent
+    from tests.accounts.test_claim_wipes import _squat
+    from tests.accounts.test_preregistration import VERIFY, last_mail, token_in
+
+    squatter, _, club, _, _ = _squat(settings, user_factory)
+    squat = Space.objects.get(created_by=squatter, type="team")
+    fake_credits.received.clear()
+    before = set(OutboxMessage.objects.values_list("id", flat=True))
+
+    token = token_in(last_mail(mailoutbox, "Confirm your email"))
+    claimed = APIClient().post(VERIFY, {"token": token, "withoutPassword": True}, format="json")
+    assert claimed.status_code == 200, claimed.content
+
+    rows = {
+        (m.event, m.subject): m.payload
+        for m in OutboxMessage.objects.filter(target="credits").exclude(id__in=before)
+        if m.event.startswith("space.")
+    }
+    assert rows == {
+        ("space.member_removed", f"space:{club.id}"): {
+            "spaceId": str(club.id),
+            "userId": str(squatter.pk),
+            "role": "admin",
+            "reason": "address_claimed",
+        },
+        ("space.deleted", f"space:{squat.id}"): {
+            "spaceId": str(squat.id),
+            "userId": str(squatter.pk),
+            "reason": "address_claimed",
+        },
+    }
+    delivered = {(b["event"], b["data"]["spaceId"]) for b in fake_credits.events()}
+    assert {("space.member_removed", str(club.id)), ("space.deleted", str(squat.id))} <= delivered
+    assert not Membership.objects.filter(space=club, user=squatter).exists()
+    assert Space.objects.filter(id=club.id).exists()
+    removed = SecurityEvent.objects.get(user=squatter, type="SPACE_MEMBER_REMOVED")
+    assert removed.metadata["spaceId"] == str(club.id)
+    assert removed.metadata["reason"] == "address_claimed"

@@ -1,4 +1,5 @@
-"""Retry the notices to other services and the queued mail not delivered yet (run from cron)."""
+"""Retry the notices to other services and the queued mail not delivered yet, and delete what
+is past its retention (run from cron)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.mailqueue import mail_queue_flush
 from accounts.outbox import outbox_flush
+from security import attempts
 
 
 class Command(BaseCommand):
     help = (
         "Deliver pending outbox messages and queued mail whose backoff has elapsed (--all: "
         "every pending one now), prune delivered notices older than 30 days and drop mail past "
-        "its expiry. Prints the counts."
+        "its expiry, delete login attempts older than LOGIN_ATTEMPT_RETENTION_DAYS. Prints the "
+        "counts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,3 +39,5 @@ class Command(BaseCommand):
             f"pending={mail.pending} expired={mail.expired}"
         )
         self.stdout.write(self.style.SUCCESS(line) if not mail.failed else line)
+        purged = attempts.purge_expired()
+        self.stdout.write(f"login attempts: purged={purged}")
