@@ -16,9 +16,9 @@ from django.test import Client
 
 from accounts.mfa import totp_enroll_confirmed
 from accounts.models import User
-from accounts.operators import user_operator_revoke
+from accounts.operators import user_operator_grant, user_operator_revoke
 from mana_auth.clientip import RequestMeta
-from mana_auth.errors import AuthError, Forbidden
+from mana_auth.errors import AuthError, Conflict, Forbidden
 from personas.api.serializers import persona_spec
 from personas.models import Persona
 from personas.services import persona_settings_update, persona_upsert
@@ -284,6 +284,30 @@ def test_a_persona_never_becomes_an_operator(console, operator, persona):
     persona.user.refresh_from_db()
     assert persona.user.role == "user" and not persona.user.is_staff
     assert not admin_actions(operator, "operator_grant")
+
+
+def test_an_account_with_an_unverified_address_never_becomes_an_operator(
+    console, operator, user_factory
+):
+    """Whoever signed up first with an address may not be the person it names: operator access
+    (the Admin API at once) only for an address its owner proved (attack2 F13)."""
+    newhire = user_factory(email="newhire@example.com", verified=False)
+
+    response = operator_action(console, "grant_operator", newhire, confirm=True)
+
+    assert response.status_code == 302
+    newhire.refresh_from_db()
+    assert newhire.role == "user" and not newhire.is_staff and not newhire.is_superuser
+    assert not SecurityEvent.objects.filter(type="ROLE_CHANGED", user=newhire).exists()
+    assert not admin_actions(operator, "operator_grant")
+    shown = messages_of(console.get("/admin/accounts/user/"))
+    assert any(
+        "newhire@example.com" in message and "not verified" in message for message in shown
+    ), shown
+    assert not any("Granted" in message for message in shown)
+    with pytest.raises(Conflict) as refused:
+        user_operator_grant(user=newhire, actor=operator)
+    assert refused.value.status == 409
 
 
 # --- Space tiers and staff without the admin role ---------------------------------------------
