@@ -23,10 +23,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.sites import AdminSite
 from django.contrib.auth import authenticate
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.db import transaction
 from django.forms import CharField, TextInput
 from django.http import Http404, HttpRequest, HttpResponse
@@ -184,6 +185,21 @@ class ManaOTPAdminAuthenticationForm(_LockoutAuthenticationMixin, OTPAdminAuthen
         return True
 
 
+def _selection_check(request: HttpRequest, model_admin: Any) -> None:
+    """An action's selection (``_selected_action``) names rows by primary key: an id that is
+    no key of the model (not a UUID, for most) is a bad request (400), not the server error
+    Django's admin answers when the action's queryset is evaluated. Only a hand-made post
+    sends one; nothing has run yet."""
+    if request.method != "POST" or not isinstance(model_admin, admin.ModelAdmin):
+        return
+    pk = model_admin.model._meta.pk
+    for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+        try:
+            pk.to_python(value)
+        except ValidationError as exc:
+            raise BadRequest("The selection names no such record.") from exc
+
+
 class ManaAdminSite(OTPAdminSite):
     """Mana's operators' console: OTP for staff, a per-IP limit on sign-in attempts, entry
     for operators only, the dashboard on the index."""
@@ -211,6 +227,7 @@ class ManaAdminSite(OTPAdminSite):
             logout = reverse("admin:logout", current_app=self.name)
             if request.path != logout and not is_operator(request.user):  # type: ignore[arg-type]
                 return self.not_an_operator(request)
+            _selection_check(request, getattr(view, "__self__", None))
             return view(request, *args, **kwargs)
 
         return super().admin_view(update_wrapper(operators_only, view), cacheable)

@@ -310,6 +310,35 @@ def test_an_account_with_an_unverified_address_never_becomes_an_operator(
     assert refused.value.status == 409
 
 
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [
+        ("/admin/accounts/user/", "grant_operator"),
+        ("/admin/accounts/user/", "revoke_operator"),
+        ("/admin/accounts/user/", "mark_verified"),
+        ("/admin/accounts/user/", "unlock_accounts"),
+        ("/admin/accounts/user/", "revoke_sessions"),
+        ("/admin/accounts/apikey/", "revoke"),
+    ],
+)
+def test_an_action_on_a_malformed_id_is_a_400_and_changes_nothing(
+    console, operator, user_factory, path, action
+):
+    """A hand-made selection that is no account id was a 500 (the queryset's UUID check
+    raised while the action ran, attack2 F15)."""
+    bob = user_factory(email="bob@example.com", verified=False)
+    before = SecurityEvent.objects.count()
+
+    response = console.post(
+        path, {"action": action, "_selected_action": [str(bob.pk), "notauuid"], "post": "yes"}
+    )
+
+    assert response.status_code == 400
+    bob.refresh_from_db()
+    assert bob.role == "user" and not bob.email_verified
+    assert SecurityEvent.objects.count() == before
+
+
 # --- Space tiers and staff without the admin role ---------------------------------------------
 
 
