@@ -205,3 +205,17 @@ def test_a_retried_claim_purge_spares_what_the_owner_wrote_since(
     assert purge.delivered_at is not None
     assert not SyncChange.objects.filter(pk=stale.pk).exists()
     assert SyncChange.objects.filter(pk=owners.pk).exists()
+
+
+def test_a_claim_takes_away_an_operator_role_the_stranger_held(settings, user_factory, mailoutbox):
+    """Granting operator access needs a verified address now; an account made an operator
+    before that rule (or from a shell) loses the role when the mailbox owner claims it."""
+    squatter, _, _, _, _ = _squat(settings, user_factory)
+    User.objects.filter(pk=squatter.pk).update(role="admin", is_staff=True, is_superuser=True)
+    token = token_in(last_mail(mailoutbox, "Confirm your email"))
+    claimed = APIClient().post(VERIFY, {"token": token, "withoutPassword": True}, format="json")
+    assert claimed.status_code == 200, claimed.content
+    user = User.objects.get(pk=squatter.pk)
+    assert (user.role, user.is_staff, user.is_superuser) == ("user", False, False)
+    event = SecurityEvent.objects.get(user=user, type="ADDRESS_CLAIMED")
+    assert event.metadata["operatorRemoved"] is True
