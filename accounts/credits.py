@@ -16,9 +16,11 @@ deeply for the JSON parser, say) is ``invalid_response`` too, never an error of 
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -147,6 +149,27 @@ def _unavailable(reason: str, detail: str) -> CreditsReading:
     return CreditsReading(available=False, reason=reason)
 
 
+# At most this many reads run at once per process; more wait their turn within their deadline.
+_READERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="credits")
+
+
+def _fetch(request: urllib.request.Request, timeout: float, deadline: float) -> tuple[int, bytes]:
+    opener = urllib.request.build_opener(_NoRedirect)
+    with opener.open(request, timeout=timeout) as response:
+        status = response.status
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_RESPONSE_BYTES:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no complete answer in time")
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return status, b"".join(chunks)
+
+
 def credits_read(*, user_id: object, limit: int = SUMMARY_TRANSACTIONS) -> CreditsReading:
     """The user's balance and at most ``limit`` latest transactions; never raises for
     mana-credits' failures (see the module's docstring)."""
@@ -170,11 +193,17 @@ def credits_read(*, user_id: object, limit: int = SUMMARY_TRANSACTIONS) -> Credi
             "User-Agent": "mana-auth-gdpr",
         },
     )
-    opener = urllib.request.build_opener(_NoRedirect)
+    timeout = _timeout_seconds()
     try:
-        with opener.open(request, timeout=_timeout_seconds()) as response:
-            status = response.status
-            body = response.read(MAX_RESPONSE_BYTES + 1)
+        # The whole exchange has one deadline: a socket timeout bounds each read only, so an
+        # answer trickled a byte at a time would otherwise hold the request (and the worker).
+        # The reading runs on a small pool; past the deadline the request answers "timeout"
+        # and the reader stops at its next chunk.
+        deadline = time.monotonic() + timeout
+        future = _READERS.submit(_fetch, request, timeout, deadline)
+        status, body = future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return _unavailable(TIMEOUT, "no complete answer in time")
     except urllib.error.HTTPError as exc:
         return _unavailable(ERROR, f"HTTP {exc.code}")
     except urllib.error.URLError as exc:

@@ -95,8 +95,10 @@ def user_operator_grant(*, user: User, actor: User, meta: RequestMeta | None = N
     """Make ``user`` an operator: the ``admin`` role (the Admin API) and the staff and
     superuser flags (the console, whose models are all an operator's). False when it was one.
 
-    Only an operator grants; only an active human account receives (a persona or a system
-    account never runs the console). The console still wants the new operator's authenticator
+    Only an operator grants; only an active human account whose address was verified
+    receives (a persona or a system account never runs the console; an unproven address may
+    belong to whoever signed up with it first, not to the person meant). The console still
+    wants the new operator's authenticator
     (``manage.py enroll_admin_totp``) before it lets them in.
     """
     if actor.pk not in _operators_locked():
@@ -104,6 +106,11 @@ def user_operator_grant(*, user: User, actor: User, meta: RequestMeta | None = N
     locked = User.objects.select_for_update().get(pk=user.pk)
     if locked.kind != Kind.HUMAN or not locked.is_active:
         raise Conflict("Only an active human account can become an operator.")
+    if not locked.email_verified:
+        raise Conflict(
+            "This account's email address is not verified: operator access needs a verified "
+            "address (the owner confirms it first)."
+        )
     if locked.role == Role.ADMIN and locked.is_staff and locked.is_superuser:
         return False
     previous = {"role": locked.role, "isStaff": locked.is_staff}

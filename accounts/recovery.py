@@ -28,6 +28,7 @@ from accounts.models import (
     ApiKey,
     OneTimeToken,
     Passkey,
+    Role,
     TokenPurpose,
     User,
 )
@@ -68,7 +69,22 @@ def address_claim(
         user.set_unusable_password()
     user.email_verified_at = timezone.now()
     user.name, user.image = "", ""
-    user.save(update_fields=["password", "email_verified_at", "name", "image", "updated_at"])
+    # An operator role granted before grants needed a verified address was the stranger's
+    # account's, not the owner's: it does not survive the claim.
+    operator_removed = user.role == Role.ADMIN or user.is_staff or user.is_superuser
+    user.role, user.is_staff, user.is_superuser = Role.USER, False, False
+    user.save(
+        update_fields=[
+            "password",
+            "email_verified_at",
+            "name",
+            "image",
+            "role",
+            "is_staff",
+            "is_superuser",
+            "updated_at",
+        ]
+    )
     one_time_tokens_void(user=user, purposes=tuple(TokenPurpose.values))
     sessions = sessions_revoke_all(user=user, meta=meta, reason="address_claimed")
     revoked = account_factors_revoke(user=user, meta=meta, reason="address_claimed")
@@ -85,6 +101,7 @@ def address_claim(
             "passkeyCount": revoked.passkeys,
             "apiKeyCount": revoked.api_keys,
             "totpRemoved": revoked.totp,
+            "operatorRemoved": operator_removed,
             **wiped,
         },
     )

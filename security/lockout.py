@@ -8,8 +8,9 @@ Made safe against lockout-as-denial-of-service:
 - unknown emails are counted exactly like real ones (no enumeration);
 - a failure is counted and the lock decided in one statement (INSERT … ON CONFLICT DO UPDATE
   … RETURNING, under PostgreSQL's row lock): exact under concurrency, across workers; the
-  password sign-in and the operators' console reserve their check that way before running it
-  (``check_reserved``), so concurrent guesses get exactly the threshold of checks, never more.
+  password sign-in, the second-factor step (``login/mfa``) and the operators' console reserve
+  their check that way before running it (``check_reserved``), so concurrent guesses get
+  exactly the threshold of checks, never more.
 Only genuine credential failures reach ``failure_record``; infrastructure errors never do.
 """
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.emails import email_key
 from accounts.models import OutboxEvent, OutboxMessage, OutboxTarget, User
@@ -89,11 +90,17 @@ def user_claimed(*, user: User, meta: RequestMeta) -> dict[str, Any]:
     deleted = space_services.spaces_delete_solely_owned(
         user=user, cause=space_services.ADDRESS_CLAIMED, meta=meta
     )
+    # The account lives on, so the purge carries a watermark: a retried purge (the sync store
+    # was down) removes what existed at the claim, never what the owner wrote since.
     outbox_enqueue(
         target=OutboxTarget.SYNC_STORE,
         event=OutboxEvent.USER_DELETED,
         user_id=user.pk,
-        payload={"userId": str(user.pk), "spaceIds": [str(s) for s in doomed]},
+        payload={
+            "userId": str(user.pk),
+            "spaceIds": [str(s) for s in doomed],
+            "before": timezone.now().isoformat(),
+        },
     )
     space_services.personal_space_ensure(user=user)
     # After the purge above (on_commit runs in order): the fresh account's singletons.
@@ -107,10 +114,14 @@ def user_claimed(*, user: User, meta: RequestMeta) -> dict[str, Any]:
 
 def sync_store_purge(message: OutboxMessage) -> str | None:
     """The outbox's sender for the sync store: delete the user's rows, except their changes in
-    Spaces that stay. None when done, else why not (the outbox retries)."""
+    Spaces that stay (and, after a claim, the user-level rows written since the claim). None
+    when done, else why not (the outbox retries)."""
     alias = sync_alias()
     space_ids = [str(s) for s in message.payload.get("spaceIds", [])]
     condition = Q(user_id=str(message.user_id), space_id__isnull=True)
+    before = parse_datetime(str(message.payload.get("before") or ""))
+    if before is not None:  # a claim: only what the stranger left
+        condition &= Q(created_at__lte=before)
     if space_ids:
         condition |= Q(space_id__in=space_ids)
     try:

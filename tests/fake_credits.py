@@ -2,7 +2,8 @@
 
 ``GET /api/v1/internal/users/<id>/credits`` answers according to ``mode``: ``up`` (200 with
 ``credits_body``, as JSON, or as it is when it is ``bytes``), ``error`` (500), ``garbage``
-(200, not JSON), ``slow`` (``delay`` seconds, then 200). ``POST /api/v1/internal/events``
+(200, not JSON), ``slow`` (``delay`` seconds, then 200), ``trickle`` (the body a byte
+every ``delay`` seconds). ``POST /api/v1/internal/events``
 answers the next of ``post_statuses`` (then 200). Every request is kept in ``received``
 (path, headers, JSON body).
 """
@@ -113,6 +114,21 @@ def fake_credits_server() -> Iterator[FakeCredits]:
                 self._send(500, b'{"error": "boom"}')
             elif state.mode == "garbage":
                 self._send(200, b"{not json at all")
+            elif state.mode == "trickle":
+                # Headers at once, then the body a byte at a time: each read is quick, the
+                # whole answer is not.
+                body = json.dumps(state.credits_body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    for index in range(len(body)):
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(state.delay)
+                except OSError:
+                    return
             else:
                 if state.mode == "slow":
                     time.sleep(state.delay)

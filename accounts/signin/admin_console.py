@@ -4,7 +4,9 @@ The admin site becomes django-otp's ``OTPAdminSite`` (while ``ADMIN_TOTP_ENFORCE
 account without a confirmed authenticator cannot enter, however right its password. Enrol the
 first admin with ``manage.py enroll_admin_totp <email>``. The login form is rate-limited per IP,
 gives one answer for every failure and counts failures toward the account's lockout, exactly
-like the API's sign-in (``accounts.signin.failures``): every attempt, failed or not, is a login
+like the API's sign-in (``accounts.signin.failures``), on the same counter: the account's, or a
+known device's when the browser carries the account's device cookie (which a console sign-in
+sets, as ``/login`` does): every attempt, failed or not, is a login
 attempt with the method ``admin_console``, and a completed one writes ``LOGIN_SUCCESS``.
 Imported by ``accounts.admin``.
 
@@ -21,10 +23,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.sites import AdminSite
 from django.contrib.auth import authenticate
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.db import transaction
 from django.forms import CharField, TextInput
 from django.http import Http404, HttpRequest, HttpResponse
@@ -33,6 +36,7 @@ from django.urls import reverse
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 from accounts.console import console_dashboard
+from accounts.cookies import device_cookie_set
 from accounts.emails import email_key
 from accounts.models import User
 from accounts.operators import is_operator
@@ -80,7 +84,14 @@ class _LockoutAuthenticationMixin:
         if not email or not password:
             return self.cleaned_data  # the required-field errors say enough
         key = email_key(email)
-        scope = lockout.scope_for(key, None)
+        # A browser that signed in to this account before (the device cookie the API and the
+        # pages set, and the console sets too) has its own counter, as at ``/login``: whoever
+        # knows an operator's address and spends the account's failures (here or at the API)
+        # must not keep the operator out of the console on their own device, and failures
+        # from that device still lock it.
+        cookie = self.request.COOKIES.get(settings.DEVICE_COOKIE_NAME) if self.request else None
+        device_id = lockout.device_id_from_cookie(cookie, key)
+        scope = lockout.scope_for(key, device_id)
         request_meta = RequestMeta.from_request(self.request) if self.request else RequestMeta()
         reason = ""
         # Counted before it is checked, like the API's password sign-in (``lockout``): posts
@@ -104,7 +115,7 @@ class _LockoutAuthenticationMixin:
                 meta=request_meta,
                 method=AttemptMethod.ADMIN_CONSOLE,
                 reason=reason,
-                known_device=False,
+                known_device=device_id is not None,
                 counted=attempt,
             )
             raise ValidationError(self.invalid_message, code="invalid_login")
@@ -116,10 +127,15 @@ class _LockoutAuthenticationMixin:
                 email_key=key,
                 user=user,
                 meta=request_meta,
+                known_device=device_id is not None,
                 event_type=EventType.LOGIN_SUCCESS,
                 event_metadata={"method": AttemptMethod.ADMIN_CONSOLE.value},
             )
         self.user_cache = user
+        if self.request is not None:  # the console's ``login`` sets it on the redirect
+            self.request.mana_device_cookie = (  # type: ignore[attr-defined]
+                cookie if device_id else lockout.device_cookie_make(key)
+            )
         return self.cleaned_data
 
     def second_factor_ok(self, user: Any) -> bool:
@@ -169,6 +185,21 @@ class ManaOTPAdminAuthenticationForm(_LockoutAuthenticationMixin, OTPAdminAuthen
         return True
 
 
+def _selection_check(request: HttpRequest, model_admin: Any) -> None:
+    """An action's selection (``_selected_action``) names rows by primary key: an id that is
+    no key of the model (not a UUID, for most) is a bad request (400), not the server error
+    Django's admin answers when the action's queryset is evaluated. Only a hand-made post
+    sends one; nothing has run yet."""
+    if request.method != "POST" or not isinstance(model_admin, admin.ModelAdmin):
+        return
+    pk = model_admin.model._meta.pk
+    for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+        try:
+            pk.to_python(value)
+        except ValidationError as exc:
+            raise BadRequest("The selection names no such record.") from exc
+
+
 class ManaAdminSite(OTPAdminSite):
     """Mana's operators' console: OTP for staff, a per-IP limit on sign-in attempts, entry
     for operators only, the dashboard on the index."""
@@ -196,6 +227,7 @@ class ManaAdminSite(OTPAdminSite):
             logout = reverse("admin:logout", current_app=self.name)
             if request.path != logout and not is_operator(request.user):  # type: ignore[arg-type]
                 return self.not_an_operator(request)
+            _selection_check(request, getattr(view, "__self__", None))
             return view(request, *args, **kwargs)
 
         return super().admin_view(update_wrapper(operators_only, view), cacheable)
@@ -239,12 +271,17 @@ class ManaAdminSite(OTPAdminSite):
             ratelimit.check(ratelimit.LOGIN_FAILURES_IP, ip)
             # The form's failure recorder spends that budget too, and may refuse (RATE_LIMITED)
             # after the failure is recorded: a plain answer, never a server error.
-            return super().login(request, extra_context)
+            response = super().login(request, extra_context)
         except AuthError as exc:  # RATE_LIMITED, or SERVICE_UNAVAILABLE without a cache
             response = HttpResponse(exc.message, status=exc.status, content_type="text/plain")
             for header, value in exc.headers.items():
                 response[header] = value
             return response
+        # Signed in: the browser becomes a known device of the account, as after ``/login``.
+        device_cookie = getattr(request, "mana_device_cookie", None)
+        if device_cookie and request.user.is_authenticated:
+            device_cookie_set(response, device_cookie)
+        return response
 
 
 # Swap the class of the default site in place: every ModelAdmin already registered on it (and

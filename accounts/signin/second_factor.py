@@ -113,21 +113,20 @@ def _challenge_scope(challenge: OneTimeToken, user: User) -> str:
     )
 
 
-def _challenge_lock(token: Any, now: datetime) -> OneTimeToken:
-    """The live challenge row for ``token``, locked; unknown, used or expired → one error."""
+def _challenge_lock(token: Any, now: datetime, *, lock: bool = True) -> OneTimeToken:
+    """The live challenge row for ``token``, locked (``lock``); unknown, used or expired → one
+    error. Unlocked, it only tells which lockout counter a code for it would count on."""
     if not isinstance(token, str) or not token or len(token) > 200:
         raise VerificationTokenInvalid()
-    challenge = (
-        OneTimeToken.objects.select_for_update(of=("self",))
-        .select_related("user")
-        .filter(
-            token_hash=token_crypto.hash_token(token),
-            purpose=TokenPurpose.MFA,
-            used_at__isnull=True,
-            expires_at__gt=now,
-        )
-        .first()
-    )
+    rows = OneTimeToken.objects.select_related("user")
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    challenge = rows.filter(
+        token_hash=token_crypto.hash_token(token),
+        purpose=TokenPurpose.MFA,
+        used_at__isnull=True,
+        expires_at__gt=now,
+    ).first()
     if challenge is None or not challenge.user.is_active:
         raise VerificationTokenInvalid()
     return challenge
@@ -167,42 +166,49 @@ def mfa_login_complete(
     current = now or timezone.now()
     if method not in METHODS:
         raise MfaInvalidCode()
-    with transaction.atomic():
-        challenge = _challenge_lock(mfa_token, current)
-        user = challenge.user
-        scope = _challenge_scope(challenge, user)
-        remaining_lock = lockout.remaining_lock_seconds(scope, now=current)
-        if remaining_lock:  # not an attempt: nothing counted, the code is not even looked at
-            raise AccountLocked(details={"remainingSeconds": remaining_lock})
-        device = _device_for(user=user, method=method)
-        if device is not None:
-            allowed, extra = device.verify_is_allowed()
-            if not allowed:
-                raise DeviceThrottled(extra)  # not an attempt: nothing counted
-        if device is not None and device.verify_token(code):
-            one_time_token_consume(token=mfa_token, purpose=TokenPurpose.MFA, now=current)
-            key = email_key(user.email)
-            lockout.success_record(scope=scope)  # the sign-in is complete: now the count resets
-            first_factor = str(challenge.payload.get("firstFactor") or "password")
-            sign_in = session_start(
-                user=user,
-                meta=meta,
-                method=f"{first_factor}+{method}",
-                attempt=AttemptMethod(method),
-                known_device=scope.startswith("dev:"),
-            )
-            if first_factor != "password":
-                return sign_in
-            known = lockout.device_id_from_cookie(device_cookie, key) is not None
-            return dataclasses.replace(
-                sign_in,
-                device_cookie=device_cookie if known else lockout.device_cookie_make(key),
-            )
-        attempts = _attempt_count(challenge=challenge, now=current)
-    # Counted after the token's own count committed, in the recorder's transaction: the counts
-    # must survive the error response. The lockout counter is the first factor's.
+    # The counter a code for this challenge counts on (the first factor's), read without a
+    # lock: the code check is reserved on it before it runs, as a password check is
+    # (``lockout.check_reserved``), so codes sent at once on many challenges get exactly the
+    # threshold of checks. Anything but a wrong code (the right one, a used or expired token,
+    # the device's back-off, a failure of ours) gives the reservation back.
+    peeked = _challenge_lock(mfa_token, current, lock=False)
+    scope = _challenge_scope(peeked, peeked.user)
+    key = email_key(peeked.user.email)
+    with lockout.check_reserved(scope=scope, email_key=key) as attempt:
+        if attempt.refused:  # not an attempt: nothing counted, the code is not even looked at
+            raise AccountLocked(details={"remainingSeconds": attempt.remaining_seconds()})
+        with transaction.atomic():
+            challenge = _challenge_lock(mfa_token, current)
+            user = challenge.user
+            device = _device_for(user=user, method=method)
+            if device is not None:
+                allowed, extra = device.verify_is_allowed()
+                if not allowed:
+                    raise DeviceThrottled(extra)  # not an attempt: the reservation given back
+            if device is not None and device.verify_token(code):
+                one_time_token_consume(token=mfa_token, purpose=TokenPurpose.MFA, now=current)
+                lockout.success_record(scope=scope)  # the sign-in is complete: the count resets
+                first_factor = str(challenge.payload.get("firstFactor") or "password")
+                sign_in = session_start(
+                    user=user,
+                    meta=meta,
+                    method=f"{first_factor}+{method}",
+                    attempt=AttemptMethod(method),
+                    known_device=scope.startswith("dev:"),
+                )
+                if first_factor != "password":
+                    return sign_in
+                known = lockout.device_id_from_cookie(device_cookie, key) is not None
+                return dataclasses.replace(
+                    sign_in,
+                    device_cookie=device_cookie if known else lockout.device_cookie_make(key),
+                )
+            attempts = _attempt_count(challenge=challenge, now=current)
+    # Recorded after the token's own count committed, in the recorder's transaction: the counts
+    # must survive the error response. The lockout counter is the first factor's, and the
+    # failure was counted there when its check was reserved.
     sign_in_failure_record(
-        key=email_key(user.email),
+        key=key,
         scope=scope,
         user=user,
         meta=meta,
@@ -212,6 +218,7 @@ def mfa_login_complete(
         metadata={"method": method},
         events=[(EventType.MFA_CHALLENGE_FAILED, {"method": method, "attempts": attempts})],
         now=current,
+        counted=attempt,
     )
     raise MfaInvalidCode(
         details={"attemptsRemaining": max(0, MFA_TOKEN_MAX_ATTEMPTS - attempts)},

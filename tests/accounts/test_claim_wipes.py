@@ -11,8 +11,13 @@ address stay (they are the owner's), and ``ADDRESS_CLAIMED`` says what went.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from io import StringIO
+
 import pyotp
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, OutboxMessage, Passkey, Session, User
@@ -22,6 +27,7 @@ from security.otp.models import SealedTotpDevice
 from spaces.models import Invitation, Membership, Space, SpaceRole
 from spaces.services.invitations import invitation_create
 from spaces.services.spaces import space_create
+from spaces.sync_store.models import SyncChange
 from tests.accounts.test_preregistration import (
     ATTACKER_PASSWORD,
     VERIFY,
@@ -161,3 +167,55 @@ def test_a_claim_by_magic_link_wipes_the_same(settings, user_factory, mailoutbox
     assert vault_row(squatter) is None
     listed = owner.get("/api/v1/spaces").json()["items"]
     assert [space["type"] for space in listed] == ["personal"]
+
+
+def test_a_retried_claim_purge_spares_what_the_owner_wrote_since(
+    settings, user_factory, mailoutbox
+):
+    """The sync store was down at the claim (the purge stays in the outbox); by the time the
+    retry runs, the owner has written their own rows: the purge removes only the stranger's."""
+    squatter, _, _, _, _ = _squat(settings, user_factory)
+    stale = SyncChange.objects.create(
+        app_id="notes",
+        table_name="notes",
+        record_id="squatter-note",
+        user_id=str(squatter.pk),
+        op="insert",
+        client_id="c",
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+    token = token_in(last_mail(mailoutbox, "Confirm your email"))
+    claimed = APIClient().post(VERIFY, {"token": token, "withoutPassword": True}, format="json")
+    assert claimed.status_code == 200, claimed.content
+    purge = OutboxMessage.objects.get(
+        user_id=squatter.pk, target="sync_store", event="user.deleted"
+    )
+    assert purge.delivered_at is None  # not yet sent (as when the sync store is down)
+    owners = SyncChange.objects.create(
+        app_id="notes",
+        table_name="notes",
+        record_id="owner-after-claim",
+        user_id=str(squatter.pk),
+        op="insert",
+        client_id="c",
+        created_at=timezone.now() + timedelta(seconds=1),
+    )
+    call_command("flush_outbox", stdout=StringIO())
+    purge.refresh_from_db()
+    assert purge.delivered_at is not None
+    assert not SyncChange.objects.filter(pk=stale.pk).exists()
+    assert SyncChange.objects.filter(pk=owners.pk).exists()
+
+
+def test_a_claim_takes_away_an_operator_role_the_stranger_held(settings, user_factory, mailoutbox):
+    """Granting operator access needs a verified address now; an account made an operator
+    before that rule (or from a shell) loses the role when the mailbox owner claims it."""
+    squatter, _, _, _, _ = _squat(settings, user_factory)
+    User.objects.filter(pk=squatter.pk).update(role="admin", is_staff=True, is_superuser=True)
+    token = token_in(last_mail(mailoutbox, "Confirm your email"))
+    claimed = APIClient().post(VERIFY, {"token": token, "withoutPassword": True}, format="json")
+    assert claimed.status_code == 200, claimed.content
+    user = User.objects.get(pk=squatter.pk)
+    assert (user.role, user.is_staff, user.is_superuser) == ("user", False, False)
+    event = SecurityEvent.objects.get(user=user, type="ADDRESS_CLAIMED")
+    assert event.metadata["operatorRemoved"] is True

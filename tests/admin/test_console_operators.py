@@ -16,7 +16,7 @@ from django.test import Client
 
 from accounts.mfa import totp_enroll_confirmed
 from accounts.models import Session, User
-from accounts.operators import is_operator, user_operator_revoke
+from accounts.operators import is_operator, user_operator_grant, user_operator_revoke
 from mana_auth.clientip import RequestMeta
 from mana_auth.errors import AuthError, Conflict, Forbidden
 from personas.api.serializers import persona_spec
@@ -344,6 +344,59 @@ def test_a_persona_never_becomes_an_operator(console, operator, persona):
     persona.user.refresh_from_db()
     assert persona.user.role == "user" and not persona.user.is_staff
     assert not admin_actions(operator, "operator_grant")
+
+
+def test_an_account_with_an_unverified_address_never_becomes_an_operator(
+    console, operator, user_factory
+):
+    """Whoever signed up first with an address may not be the person it names: operator access
+    (the Admin API at once) only for an address its owner proved (attack2 F13)."""
+    newhire = user_factory(email="newhire@example.com", verified=False)
+
+    response = operator_action(console, "grant_operator", newhire, confirm=True)
+
+    assert response.status_code == 302
+    newhire.refresh_from_db()
+    assert newhire.role == "user" and not newhire.is_staff and not newhire.is_superuser
+    assert not SecurityEvent.objects.filter(type="ROLE_CHANGED", user=newhire).exists()
+    assert not admin_actions(operator, "operator_grant")
+    shown = messages_of(console.get("/admin/accounts/user/"))
+    assert any(
+        "newhire@example.com" in message and "not verified" in message for message in shown
+    ), shown
+    assert not any("Granted" in message for message in shown)
+    with pytest.raises(Conflict) as refused:
+        user_operator_grant(user=newhire, actor=operator)
+    assert refused.value.status == 409
+
+
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [
+        ("/admin/accounts/user/", "grant_operator"),
+        ("/admin/accounts/user/", "revoke_operator"),
+        ("/admin/accounts/user/", "mark_verified"),
+        ("/admin/accounts/user/", "unlock_accounts"),
+        ("/admin/accounts/user/", "revoke_sessions"),
+        ("/admin/accounts/apikey/", "revoke"),
+    ],
+)
+def test_an_action_on_a_malformed_id_is_a_400_and_changes_nothing(
+    console, operator, user_factory, path, action
+):
+    """A hand-made selection that is no account id was a 500 (the queryset's UUID check
+    raised while the action ran, attack2 F15)."""
+    bob = user_factory(email="bob@example.com", verified=False)
+    before = SecurityEvent.objects.count()
+
+    response = console.post(
+        path, {"action": action, "_selected_action": [str(bob.pk), "notauuid"], "post": "yes"}
+    )
+
+    assert response.status_code == 400
+    bob.refresh_from_db()
+    assert bob.role == "user" and not bob.email_verified
+    assert SecurityEvent.objects.count() == before
 
 
 # --- Space tiers and staff without the admin role ---------------------------------------------

@@ -104,6 +104,23 @@ def test_a_failing_credits_service_marks_only_its_section_unavailable(
     assert settings.MANA_SERVICE_KEY not in caplog.text
 
 
+def test_an_answer_trickled_byte_by_byte_is_cut_at_the_deadline(
+    auth_client, fake_credits, settings
+):
+    """Each read is quick (a byte every 50 ms, well inside the socket timeout) but the whole
+    answer would take seconds: the summary answers at the deadline, credits "timeout"."""
+    fake_credits.mode = "trickle"
+    fake_credits.delay = 0.05
+    settings.MANA_CREDITS_TIMEOUT_MS = 400
+    client = auth_client()
+    started = time.monotonic()
+    summary = client.get(SUMMARY)
+    elapsed = time.monotonic() - started
+    assert summary.status_code == 200, summary.content
+    assert summary.json()["credits"] == _unavailable("timeout")
+    assert elapsed < 1.5  # the body alone would take over 10 s
+
+
 def test_an_unreachable_credits_service_marks_only_its_section_unavailable(auth_client, settings):
     settings.MANA_CREDITS_URL = closed_port_url()
     client = auth_client()
