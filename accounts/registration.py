@@ -339,6 +339,9 @@ class Verification:
     password_removed: bool = False
 
 
+SIGNUP_SECRETS_COMPARED = 3
+
+
 def _signup_proven(
     *, record: OneTimeToken, user: User, signup_secret: str | None, password: str | None
 ) -> bool:
@@ -349,14 +352,16 @@ def _signup_proven(
     wrong guesses are counted per account). A wrong password is refused outright.
     """
     binding = record.payload.get("signup") if isinstance(record.payload, dict) else None
-    if (
-        isinstance(binding, str)
-        and binding
-        and isinstance(signup_secret, str)
-        and signup_secret
-        and hmac.compare_digest(crypto.hash_token(signup_secret), binding)
-    ):
-        return True
+    if isinstance(binding, str) and binding and isinstance(signup_secret, str) and signup_secret:
+        # The cookie keeps the secrets of the browser's last few sign-ups, dot-separated
+        # (``cookies.signup_cookie_value``): any of them binds. Every one is compared.
+        matches = [
+            hmac.compare_digest(crypto.hash_token(secret), binding)
+            for secret in signup_secret.split(".")[:SIGNUP_SECRETS_COMPARED]
+            if secret
+        ]
+        if any(matches):
+            return True
     if password:
         if not password_recheck(user=user, password=password):
             raise ReauthRequired(

@@ -42,6 +42,7 @@ from accounts.cookies import (
     signup_cookie_clear,
     signup_cookie_read,
     signup_cookie_set,
+    signup_cookie_value,
 )
 from accounts.emails import normalize_email
 from mana_auth.api import (
@@ -97,7 +98,7 @@ class RegisterView(PublicView):
             {"status": "verification_sent", "email": normalize_email(data["email"])},
             status=status.HTTP_201_CREATED,
         )
-        signup_cookie_set(response, secret)
+        signup_cookie_set(response, signup_cookie_value(request, secret))
         return response
 
 

@@ -221,7 +221,7 @@ class SignupView(_Page):
             "mail_sent.html",
             {"kind": "signup", "email": form.cleaned_data["email"], "target": target},
         )
-        cookies.signup_cookie_set(response, secret)
+        cookies.signup_cookie_set(response, cookies.signup_cookie_value(request, secret))
         return response
 
 
