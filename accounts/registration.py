@@ -181,7 +181,13 @@ def user_register(
     # one mail row is queued. Which notice the owner gets, and whether (at most one an hour
     # per address: no mail bomb), is decided after the response (``signup_notice_mail_resolve``).
     _account_create_undone(
-        password=password, name=name, locale=locale, kind=kind, meta=meta, current=current
+        email=normalized,
+        password=password,
+        name=name,
+        locale=locale,
+        kind=kind,
+        meta=meta,
+        current=current,
     )
     security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
     callback_url = trusted_callback(callback_url)
@@ -220,15 +226,27 @@ class _Undo(Exception):
 
 
 def _account_create_undone(
-    *, password: str, name: str, locale: str, kind: str, meta: RequestMeta, current: datetime
+    *,
+    email: str,
+    password: str,
+    name: str,
+    locale: str,
+    kind: str,
+    meta: RequestMeta,
+    current: datetime,
 ) -> None:
     """Do a new account's work for a throwaway address and roll it back: a sign-up with a
     known address must cost what one with a new address costs, or its timing tells the two
-    apart. What the creation schedules after commit goes with the savepoint."""
+    apart. What the creation schedules after commit goes with the savepoint.
+
+    The throwaway address keeps ``email``'s local part (only the domain is random), so its
+    personal Space looks for a free slug among the very slugs a new account with ``email``
+    would read: a common local part (``info@``) reads as many rows either way."""
+    local = email.rpartition("@")[0] or email
     try:
         with transaction.atomic():
             _account_create(
-                email=f"{secrets.token_hex(8)}@sign-up.invalid",
+                email=f"{local}@{secrets.token_hex(8)}.sign-up.invalid",
                 password=password,
                 name=name,
                 locale=locale,
