@@ -47,7 +47,7 @@ from accounts.reauth import password_recheck
 from accounts.recovery import address_claim
 from mana_auth.clientip import RequestMeta
 from mana_auth.links import trusted_callback
-from security import ratelimit
+from security import lockout, ratelimit
 from security.models import EventType
 from security.services import security_event_record
 
@@ -286,12 +286,15 @@ def sign_up(
     return secret
 
 
-def verification_resend(*, email: str, meta: RequestMeta, callback_url: str = "") -> None:
+def verification_resend(
+    *, email: str, meta: RequestMeta, callback_url: str = "", device_cookie: str | None = None
+) -> None:
     """Queue a new verification link for ``email``; whether it has an unverified account is
     decided after the response (``verification_mail_resolve``), so every address costs the
-    same here."""
+    same here. A known device (``device_cookie``) has its own per-address budget
+    (``lockout.email_budget_key``)."""
     ratelimit.hit(ratelimit.RESEND_IP, meta.ip)
-    ratelimit.hit(ratelimit.RESEND_EMAIL, email_key(email))
+    ratelimit.hit(ratelimit.RESEND_EMAIL, lockout.email_budget_key(email_key(email), device_cookie))
     callback_url = trusted_callback(callback_url)
     mail_request_enqueue(
         kind=QueuedMailKind.VERIFICATION,

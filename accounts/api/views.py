@@ -208,7 +208,10 @@ class ResendVerificationView(PublicView):
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
         registration.verification_resend(
-            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+            email=data["email"],
+            meta=meta(request),
+            callback_url=data["callbackURL"],
+            device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
         )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
@@ -328,7 +331,10 @@ class ForgotPasswordView(PublicView):
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
         passwords.password_forgot(
-            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+            email=data["email"],
+            meta=meta(request),
+            callback_url=data["callbackURL"],
+            device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
         )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 

@@ -251,6 +251,7 @@ class LoginView(_Page):
                     email=email,
                     callback_url=target.mailed(),
                     meta=meta,
+                    device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
                 )
                 return self.page(request, "mail_sent.html", {"kind": "magic_link", "email": email})
             if action == "resend":
@@ -259,6 +260,7 @@ class LoginView(_Page):
                     email=email,
                     meta=meta,
                     callback_url=target.mailed(),
+                    device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
                 )
                 return self.page(
                     request, "mail_sent.html", {"kind": "verification", "email": email}
@@ -356,6 +358,7 @@ class ForgotPasswordView(_Page):
                     email=form.cleaned_data["email"],
                     meta=self.meta(request),
                     callback_url=target.mailed(),
+                    device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
                 )
             except AuthError as exc:
                 if exc.code not in _TRY_AGAIN:
@@ -616,6 +619,7 @@ class VerifyEmailView(_Page):
                 email=form.cleaned_data["email"],
                 meta=self.meta(request),
                 callback_url=target.mailed(),
+                device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
             )
         except AuthError as exc:
             if exc.code not in _TRY_AGAIN:
