@@ -373,7 +373,10 @@ class ResetPasswordPreviewView(PublicView):
         responses={200: s.ResetPasswordPreviewOutputSerializer, **ERRORS},
         summary="What a reset link's page lists, without using the link",
         description="The account's passkeys, API keys and 2FA state, for the reset page's "
-        '"revoke them all" choice. The token stays usable.',
+        '"revoke them all" choice. `claimWipes`: the address was never verified, so the reset '
+        "is an address claim that also deletes the account's Spaces (and their data), its sync "
+        "data and its encryption vault — the page must say so before the password is chosen. "
+        "The token stays usable.",
     )
     def post(self, request: Request) -> Response:
         data = parse(s.TokenInputSerializer, request.data)
@@ -384,6 +387,7 @@ class ResetPasswordPreviewView(PublicView):
                 **preview.factors.as_api(),
                 "compromiseReported": preview.compromise_reported,
                 "revokesFactors": preview.revokes_factors,
+                "claimWipes": preview.claim_wipes,
             }
         )
 
