@@ -489,7 +489,9 @@ class MagicLinkView(_Page):
         if state.state != "live":
             return self.link_refused(request, kind="magic_link", state=state.state, target=target)
         form = TokenForm(initial={"token": token})
-        return self.page(request, "magic_link.html", {"form": form, "target": target})
+        return self.page(
+            request, "magic_link.html", {"form": form, "target": target, "claims": state.claims}
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         target = target_from(request.POST)

@@ -64,3 +64,17 @@ def test_the_verify_page_says_what_confirming_without_the_password_deletes(brows
     page = phone.show(local(opened["Location"]))
     assert VERIFY_WARNING in text(page) and "its encrypted data" in text(page)
     assert hidden(page, "token")
+
+
+@pytest.mark.parametrize("verified", [False, True], ids=["never-verified", "verified"])
+def test_the_magic_link_page_says_what_a_claim_deletes(
+    browser, user_factory, mailoutbox, settings, verified
+):
+    settings.REQUIRE_EMAIL_VERIFICATION = False
+    user = user_factory(email="lena@example.com", verified=verified)
+    asked = APIClient().post("/api/v1/auth/magic-link", {"email": user.email}, format="json")
+    assert asked.status_code == 202
+    page = browser.show(local(link_in(last_mail(mailoutbox, "sign-in link"), "/magic-link")))
+    assert page.status_code == 200
+    assert ("signing in with this link makes the account yours" in text(page)) is (not verified)
+    assert User.objects.get(pk=user.pk).email_verified is verified  # nothing used up
