@@ -88,6 +88,28 @@ def signup_cookie_read(request: HttpRequest | Request) -> str | None:
     return value or None
 
 
+SIGNUP_SECRETS_KEPT = 3
+
+
+def signup_cookie_value(request: HttpRequest | Request, secret: str) -> str:
+    """The sign-up cookie's value after a sign-up whose secret is ``secret``: it first, then up
+    to ``SIGNUP_SECRETS_KEPT - 1`` secrets the browser already carries, dot-separated. A second
+    submit (double click, retry) must not unbind the first submit's verification link from the
+    browser that made both (attack2 F14). Anything that does not look like a secret is dropped."""
+    carried = (signup_cookie_read(request) or "").split(".")
+    kept = [part for part in carried if _looks_like_signup_secret(part) and part != secret]
+    return ".".join([secret, *kept[: SIGNUP_SECRETS_KEPT - 1]])
+
+
+def _looks_like_signup_secret(value: str) -> bool:
+    body = value.removeprefix("su_")
+    return (
+        body != value
+        and 0 < len(body) <= 64
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in body)
+    )
+
+
 def signup_cookie_clear(response: HttpResponseBase) -> None:
     # No Domain, as it was set; delete_cookie marks __Host-/__Secure- names Secure itself.
     response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")

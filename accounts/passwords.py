@@ -40,7 +40,7 @@ from accounts.sessions import session_mark_authenticated, sessions_revoke_all
 from accounts.validators import MAX_PASSWORD_BYTES
 from mana_auth.clientip import RequestMeta
 from mana_auth.links import page_link, trusted_callback
-from security import ratelimit
+from security import lockout, ratelimit
 from security.breached import password_breach_count
 from security.models import EventType
 from security.services import security_event_record
@@ -60,12 +60,16 @@ def password_policy_check(*, password: str, user: User) -> None:
         )
 
 
-def password_forgot(*, email: str, meta: RequestMeta, callback_url: str = "") -> None:
+def password_forgot(
+    *, email: str, meta: RequestMeta, callback_url: str = "", device_cookie: str | None = None
+) -> None:
     """Queue a reset link for ``email``; whether it has an account is decided after the
     response (``password_reset_mail_resolve``), so every address costs the same here.
-    ``callback_url`` (trusted origins only) rides in the mailed link."""
+    ``callback_url`` (trusted origins only) rides in the mailed link.
+    A known device (``device_cookie``) has its own per-address budget
+    (``lockout.email_budget_key``)."""
     ratelimit.hit(ratelimit.FORGOT_IP, meta.ip)
-    ratelimit.hit(ratelimit.FORGOT_EMAIL, email_key(email))
+    ratelimit.hit(ratelimit.FORGOT_EMAIL, lockout.email_budget_key(email_key(email), device_cookie))
     callback_url = trusted_callback(callback_url)
     mail_request_enqueue(
         kind=QueuedMailKind.PASSWORD_RESET,

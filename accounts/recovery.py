@@ -231,12 +231,17 @@ class ResetPreview:
     factors: FactorSummary
     compromise_reported: bool  # a "this wasn't me" report awaits this reset
     revokes_factors: bool  # the reset revokes passkeys, API keys and 2FA whatever is chosen
+    # The reset is an address claim (never verified): it also deletes the account's Spaces,
+    # their data, its sync rows and its encryption vault (``address_claim``), which the page
+    # must say before the password is chosen.
+    claim_wipes: bool = False
 
 
 def password_reset_preview(*, token: str) -> ResetPreview:
     """What the reset page shows before the new password is chosen, without using the link:
-    the account's passkeys, API keys and 2FA state, and whether a reset will revoke them
-    anyway (a pending "this wasn't me" report, or an address never verified)."""
+    the account's passkeys, API keys and 2FA state, whether a reset will revoke them anyway
+    (a pending "this wasn't me" report, or an address never verified), and whether it is an
+    address claim that also deletes the account's Spaces, sync data and vault."""
     if not isinstance(token, str) or not token or len(token) > 200:
         raise VerificationTokenInvalid()
     record = (
@@ -258,4 +263,5 @@ def password_reset_preview(*, token: str) -> ResetPreview:
         factors=account_factors_summary(user=user),
         compromise_reported=reported,
         revokes_factors=reported or not user.email_verified,
+        claim_wipes=not user.email_verified,
     )

@@ -47,7 +47,7 @@ from accounts.reauth import password_recheck
 from accounts.recovery import address_claim
 from mana_auth.clientip import RequestMeta
 from mana_auth.links import trusted_callback
-from security import ratelimit
+from security import lockout, ratelimit
 from security.models import EventType
 from security.services import security_event_record
 
@@ -181,7 +181,13 @@ def user_register(
     # one mail row is queued. Which notice the owner gets, and whether (at most one an hour
     # per address: no mail bomb), is decided after the response (``signup_notice_mail_resolve``).
     _account_create_undone(
-        password=password, name=name, locale=locale, kind=kind, meta=meta, current=current
+        email=normalized,
+        password=password,
+        name=name,
+        locale=locale,
+        kind=kind,
+        meta=meta,
+        current=current,
     )
     security_event_record(type=EventType.REGISTER_EXISTING, user=existing, meta=meta)
     callback_url = trusted_callback(callback_url)
@@ -220,15 +226,27 @@ class _Undo(Exception):
 
 
 def _account_create_undone(
-    *, password: str, name: str, locale: str, kind: str, meta: RequestMeta, current: datetime
+    *,
+    email: str,
+    password: str,
+    name: str,
+    locale: str,
+    kind: str,
+    meta: RequestMeta,
+    current: datetime,
 ) -> None:
     """Do a new account's work for a throwaway address and roll it back: a sign-up with a
     known address must cost what one with a new address costs, or its timing tells the two
-    apart. What the creation schedules after commit goes with the savepoint."""
+    apart. What the creation schedules after commit goes with the savepoint.
+
+    The throwaway address keeps ``email``'s local part (only the domain is random), so its
+    personal Space looks for a free slug among the very slugs a new account with ``email``
+    would read: a common local part (``info@``) reads as many rows either way."""
+    local = email.rpartition("@")[0] or email
     try:
         with transaction.atomic():
             _account_create(
-                email=f"{secrets.token_hex(8)}@sign-up.invalid",
+                email=f"{local}@{secrets.token_hex(8)}.sign-up.invalid",
                 password=password,
                 name=name,
                 locale=locale,
@@ -268,12 +286,15 @@ def sign_up(
     return secret
 
 
-def verification_resend(*, email: str, meta: RequestMeta, callback_url: str = "") -> None:
+def verification_resend(
+    *, email: str, meta: RequestMeta, callback_url: str = "", device_cookie: str | None = None
+) -> None:
     """Queue a new verification link for ``email``; whether it has an unverified account is
     decided after the response (``verification_mail_resolve``), so every address costs the
-    same here."""
+    same here. A known device (``device_cookie``) has its own per-address budget
+    (``lockout.email_budget_key``)."""
     ratelimit.hit(ratelimit.RESEND_IP, meta.ip)
-    ratelimit.hit(ratelimit.RESEND_EMAIL, email_key(email))
+    ratelimit.hit(ratelimit.RESEND_EMAIL, lockout.email_budget_key(email_key(email), device_cookie))
     callback_url = trusted_callback(callback_url)
     mail_request_enqueue(
         kind=QueuedMailKind.VERIFICATION,
@@ -339,6 +360,9 @@ class Verification:
     password_removed: bool = False
 
 
+SIGNUP_SECRETS_COMPARED = 3
+
+
 def _signup_proven(
     *, record: OneTimeToken, user: User, signup_secret: str | None, password: str | None
 ) -> bool:
@@ -349,14 +373,16 @@ def _signup_proven(
     wrong guesses are counted per account). A wrong password is refused outright.
     """
     binding = record.payload.get("signup") if isinstance(record.payload, dict) else None
-    if (
-        isinstance(binding, str)
-        and binding
-        and isinstance(signup_secret, str)
-        and signup_secret
-        and hmac.compare_digest(crypto.hash_token(signup_secret), binding)
-    ):
-        return True
+    if isinstance(binding, str) and binding and isinstance(signup_secret, str) and signup_secret:
+        # The cookie keeps the secrets of the browser's last few sign-ups, dot-separated
+        # (``cookies.signup_cookie_value``): any of them binds. Every one is compared.
+        matches = [
+            hmac.compare_digest(crypto.hash_token(secret), binding)
+            for secret in signup_secret.split(".")[:SIGNUP_SECRETS_COMPARED]
+            if secret
+        ]
+        if any(matches):
+            return True
     if password:
         if not password_recheck(user=user, password=password):
             raise ReauthRequired(

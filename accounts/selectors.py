@@ -332,6 +332,9 @@ class LinkState(NamedTuple):
 
     state: str
     locale: str | None = None
+    # A live link of a never-verified account: spending it is an address claim (``address_claim``
+    # deletes the account's Spaces, sync data and vault), which the page says before the click.
+    claims: bool = False
 
 
 def one_time_token_state(*, token: object, purposes: tuple[str, ...]) -> LinkState:
@@ -341,17 +344,19 @@ def one_time_token_state(*, token: object, purposes: tuple[str, ...]) -> LinkSta
         return LinkState("unknown")
     row = (
         OneTimeToken.objects.filter(token_hash=crypto.hash_token(token), purpose__in=purposes)
-        .values_list("used_at", "expires_at", "user__locale", "user__is_active")
+        .values_list(
+            "used_at", "expires_at", "user__locale", "user__is_active", "user__email_verified_at"
+        )
         .first()
     )
     if row is None or not row[3]:
         return LinkState("unknown")
-    used_at, expires_at, locale, _ = row
+    used_at, expires_at, locale, _, verified_at = row
     if used_at is not None:
         return LinkState("used", locale)
     if expires_at <= timezone.now():
         return LinkState("expired", locale)
-    return LinkState("live", locale)
+    return LinkState("live", locale, claims=verified_at is None)
 
 
 def change_email_link_live(*, token: object) -> bool:

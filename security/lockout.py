@@ -68,6 +68,16 @@ def device_id_from_cookie(raw: str | None, email_key: str) -> str | None:
     return device if isinstance(device, str) else None
 
 
+def email_budget_key(email_key: str, device_cookie: str | None) -> str:
+    """The per-address rate-limit key of a request: a browser that signed in to this account
+    before (a genuine device cookie of it) has its own budget, so a stranger who spends the
+    address's budget (sign-in links, reset or verification mails) does not keep the owner's
+    device out. Decided from the signed cookie alone, never from the database: the answer is
+    the same for a known and an unknown address."""
+    device_id = device_id_from_cookie(device_cookie, email_key)
+    return f"{email_key}\ndevice:{device_id}" if device_id else email_key
+
+
 def scope_for(email_key: str, device_id: str | None) -> str:
     return f"dev:{email_key}:{device_id}" if device_id else f"acct:{email_key}"
 

@@ -344,6 +344,12 @@ class ResetPasswordPreviewOutputSerializer(serializers.Serializer):
     revokesFactors = serializers.BooleanField(
         help_text="The reset revokes passkeys, API keys and 2FA whatever revokeFactors says."
     )
+    claimWipes = serializers.BooleanField(
+        required=False,
+        help_text="The address was never verified: the reset is an address claim and also "
+        "deletes the account's Spaces and their data, its sync data and its encryption vault "
+        "(the encrypted data can no longer be read). Say so before the password is chosen.",
+    )
 
 
 class CompromiseRevokedOutputSerializer(serializers.Serializer):

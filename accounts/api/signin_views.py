@@ -68,7 +68,10 @@ class MagicLinkRequestView(PublicView):
     def post(self, request: Request) -> Response:
         data = parse(s.MagicLinkRequestInputSerializer, request.data)
         magic_link.magic_link_request(
-            email=data["email"], callback_url=data["callbackURL"], meta=meta(request)
+            email=data["email"],
+            callback_url=data["callbackURL"],
+            meta=meta(request),
+            device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
         )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 

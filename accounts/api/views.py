@@ -42,6 +42,7 @@ from accounts.cookies import (
     signup_cookie_clear,
     signup_cookie_read,
     signup_cookie_set,
+    signup_cookie_value,
 )
 from accounts.emails import normalize_email
 from mana_auth.api import (
@@ -97,7 +98,7 @@ class RegisterView(PublicView):
             {"status": "verification_sent", "email": normalize_email(data["email"])},
             status=status.HTTP_201_CREATED,
         )
-        signup_cookie_set(response, secret)
+        signup_cookie_set(response, signup_cookie_value(request, secret))
         return response
 
 
@@ -207,7 +208,10 @@ class ResendVerificationView(PublicView):
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
         registration.verification_resend(
-            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+            email=data["email"],
+            meta=meta(request),
+            callback_url=data["callbackURL"],
+            device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
         )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
@@ -327,7 +331,10 @@ class ForgotPasswordView(PublicView):
     def post(self, request: Request) -> Response:
         data = parse(s.EmailInputSerializer, request.data)
         passwords.password_forgot(
-            email=data["email"], meta=meta(request), callback_url=data["callbackURL"]
+            email=data["email"],
+            meta=meta(request),
+            callback_url=data["callbackURL"],
+            device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
         )
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
@@ -366,7 +373,10 @@ class ResetPasswordPreviewView(PublicView):
         responses={200: s.ResetPasswordPreviewOutputSerializer, **ERRORS},
         summary="What a reset link's page lists, without using the link",
         description="The account's passkeys, API keys and 2FA state, for the reset page's "
-        '"revoke them all" choice. The token stays usable.',
+        '"revoke them all" choice. `claimWipes`: the address was never verified, so the reset '
+        "is an address claim that also deletes the account's Spaces (and their data), its sync "
+        "data and its encryption vault — the page must say so before the password is chosen. "
+        "The token stays usable.",
     )
     def post(self, request: Request) -> Response:
         data = parse(s.TokenInputSerializer, request.data)
@@ -377,6 +387,7 @@ class ResetPasswordPreviewView(PublicView):
                 **preview.factors.as_api(),
                 "compromiseReported": preview.compromise_reported,
                 "revokesFactors": preview.revokes_factors,
+                "claimWipes": preview.claim_wipes,
             }
         )
 

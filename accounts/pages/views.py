@@ -221,7 +221,7 @@ class SignupView(_Page):
             "mail_sent.html",
             {"kind": "signup", "email": form.cleaned_data["email"], "target": target},
         )
-        cookies.signup_cookie_set(response, secret)
+        cookies.signup_cookie_set(response, cookies.signup_cookie_value(request, secret))
         return response
 
 
@@ -251,6 +251,7 @@ class LoginView(_Page):
                     email=email,
                     callback_url=target.mailed(),
                     meta=meta,
+                    device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
                 )
                 return self.page(request, "mail_sent.html", {"kind": "magic_link", "email": email})
             if action == "resend":
@@ -259,6 +260,7 @@ class LoginView(_Page):
                     email=email,
                     meta=meta,
                     callback_url=target.mailed(),
+                    device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
                 )
                 return self.page(
                     request, "mail_sent.html", {"kind": "verification", "email": email}
@@ -356,6 +358,7 @@ class ForgotPasswordView(_Page):
                     email=form.cleaned_data["email"],
                     meta=self.meta(request),
                     callback_url=target.mailed(),
+                    device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
                 )
             except AuthError as exc:
                 if exc.code not in _TRY_AGAIN:
@@ -486,7 +489,9 @@ class MagicLinkView(_Page):
         if state.state != "live":
             return self.link_refused(request, kind="magic_link", state=state.state, target=target)
         form = TokenForm(initial={"token": token})
-        return self.page(request, "magic_link.html", {"form": form, "target": target})
+        return self.page(
+            request, "magic_link.html", {"form": form, "target": target, "claims": state.claims}
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         target = target_from(request.POST)
@@ -616,6 +621,7 @@ class VerifyEmailView(_Page):
                 email=form.cleaned_data["email"],
                 meta=self.meta(request),
                 callback_url=target.mailed(),
+                device_cookie=request.COOKIES.get(settings.DEVICE_COOKIE_NAME),
             )
         except AuthError as exc:
             if exc.code not in _TRY_AGAIN:

@@ -39,11 +39,15 @@ def magic_link_url(*, token: str, callback_url: str = "") -> str:
     return page_link("/magic-link", token=token, callbackURL=callback_url)
 
 
-def magic_link_request(*, email: str, callback_url: str = "", meta: RequestMeta) -> None:
+def magic_link_request(
+    *, email: str, callback_url: str = "", meta: RequestMeta, device_cookie: str | None = None
+) -> None:
     """Queue a sign-in link for ``email``. Whether it has an account is decided after the
-    response (``magic_link_mail_resolve``): every address costs the same here."""
+    response (``magic_link_mail_resolve``): every address costs the same here.
+    A known device (``device_cookie``) has its own per-address budget
+    (``lockout.email_budget_key``)."""
     ratelimit.hit(ratelimit.MAGIC_IP, meta.ip)
-    ratelimit.hit(ratelimit.MAGIC_EMAIL, email_key(email))
+    ratelimit.hit(ratelimit.MAGIC_EMAIL, lockout.email_budget_key(email_key(email), device_cookie))
     mail_request_enqueue(
         kind=QueuedMailKind.MAGIC_LINK,
         email=email,
