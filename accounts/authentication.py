@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 
 from accounts import selectors, sessions
@@ -74,3 +75,18 @@ def authenticate_bearer_or_cookie(request: Any) -> tuple[User, AuthContext]:
         if result is not None:
             return result
     raise TokenInvalid(headers={"WWW-Authenticate": 'Bearer realm="mana"'})
+
+
+def bearer_claims(request: Any) -> dict[str, Any]:
+    """The verified claims of the bearer token, refused exactly as ``BearerTokenAuthentication``
+    under DRF refuses (no credentials or an API key: NotAuthenticated, with the challenge).
+    For the lean views (``mana_auth.fastview.LeanAPIView``), which check the session's liveness
+    in their own statement."""
+    token = bearer_token(request)
+    if token is None:
+        if request.META.get("HTTP_AUTHORIZATION"):
+            raise TokenInvalid()
+        raise NotAuthenticated()
+    if looks_like_api_key(token):
+        raise NotAuthenticated()
+    return selectors.access_token_claims(token)

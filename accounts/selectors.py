@@ -19,8 +19,14 @@ from django.utils import timezone
 from accounts import crypto, signing_keys
 from accounts.emails import email_key
 from accounts.exceptions import SessionRevoked, TokenExpired, TokenInvalid
-from accounts.models import OneTimeToken, Passkey, Session, TokenPurpose, User
-from mana_auth.errors import AuthError
+from accounts.models import (
+    OneTimeToken,
+    Passkey,
+    Session,
+    TokenPurpose,
+    User,
+    session_idle_ttl,
+)
 from mana_auth.lookups import scoped_get
 from security import lockout, shared_state
 from security.exceptions import StoreUnavailable
@@ -154,38 +160,89 @@ def session_is_live(claims: dict[str, Any]) -> bool:
     Without Redis there is no cache: a cache in the same PostgreSQL would cost what the session
     query costs, and the query sees every revocation the moment it commits, on every worker.
     """
+    keys = session_cache_keys(claims)
     sid = str(_session_id(claims.get("sid")))
-    live_key, revoked_key = _session_cache_key(sid), _session_revoked_key(sid)
-    ttl = settings.SESSION_CACHE_SECONDS if shared_state.uses_redis() else 0
-    if ttl:
+    cached: bool | None = None
+    caching = session_cache_enabled()
+    if caching:
         try:
-            found = shared_state.get_many([live_key, revoked_key])
+            cached = session_live_cached(shared_state.get_many(keys), claims)
         except StoreUnavailable as exc:
             logger.warning(
                 "session cache unavailable (%s); using the database", type(exc.__cause__).__name__
             )
-            ttl = 0
-            found = {}
-        if revoked_key in found:
-            return False
-        cached = found.get(live_key)
-        if isinstance(cached, list) and len(cached) == 2:
-            user_id, expires_ts = cached
-            return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
-    try:
-        session = live_session_for_claims(claims)
-    except AuthError as exc:
-        if exc.code == "SESSION_REVOKED":
-            return False
-        raise
-    if ttl:
-        try:
-            shared_state.put(
-                live_key, [str(session.user_id), session.live_until().timestamp()], ttl=ttl
-            )
-        except StoreUnavailable as exc:
-            logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
+            caching = False
+    if cached is not None:
+        return cached
+    live_until = _session_live_until(sid, claims.get("sub"))
+    if live_until is None or live_until <= timezone.now():
+        return False
+    if caching:
+        session_live_remember(claims, live_until)
     return True
+
+
+def session_cache_enabled() -> bool:
+    """The liveness cache exists only in Redis (see ``session_is_live``)."""
+    return bool(settings.SESSION_CACHE_SECONDS) and shared_state.uses_redis()
+
+
+def session_cache_keys(claims: dict[str, Any]) -> list[str]:
+    """The "live" and "revoked" cache keys of the token's session; a malformed sid is
+    TOKEN_INVALID. Read both in one round trip (``shared_state.get_many``), with any other key
+    the caller needs."""
+    sid = str(_session_id(claims.get("sid")))
+    return [_session_cache_key(sid), _session_revoked_key(sid)]
+
+
+def session_live_cached(found: dict[str, Any], claims: dict[str, Any]) -> bool | None:
+    """What the cache entries read for ``session_cache_keys`` say: False when revoked, True
+    when "live until" is for this user and still ahead, None when the database must answer."""
+    live_key, revoked_key = session_cache_keys(claims)
+    if revoked_key in found:
+        return False
+    cached = found.get(live_key)
+    if isinstance(cached, list) and len(cached) == 2:
+        user_id, expires_ts = cached
+        return user_id == claims.get("sub") and expires_ts > timezone.now().timestamp()
+    return None
+
+
+def session_live_remember(claims: dict[str, Any], live_until: datetime) -> None:
+    """Cache "live until" (``Session.live_until``: absolute expiry or idle limit, whichever
+    comes first) after the database said so (never fails the request)."""
+    try:
+        shared_state.put(
+            session_cache_keys(claims)[0],
+            [claims["sub"], live_until.timestamp()],
+            ttl=settings.SESSION_CACHE_SECONDS,
+        )
+    except StoreUnavailable as exc:
+        logger.warning("session cache unavailable (%s)", type(exc.__cause__).__name__)
+
+
+# Only what liveness needs, without building a session and a user: the same conditions as
+# ``live_session_for_claims`` (not revoked, the token's user, an active account) and the same
+# "live until" as ``Session.live_until`` (the earlier of the absolute expiry and last use +
+# the idle limit, which is the parameter), compared by the caller against the service's clock.
+LIVE_UNTIL_SQL = (
+    "SELECT LEAST(s.expires_at, s.last_used_at + %s)"
+    " FROM accounts_session s JOIN accounts_user u ON u.id = s.user_id"
+    " WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND u.is_active"
+)
+
+
+def _session_live_until(sid: str, sub: object) -> datetime | None:
+    """When the session ``sid`` of user ``sub`` stops being live (``Session.live_until``);
+    None when it is not live at all (revoked, another user's, an inactive account)."""
+    try:
+        user_id = uuid.UUID(str(sub))
+    except ValueError:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(LIVE_UNTIL_SQL, [session_idle_ttl(), sid, user_id])
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 def session_cache_forget(session_ids: list[Any]) -> None:

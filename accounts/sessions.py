@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import crypto, signing_keys
@@ -22,6 +22,7 @@ from accounts.models import (
     RefreshToken,
     Session,
     User,
+    session_idle_ttl,
 )
 from accounts.notices import security_report_link
 from accounts.selectors import (
@@ -59,14 +60,21 @@ def access_token_mint(*, user: User, session: Session, now: datetime | None = No
     return crypto.sign_access_token(private_key=private_key, kid=kid, claims=claims)
 
 
-def _refresh_token_issue(*, session: Session, now: datetime) -> str:
+def refresh_token_new(*, session: Session, now: datetime) -> tuple[str, RefreshToken]:
+    """A new refresh token for ``session`` and its row (only the hash), not yet saved."""
     token = crypto.make_opaque_token("rt_")
-    RefreshToken.objects.create(
+    row = RefreshToken(
         token_hash=crypto.hash_token(token),
         session=session,
         created_at=now,
         expires_at=min(session.expires_at, now + timedelta(days=settings.REFRESH_TTL_DAYS)),
     )
+    return token, row
+
+
+def _refresh_token_issue(*, session: Session, now: datetime) -> str:
+    token, row = refresh_token_new(session=session, now=now)
+    row.save(force_insert=True)
     return token
 
 
@@ -86,30 +94,39 @@ def session_revoke_rows(*, sessions: Any, reason: str, now: datetime) -> list[uu
     return ids
 
 
-_CLAIM_SQL = (
-    "WITH claimed AS ("  # noqa: S608 - constants built from the models
-    " UPDATE accounts_refresh_token SET used_at = %s"
-    " WHERE token_hash = %s AND used_at IS NULL AND expires_at > %s"
-    " RETURNING session_id) "
+# A refresh in one statement, so one round trip and no transaction to open and commit: claim
+# the token (the conditional UPDATE is the single-use guarantee: of two concurrent refreshes
+# with the same token, exactly one gets the row) only while its session is live (not revoked,
+# ``Session.live_until`` ahead: the earlier of its expiry and last use + the idle limit; the
+# account active), touch the session, insert the successor token, and read the session and
+# its user. Constants built from the models.
+_REFRESH_SQL = (
+    "WITH claimed AS ("  # noqa: S608
+    " UPDATE accounts_refresh_token t SET used_at = %s"
+    " FROM accounts_session s0 JOIN accounts_user u0 ON u0.id = s0.user_id"
+    " WHERE t.token_hash = %s AND t.used_at IS NULL AND t.expires_at > %s"
+    " AND s0.id = t.session_id AND s0.revoked_at IS NULL"
+    " AND LEAST(s0.expires_at, s0.last_used_at + %s) > %s AND u0.is_active"
+    " RETURNING t.session_id),"
+    " touched AS (UPDATE accounts_session SET last_used_at = %s"
+    " WHERE id = (SELECT session_id FROM claimed)),"
+    " issued AS (INSERT INTO accounts_refresh_token"
+    " (token_hash, session_id, created_at, expires_at, used_at)"
+    " SELECT %s, s1.id, %s, LEAST(s1.expires_at, %s), NULL FROM accounts_session s1"
+    " WHERE s1.id = (SELECT session_id FROM claimed)) "
     + SESSION_USER_SELECT
     + " WHERE s.id = (SELECT session_id FROM claimed)"
 )
 
 
-_ROTATE_SQL = (
-    "WITH touched AS (UPDATE accounts_session SET last_used_at = %s WHERE id = %s)"
-    " INSERT INTO accounts_refresh_token (token_hash, session_id, created_at, expires_at, used_at)"
-    " VALUES (%s, %s, %s, %s, NULL)"
-)
-
-
-def _refresh_claim(*, token_hash: str, now: datetime) -> Session | None:
-    """Mark the token used and load its session and user, in one statement.
-
-    The conditional UPDATE is the single-use guarantee: of two concurrent refreshes with the
-    same token, exactly one gets the row back.
-    """
-    return session_user_fetch(_CLAIM_SQL, [now, token_hash, now])
+def _refresh_rotate(*, token_hash: str, new_hash: str, now: datetime) -> Session | None:
+    """Claim, touch, issue the successor and load session and user: one statement. None when
+    the token is unknown, used, expired, or its session is not live."""
+    refresh_limit = now + timedelta(days=settings.REFRESH_TTL_DAYS)
+    return session_user_fetch(
+        _REFRESH_SQL,
+        [now, token_hash, now, session_idle_ttl(), now, now, new_hash, now, refresh_limit],
+    )
 
 
 def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, TokenPair]:
@@ -118,25 +135,15 @@ def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, Tok
     if not isinstance(refresh_token, str) or not refresh_token or len(refresh_token) > 200:
         raise TokenInvalid()
     token_hash = crypto.hash_token(refresh_token)
-    with transaction.atomic():
-        session = _refresh_claim(token_hash=token_hash, now=now)
-        if session is not None:
-            user = session.user
-            if not session.is_live(now) or not user.is_active:  # revoked, expired or idle
-                raise SessionRevoked()
-            new_token = crypto.make_opaque_token("rt_")
-            expires_at = min(session.expires_at, now + timedelta(days=settings.REFRESH_TTL_DAYS))
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _ROTATE_SQL,
-                    [now, session.id, crypto.hash_token(new_token), session.id, now, expires_at],
-                )
-            pair = TokenPair(
-                access_token=access_token_mint(user=user, session=session, now=now),
-                refresh_token=new_token,
-                expires_in=settings.JWT_ACCESS_TTL_SECONDS,
-            )
-            return user, pair
+    new_token = crypto.make_opaque_token("rt_")
+    session = _refresh_rotate(token_hash=token_hash, new_hash=crypto.hash_token(new_token), now=now)
+    if session is not None:
+        pair = TokenPair(
+            access_token=access_token_mint(user=session.user, session=session, now=now),
+            refresh_token=new_token,
+            expires_in=settings.JWT_ACCESS_TTL_SECONDS,
+        )
+        return session.user, pair
     record = (
         RefreshToken.objects.select_related("session", "session__user")
         .filter(token_hash=token_hash)
@@ -144,7 +151,9 @@ def session_refresh(*, refresh_token: str, meta: RequestMeta) -> tuple[User, Tok
     )
     if record is None:
         raise TokenInvalid()
-    if record.used_at is None:  # unused but expired
+    if record.used_at is None:
+        if record.expires_at > now:  # unused and valid: its session is not live any more
+            raise SessionRevoked()
         raise TokenExpired()
     _refresh_reuse_handle(session=record.session, user=record.session.user, meta=meta, now=now)
     raise RefreshTokenReused()

@@ -9,11 +9,13 @@ and envelope as everywhere else. Measured: DRF's machinery cost more than the to
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import NotAuthenticated, ParseError
 from rest_framework.permissions import AllowAny
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from mana_auth.errors import (
@@ -21,6 +23,7 @@ from mana_auth.errors import (
     ValidationFailed,
     capture,
     classify,
+    error_body,
     json_error,
     log_unexpected,
 )
@@ -76,3 +79,54 @@ class FastAPIView(APIView):
             log_unexpected(exc, error)
             capture(exc, error)
             return json_error(error)
+
+
+def drf_json(data: Any, *, status: int = 200) -> HttpResponse:
+    """The bytes DRF's ``JSONRenderer`` writes for ``data`` (compact, UTF-8, its encoder)."""
+    body = json.dumps(
+        data, cls=JSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    return HttpResponse(body.encode(), status=status, content_type="application/json")
+
+
+_JSON_RANGES = ("*/*", "application/*", "application/json")
+
+
+def _accepts_json(request: HttpRequest) -> bool:
+    """Whether DRF's content negotiation would pick its JSON renderer without a second look:
+    no ``Accept``, or one naming JSON or a wildcard, and no ``?format=`` override. Anything
+    else goes through DRF, which answers it as it always did."""
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if "format" in request.GET:
+        return False
+    return not accept or any(media in accept for media in _JSON_RANGES)
+
+
+class LeanAPIView(FastAPIView):
+    """For an endpoint that was a full ``APIView`` and must answer as it did, byte for byte:
+    GET (and HEAD) skip DRF's machinery and render as DRF renders, errors included (the
+    envelope, ``WWW-Authenticate`` where DRF adds it, the ``Allow`` header DRF puts on every
+    answer); every other method goes through DRF's own dispatch, unchanged."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD") or not _accepts_json(request):
+            return APIView.dispatch(self, request, *args, **kwargs)
+        self.args, self.kwargs, self.request = args, kwargs, request
+        try:
+            response = self.get(request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - classified into the envelope, never hidden
+            response = self._error(exc)
+        for header, value in self.default_response_headers.items():
+            response[header] = value
+        return response
+
+    def _error(self, exc: Exception) -> HttpResponse:
+        error = classify(exc)
+        log_unexpected(exc, error)
+        capture(exc, error)
+        response = drf_json(error_body(error), status=error.status)
+        for header, value in error.headers.items():
+            response[header] = value
+        if isinstance(exc, NotAuthenticated):
+            response["WWW-Authenticate"] = 'Bearer realm="mana"'
+        return response

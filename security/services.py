@@ -30,9 +30,10 @@ def security_event_build(
     meta: RequestMeta | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> SecurityEvent:
-    """The audit row, checked (a known type, no secret-looking metadata) but not yet saved:
-    for ``security_event_record``, and for a writer that saves it together with another row
-    (``security.attempts.record``)."""
+    """The audit row, checked (a type of the closed set, no secret-looking metadata) and not
+    yet saved: for ``security_event_record``, and for a caller that writes it in the same
+    statement as the change it records (``mana_auth.sqlbatch.insert_together``,
+    ``security.attempts``)."""
     event_type = EventType(str(type))  # refuses a type outside the closed set
     payload = dict(metadata or {})
     _assert_no_secrets(payload)

@@ -218,6 +218,27 @@ def put(key: str, value: Any, *, ttl: int) -> None:
     _guard(run)
 
 
+def put_if_absent(key: str, value: Any, *, ttl: int) -> bool:
+    """Store ``value`` at ``key`` unless a live value is there; whether it was stored."""
+    payload = json.dumps(value, separators=(",", ":"))
+
+    def run() -> bool:
+        if uses_redis():
+            return bool(redis_client().set(redis_key(key), payload, ex=ttl, nx=True))
+        now, expires = _expiry(ttl)
+        return bool(
+            _pg_execute(
+                f"INSERT INTO {ENTRY_TABLE} AS e (key, value, expires_at) "  # noqa: S608
+                "VALUES (%(key)s, %(value)s::jsonb, %(expires)s) ON CONFLICT (key) DO UPDATE "
+                "SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at "
+                "WHERE e.expires_at <= %(now)s",
+                {"key": _digest(key), "value": payload, "now": now, "expires": expires},
+            )
+        )
+
+    return _guard(run)
+
+
 def get(key: str) -> Any | None:
     """The live value at ``key``, or None."""
 

@@ -3,28 +3,25 @@ is not a member of does not exist for them (404, never its data)."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DatabaseError, transaction
 from django.db.models import (
     Case,
-    CharField,
     Count,
     IntegerField,
-    OuterRef,
     Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models.functions import Concat
 
 from accounts.models import User
-from mana_auth.errors import NotFound, is_infrastructure_error
+from mana_auth.errors import is_infrastructure_error
 from mana_auth.lookups import parse_uuid, scoped_get
 from spaces import modules
 from spaces.exceptions import TierInsufficient
@@ -126,6 +123,34 @@ def module_levels(
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _module_levels_memo(
+    space_type: str, space_tier: str, role: str, overrides: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    override = dict(overrides)
+    return tuple(
+        (
+            module_id,
+            modules.effective_level(
+                module_id=module_id,
+                space_type=space_type,
+                space_tier=space_tier,
+                role=role,
+                override=override.get(module_id),
+            ),
+        )
+        for module_id in modules.MODULE_IDS
+    )
+
+
+def module_levels_for(
+    *, space_type: str, space_tier: str, role: str, overrides: tuple[tuple[str, str], ...]
+) -> dict[str, str]:
+    """Every registered module with its level: a pure function of the module registry (code)
+    and its arguments, so memoised per process."""
+    return dict(_module_levels_memo(space_type, space_tier, role, overrides))
+
+
 def tier_require(
     *, space: Space, required_tier: str | None = None, module_id: str | None = None
 ) -> None:
@@ -134,42 +159,17 @@ def tier_require(
     level is ``none`` whatever the tier): the gate is the tier, and only the tier."""
     if required_tier is not None and not modules.tier_meets(space.tier, required_tier):
         raise TierInsufficient(required=required_tier, actual=space.tier)
-    if module_id is None or not modules.is_module_allowed(module_id, space.type):
+    module_tier_require(space_type=space.type, space_tier=space.tier, module_id=module_id)
+
+
+def module_tier_require(*, space_type: str, space_tier: str, module_id: str | None) -> None:
+    """``tier_require``'s module gate from the Space's type and tier alone (the access
+    endpoint has them from its one statement or its cache, never a ``Space``)."""
+    if module_id is None or not modules.is_module_allowed(module_id, space_type):
         return
     needed = modules.MODULES[module_id].required_tier
-    if not modules.tier_meets(space.tier, needed):
-        raise TierInsufficient(required=needed, actual=space.tier, module=module_id)
-
-
-def space_access(*, user: User, space_id: object, module_id: str | None = None) -> dict[str, Any]:
-    """The caller's role, the tier and per-module levels: one query (a hot path). With
-    ``module_id``, a gate too: TIER_INSUFFICIENT when the Space's tier does not open it."""
-    sid = parse_uuid(space_id)
-    overrides = ArraySubquery(
-        ModulePermission.objects.filter(space_id=OuterRef("space_id"), role=OuterRef("role"))
-        .annotate(pair=Concat("module", Value("="), "level", output_field=CharField()))
-        .values("pair")
-    )
-    membership = (
-        Membership.objects.select_related("space")
-        .filter(space_id=sid, user=user)
-        .annotate(override_pairs=overrides)
-        .first()
-        if sid is not None
-        else None
-    )
-    if membership is None:
-        raise NotFound("No such Space.")
-    space = membership.space
-    tier_require(space=space, module_id=module_id)
-    pairs = dict(pair.split("=", 1) for pair in membership.override_pairs)
-    return {
-        "spaceId": space.id,
-        "type": space.type,
-        "role": membership.role,
-        "tier": space.tier,
-        "modules": module_levels(space=space, role=membership.role, overrides=pairs),
-    }
+    if not modules.tier_meets(space_tier, needed):
+        raise TierInsufficient(required=needed, actual=space_tier, module=module_id)
 
 
 def credentials_of(*, space: Space) -> QuerySet[SpaceCredential]:

@@ -31,7 +31,7 @@ from accounts.passkeys.services import (
     passkey_verification_failed,
     relying_party,
 )
-from accounts.signin.session import SignIn, session_start
+from accounts.signin.session import SignIn, session_start_if
 from mana_auth.clientip import RequestMeta, ip_rate_key
 from security import attempts, ratelimit
 from security.models import AttemptMethod, EventType
@@ -111,17 +111,28 @@ def _clone_suspected(*, passkey: Passkey, received: int, meta: RequestMeta) -> N
         )
 
 
-def _passkey_use_record(*, passkey: Passkey, asserted: ceremony.Asserted) -> bool:
-    """Advance the counter with a conditional UPDATE: of two racing assertions, one wins."""
-    rows = Passkey.objects.filter(pk=passkey.pk)
-    if asserted.sign_count > 0:
-        rows = rows.filter(sign_count__lt=asserted.sign_count)
-    else:
-        rows = rows.filter(sign_count=0)
-    updated = rows.update(
-        sign_count=asserted.sign_count, backed_up=asserted.backed_up, last_used_at=timezone.now()
+_COUNTER_SET = "UPDATE accounts_passkey SET sign_count = %s, backed_up = %s, last_used_at = %s"
+_COUNTER_UP = _COUNTER_SET + " WHERE id = %s AND sign_count < %s RETURNING id"
+# Authenticators without a counter send 0 every time: it stays 0 (the extra parameter is that 0).
+_COUNTER_STAYS_ZERO = _COUNTER_SET + " WHERE id = %s AND sign_count = 0 AND %s = 0 RETURNING id"
+
+
+def _passkey_use_guard(
+    *, passkey: Passkey, asserted: ceremony.Asserted
+) -> tuple[str, list[object]]:
+    """The counter's conditional UPDATE (of two racing assertions, one wins), to run first in
+    the sign-in's one statement (``session_start_if``)."""
+    sql = _COUNTER_UP if asserted.sign_count > 0 else _COUNTER_STAYS_ZERO
+    return (
+        sql,
+        [
+            asserted.sign_count,
+            asserted.backed_up,
+            timezone.now(),
+            passkey.pk,
+            asserted.sign_count,
+        ],
     )
-    return updated == 1
 
 
 def _sign_in_failure(*, ident: str, passkey: Passkey | None, meta: RequestMeta) -> None:
@@ -204,14 +215,15 @@ def passkey_sign_in(
     user = passkey.user
     if settings.REQUIRE_EMAIL_VERIFICATION and not user.email_verified:
         raise EmailNotVerified()
-    # The counter and the new session commit together (one commit on the hot path).
-    with transaction.atomic():
-        recorded = _passkey_use_record(passkey=passkey, asserted=asserted)
-        sign_in = (
-            session_start(user=user, meta=meta, method="passkey", attempt=AttemptMethod.PASSKEY)
-            if recorded
-            else None
-        )
+    # The counter, the new session and the successful attempt in one statement: one round
+    # trip, no BEGIN/COMMIT; when the counter moved meanwhile, nothing is written.
+    sign_in = session_start_if(
+        user=user,
+        meta=meta,
+        method="passkey",
+        attempt=AttemptMethod.PASSKEY,
+        only_if=_passkey_use_guard(passkey=passkey, asserted=asserted),
+    )
     if sign_in is None:
         logger.info("passkey sign-in refused: sign count moved concurrently")
         _sign_in_failure(ident=ident, passkey=passkey, meta=meta)

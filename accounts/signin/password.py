@@ -80,6 +80,7 @@ def password_login(
                 method=AttemptMethod.PASSWORD,
                 lockout_scope=scope,
                 known_device=device_id is not None,
+                lockout_reset=True,
             )
     if reason:
         sign_in_failure_record(
@@ -93,10 +94,10 @@ def password_login(
             counted=attempt,
         )
         raise InvalidCredentials()
-    # Only a completed sign-in resets the count: with a second factor pending (MFA_REQUIRED was
-    # raised above, the reservation given back), the count stands until ``login/mfa``
-    # succeeds, so wrong codes add up.
-    lockout.success_record(scope=scope)
+    # Only a completed sign-in resets the count (in the session's own statement,
+    # ``lockout_reset``): with a second factor pending (MFA_REQUIRED was raised above, the
+    # reservation given back), the count stands until ``login/mfa`` succeeds, so wrong codes
+    # add up.
     return SignIn(
         user=sign_in.user,
         session=sign_in.session,

@@ -49,12 +49,15 @@ def first_factor_passed(
     method: AttemptMethod,
     lockout_scope: str | None = None,
     known_device: bool = False,
+    lockout_reset: bool = False,
 ) -> SignIn:
     """A first factor (``method``: password or magic link) checked out: finish the sign-in,
     or demand the second factor. Either way the factor's success is a login attempt.
 
     ``lockout_scope`` is the lockout counter the first factor was checked against; wrong
-    second-factor codes count toward it, and ``login/mfa`` refuses while it is locked.
+    second-factor codes count toward it, and ``login/mfa`` refuses while it is locked. With
+    ``lockout_reset``, a completed sign-in clears that counter in the statement that writes the
+    session (a pending second factor leaves it standing, so wrong codes add up).
     """
     methods = mfa_methods(user=user)
     if methods:
@@ -76,8 +79,14 @@ def first_factor_passed(
             known_device=known_device,
         )
         raise MfaRequired(details={"mfaToken": mfa_token, "methods": methods})
+    reset = lockout_reset and lockout_scope is not None
     return session_start(
-        user=user, meta=meta, method=method, attempt=method, known_device=known_device
+        user=user,
+        meta=meta,
+        method=method,
+        attempt=method,
+        known_device=known_device,
+        also=[lockout.success_statement(scope=lockout_scope)] if reset else (),
     )
 
 

@@ -11,6 +11,7 @@ from mana_auth.errors import (
 )
 from security.models import EventType
 from spaces import modules
+from spaces.access import space_access_changed
 from spaces.models import (
     ModulePermission,
     Space,
@@ -44,6 +45,7 @@ def module_permissions_set(
             errors[f"overrides.{index}.level"] = ["Unknown level."]
     if errors:
         raise ValidationFailed(errors)
+    space_access_changed(space.id)  # bulk_create sends no signal (see spaces/wiring.py)
     ModulePermission.objects.filter(space=space).delete()
     ModulePermission.objects.bulk_create(
         ModulePermission(space=space, role=item["role"], module=item["module"], level=item["level"])

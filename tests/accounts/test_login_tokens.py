@@ -260,6 +260,37 @@ def test_validate_endpoint(api_client, user_factory):
     assert revoked == {"valid": False, "code": "SESSION_REVOKED"}
 
 
+def test_validate_says_revoked_for_a_deactivated_account_or_an_ended_session(
+    api_client, user_factory
+):
+    """Validate's liveness check (without Redis, one query) keeps every condition of a live
+    session: the account active, the session not past its expiry."""
+    user = user_factory()
+    token = login_tokens(api_client, user)["accessToken"]
+    body = {"token": token}
+    assert api_client.post("/api/v1/auth/validate", body, format="json").json()["valid"]
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    deactivated = api_client.post("/api/v1/auth/validate", body, format="json").json()
+    assert deactivated == {"valid": False, "code": "SESSION_REVOKED"}
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    Session.objects.filter(user=user).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ended = api_client.post("/api/v1/auth/validate", body, format="json").json()
+    assert ended == {"valid": False, "code": "SESSION_REVOKED"}
+
+
+def test_validate_refuses_a_session_id_signed_for_another_user(api_client, user_factory):
+    from accounts import crypto
+
+    victim_token = login_tokens(api_client, user_factory())["accessToken"]
+    other = user_factory()
+    claims = json.loads(crypto.parse_compact(victim_token).payload)
+    claims["sub"] = str(other.pk)
+    kid, key = signing_keys.active_signing_key()
+    forged = crypto.sign_access_token(private_key=key, kid=kid, claims=claims)
+    response = api_client.post("/api/v1/auth/validate", {"token": forged}, format="json")
+    assert response.json() == {"valid": False, "code": "SESSION_REVOKED"}
+
+
 # --- Key rotation -------------------------------------------------------------------------------
 
 
@@ -371,6 +402,56 @@ def test_idle_session_cannot_refresh(api_client, user_factory, settings):
     Session.objects.update(last_used_at=timezone.now() - timedelta(days=15))
     response = refresh(api_client, tokens["refreshToken"])
     assert response.status_code == 401 and response.json()["code"] == "SESSION_REVOKED"
+
+
+@pytest.mark.parametrize("ended", ["revoked", "expired", "deactivated", "idle"])
+def test_refresh_of_a_session_that_is_not_live_uses_nothing_up(
+    api_client, user_factory, mailoutbox, ended
+):
+    """SESSION_REVOKED, and the token stays unused: asking again is the same answer, never a
+    replay alarm (the refresh is one statement that claims only while the session is live)."""
+    user = user_factory()
+    tokens = login_tokens(api_client, user)
+    sessions = Session.objects.filter(user=user)
+    if ended == "revoked":
+        sessions.update(revoked_at=timezone.now())
+    elif ended == "expired":
+        sessions.update(expires_at=timezone.now() - timedelta(seconds=1))
+    elif ended == "idle":
+        sessions.update(last_used_at=timezone.now() - timedelta(days=15))
+    else:
+        User.objects.filter(pk=user.pk).update(is_active=False)
+    mailoutbox.clear()
+    for _ in range(2):
+        response = refresh(api_client, tokens["refreshToken"])
+        assert response.status_code == 401 and response.json()["code"] == "SESSION_REVOKED"
+    assert RefreshToken.objects.get(session__user=user).used_at is None
+    assert not SecurityEvent.objects.filter(type="REFRESH_TOKEN_REUSED").exists()
+    assert mailoutbox == []
+
+
+def test_an_expired_refresh_token_is_token_expired(api_client, user_factory):
+    tokens = login_tokens(api_client, user_factory())
+    RefreshToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = refresh(api_client, tokens["refreshToken"])
+    assert response.status_code == 401 and response.json()["code"] == "TOKEN_EXPIRED"
+
+
+def test_refresh_touches_the_session_and_keeps_the_successor_within_its_life(
+    api_client, user_factory
+):
+    user = user_factory()
+    tokens = login_tokens(api_client, user)
+    session = Session.objects.get(user=user)
+    Session.objects.filter(pk=session.pk).update(
+        last_used_at=timezone.now() - timedelta(days=1),
+        expires_at=timezone.now() + timedelta(days=2),
+    )
+    assert refresh(api_client, tokens["refreshToken"]).status_code == 200
+    session.refresh_from_db()
+    assert timezone.now() - session.last_used_at < timedelta(minutes=1)
+    successor = RefreshToken.objects.get(session=session, used_at__isnull=True)
+    assert successor.expires_at == session.expires_at
 
 
 # --- Sessions -----------------------------------------------------------------------------------

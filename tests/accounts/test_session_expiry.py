@@ -139,3 +139,25 @@ def test_idle_sessions_are_not_listed_as_live(signed_in):
         listed = other.get("/api/v1/auth/sessions").json()
     ids = [item["id"] for item in (listed["items"] if isinstance(listed, dict) else listed)]
     assert str(session.pk) not in ids and len(ids) == 1
+
+
+def test_validates_cache_holds_live_until_not_the_absolute_expiry(signed_in, settings):
+    """With Redis, ``validate`` caches when the session stops being live — its idle limit here,
+    weeks before its absolute expiry — so a cached "live" cannot outlast the idle limit."""
+    from accounts import selectors
+    from security import shared_state
+    from tests.conftest import store_select
+
+    _, _, session, start = signed_in
+    store_select(settings, "redis")
+    almost = start + IDLE - MINUTE
+    with freeze_time(almost):
+        token = _bearer_token(session)
+        body = {"token": token}
+        assert APIClient().post("/api/v1/auth/validate", body, format="json").json()["valid"]
+        cached = shared_state.get(selectors.session_cache_keys({"sid": str(session.id)})[0])
+    assert cached == [str(session.user_id), (start + IDLE).timestamp()]
+    with freeze_time(start + IDLE + MINUTE):  # the token itself is 2 minutes old: still valid
+        after = APIClient().post("/api/v1/auth/validate", body, format="json").json()
+    assert after == {"valid": False, "code": "SESSION_REVOKED"}
+    store_select(settings, "postgres")

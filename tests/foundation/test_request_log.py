@@ -100,3 +100,27 @@ def test_the_access_log_can_be_switched_off(api_client, caplog, settings):
     caplog.set_level(logging.INFO, logger="mana_auth.request")
     api_client.get("/health")
     assert _lines(caplog) == []
+
+
+def test_api_paths_build_no_message_storage_and_pages_still_do(rf):
+    """PageMessageMiddleware: Django's messages exist where a page can show them (the admin),
+    not on API paths, where nothing reads them."""
+    from django.conf import settings
+
+    from mana_auth.middleware import PageMessageMiddleware
+
+    assert "mana_auth.middleware.PageMessageMiddleware" in settings.MIDDLEWARE
+    middleware = PageMessageMiddleware(lambda request: None)
+    api, page = rf.get("/api/v1/auth/session"), rf.get("/admin/login/")
+    for request in (api, page):
+        request.session = {}
+        middleware.process_request(request)
+    assert not hasattr(api, "_messages")
+    assert hasattr(page, "_messages")
+
+
+def test_the_request_id_header_is_read_from_the_environment(client):
+    response = client.get("/health", HTTP_X_REQUEST_ID="abc-123")
+    assert response["X-Request-ID"] == "abc-123"
+    bad = client.get("/health", HTTP_X_REQUEST_ID="no spaces allowed")
+    assert bad["X-Request-ID"] != "no spaces allowed" and len(bad["X-Request-ID"]) == 32

@@ -62,3 +62,39 @@ def test_a_registration_is_claimed_by_exactly_one_reader(shared_store):
     challenges.registration_store(user_id="u1", session_id="s1", challenge=b"c" * 32)
     claims = _race(RACERS, lambda: challenges.registration_take(user_id="u1") is not None)
     assert sorted(claims) == [False] * (RACERS - 1) + [True]
+
+
+@pytest.mark.django_db
+def test_a_counter_moved_by_another_sign_in_writes_no_session(passkey_user, monkeypatch):
+    """The counter's conditional UPDATE and the session are one statement: when another
+    sign-in moved the counter after this one read it, nothing of this one is written."""
+    from django.db.models import F
+
+    from accounts.models import Passkey
+    from accounts.signin import passkey as signin_passkey
+    from security.models import SecurityEvent
+
+    _, device, created = passkey_user()
+    verify = signin_passkey.ceremony.authentication_verify
+
+    def verify_then_race(**kwargs):
+        asserted = verify(**kwargs)
+        Passkey.objects.filter(pk=created["id"]).update(sign_count=F("sign_count") + 100)
+        return asserted
+
+    monkeypatch.setattr(signin_passkey.ceremony, "authentication_verify", verify_then_race)
+    sessions = Session.objects.count()
+    options = sign_in_options(APIClient()).json()
+    response = sign_in_verify(APIClient(), options["ceremonyId"], device.get(options))
+    assert response.status_code == 401
+    assert response.json()["code"] == "PASSKEY_VERIFICATION_FAILED"
+    assert Session.objects.count() == sessions
+    assert not SecurityEvent.objects.filter(
+        type="LOGIN_SUCCESS", metadata__method="passkey"
+    ).exists()
+    assert SecurityEvent.objects.filter(type="LOGIN_FAILURE", metadata__method="passkey").exists()
+    # The attempt rows (wa19) go with it: the refused one only, no success.
+    from security.models import LoginAttempt
+
+    attempts = list(LoginAttempt.objects.filter(method="passkey").values_list("success", "reason"))
+    assert attempts == [(False, "passkey")]

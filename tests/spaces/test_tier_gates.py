@@ -140,3 +140,17 @@ def test_the_schema_documents_the_gates():
     assert [p["name"] for p in access["parameters"] if p["in"] == "query"] == ["module"]
     output = schema["components"]["schemas"]["InternalMembershipOutput"]
     assert "moduleLevel" in output["properties"] and "moduleLevel" not in output["required"]
+
+
+def test_a_dead_session_is_refused_before_the_query_is_read(auth_client, team):
+    """As under DRF, authentication comes first: a malformed ``?module=`` with no token, or
+    with a revoked session's, is 401, not 400."""
+    from rest_framework.test import APIClient
+
+    url = f"/api/v1/spaces/{team.space.id}/access"
+    anonymous = APIClient().get(url, {"module": "nope"})
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "TOKEN_INVALID"
+    client = auth_client(team.member)
+    assert client.post("/api/v1/auth/logout").status_code == 204
+    revoked = client.get(url, {"module": "nope"})
+    assert revoked.status_code == 401 and revoked.json()["code"] == "SESSION_REVOKED"
