@@ -186,6 +186,36 @@ def counter_incr(key: str, *, ttl: int, durable: bool = False) -> int:
     return _guard(run)
 
 
+_PG_COUNTER_DECR = (
+    f"UPDATE {COUNTER_TABLE} SET value = value - 1 "  # noqa: S608
+    "WHERE key = %(key)s AND expires_at > %(now)s AND value > 0 RETURNING value"
+)
+# Redis: take one off a live counter, never below 0, never creating one (DECR keeps the TTL).
+_REDIS_COUNTER_DECR = (
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v and tonumber(v) > 0 then return redis.call('DECR', KEYS[1]) end "
+    "return 0"
+)
+
+
+def counter_decr(key: str, *, durable: bool = False) -> None:
+    """Take one off the counter at ``key``: give back a use counted before it ran
+    (``ratelimit.reserve``). A counter that expired or does not exist stays as it is.
+    ``durable`` as for ``counter_incr``."""
+
+    def run() -> None:
+        if uses_redis():
+            redis_client().eval(_REDIS_COUNTER_DECR, 1, redis_key(key))
+            return
+        params = {"key": _digest(key), "now": timezone.now()}
+        if durable and connection.in_atomic_block:
+            _pg_fetchone_committed(_PG_COUNTER_DECR, params)
+        else:
+            _pg_fetchone(_PG_COUNTER_DECR, params)
+
+    _guard(run)
+
+
 def counter_get(key: str) -> int:
     """The counter's value, 0 when it does not exist or has expired."""
 

@@ -64,6 +64,25 @@ def test_a_value_is_taken_exactly_once_under_concurrency(shared_store):
 
 
 @pytest.mark.django_db
+def test_a_counter_gives_back_within_its_life_never_below_zero(shared_store):
+    """``counter_decr`` (a reserved use given back) never creates a counter, never goes below
+    0, and keeps the counter's expiry."""
+    shared_state.counter_decr("absent")
+    assert shared_state.counter_get("absent") == 0
+    assert shared_state.counter_incr("absent", ttl=60) == 1  # not started at -1
+    assert shared_state.counter_incr("given", ttl=60) == 1
+    assert shared_state.counter_incr("given", ttl=60) == 2
+    shared_state.counter_decr("given")
+    assert shared_state.counter_get("given") == 1
+    shared_state.counter_decr("given")
+    shared_state.counter_decr("given")
+    assert shared_state.counter_get("given") == 0
+    assert shared_state.counter_incr("given", ttl=60) == 1
+    if shared_store == "redis":
+        assert 0 < shared_state.redis_client().ttl(shared_state.redis_key("given")) <= 60
+
+
+@pytest.mark.django_db
 def test_values_and_counters_expire(shared_store):
     start = timezone.now()
     shared_state.put("short", [1, "two"], ttl=60)
