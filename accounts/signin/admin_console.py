@@ -40,7 +40,7 @@ from accounts.signin.failures import sign_in_failure_record
 from mana_auth.clientip import RequestMeta, client_ip
 from mana_auth.errors import AuthError
 from security import attempts, lockout, ratelimit
-from security.models import AttemptMethod, EventType
+from security.models import AttemptMethod, EventType, LoginThrottle
 from security.otp.crypto import totp_code_normalize
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 
@@ -53,6 +53,7 @@ _INVALID_LOGIN_NO_OTP = (
     "Both fields may be case-sensitive."
 )
 _LOCKED = "Too many failed sign-ins: this account is locked for {minutes} more minute(s)."
+_KEY_MAX_LENGTH = LoginThrottle._meta.get_field("email_key").max_length
 
 
 class _LockoutAuthenticationMixin:
@@ -72,6 +73,16 @@ class _LockoutAuthenticationMixin:
     cleaned_data: dict[str, Any]
     user_cache: Any
     invalid_message = _INVALID_LOGIN_NO_OTP
+
+    def clean_username(self) -> str | None:
+        # An address whose comparison key (NFKC, case folding: "ﬃ" → "ffi") outgrows the
+        # lockout's column is no one's: the one answer, nothing looked up or counted (it would
+        # not fit the row). Django's field sets max_length without a validator.
+        email = self.cleaned_data.get("username")
+        if email and len(email_key(email)) > _KEY_MAX_LENGTH:
+            self.add_error(None, ValidationError(self.invalid_message, code="invalid_login"))
+            return None
+        return email
 
     def clean(self) -> dict[str, Any]:
         email = self.cleaned_data.get("username")
