@@ -147,3 +147,34 @@ def test_a_genuine_cookie_with_another_epoch_or_address_is_unknown(user_factory,
     ):
         laptop.cookies[settings.DEVICE_COOKIE_NAME] = forged
         assert login(laptop, user.email).status_code == 429
+
+
+def guesses_count_on_the_account(client: APIClient, email: str) -> None:
+    assert [login(client, email, WRONG).status_code for _ in range(2)] == [401, 401]
+    key = email.lower()
+    assert LoginThrottle.objects.get(scope=f"acct:{key}").failures == 2
+    assert not LoginThrottle.objects.filter(scope__startswith=f"dev:{key}:").exists()
+
+
+def test_a_device_cookie_from_before_a_compromise_report_is_unknown_after(user_factory, settings):
+    from accounts.notices import security_report_link
+
+    user = user_factory()
+    old = device(settings, user.email)
+    token = parse_qs(urlsplit(security_report_link(user=user)).query)["token"][0]
+    response = APIClient().post("/api/v1/auth/report-compromise", {"token": token}, format="json")
+    assert response.status_code == 200, response.content
+    guesses_count_on_the_account(old, user.email)
+
+
+def test_a_device_cookie_from_before_an_address_claim_is_unknown_after(
+    user_factory, settings, mailoutbox
+):
+    """Whoever signed up with someone else's address (unverified accounts may sign in here)
+    keeps no known device once the mailbox owner claims it by a reset."""
+    settings.REQUIRE_EMAIL_VERIFICATION = False
+    squatter = user_factory(verified=False)
+    old = device(settings, squatter.email)
+    reset_password(squatter.email, mailoutbox)
+    assert type(squatter).objects.get(pk=squatter.pk).email_verified_at is not None  # claimed
+    guesses_count_on_the_account(old, squatter.email)
