@@ -28,6 +28,7 @@ from accounts.passkeys import admin as _passkey_admin  # noqa: F401
 from accounts.signin import admin_console as _admin_console  # noqa: F401
 from accounts.signing_keys import published_keys_queryset
 from mana_auth.clientip import RequestMeta
+from mana_auth.console_lookups import ConsoleModelAdmin
 from mana_auth.errors import AuthError
 from security.models import LoginThrottle, SecurityEvent
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
@@ -304,7 +305,7 @@ class UserAdmin(ServiceSaveAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(ConsoleModelAdmin):
     """Status only: the private half stays wrapped and is never loaded here."""
 
     list_display = ("kid", "status", "published", "kek_id", "created_at", "retired_at")
@@ -368,7 +369,7 @@ class ApiKeyStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ConsoleModelAdmin):
     """Prefix and metadata; the key exists only as a hash, which is never shown."""
 
     list_display = (
@@ -432,7 +433,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 # (settings.INSTALLED_APPS), so neither their tables nor their admin pages exist here.
 
 
-class _ReadOnlyDeviceAdmin(admin.ModelAdmin):
+class _ReadOnlyDeviceAdmin(ConsoleModelAdmin):
     list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
     list_filter = ("confirmed",)
     list_select_related = ("user",)

@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
 from accounts.models import OutboxMessage
 from accounts.registration import signups_today
+from mana_auth.console_lookups import ConsoleModelAdmin
 from mana_auth.errors import AuthError, ValidationFailed
 from security.models import LoginAttempt, LoginThrottle, SecurityEvent
 
@@ -69,7 +70,7 @@ def console_dashboard(*, now: datetime | None = None) -> Dashboard:
 # --- Change forms that save through a service -------------------------------------------------
 
 
-class ServiceSaveAdmin(admin.ModelAdmin):
+class ServiceSaveAdmin(ConsoleModelAdmin):
     """A change form whose ``save_model`` calls a service.
 
     A service that refuses (an ``AuthError``: not an operator, a rule of the domain) leaves

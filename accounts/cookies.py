@@ -7,9 +7,11 @@
   in before keeps its own lockout counter when someone else guesses the password);
 - the sign-up cookie (``SIGNUP_COOKIE_NAME``, ``__Host-mana.signup`` when secure: Secure,
   path ``/``, no ``Domain``): the secret of ``registration.sign_up``, bound to the account's
-  verification links, for as long as a verification link lives. The previous release's name
-  (``SIGNUP_COOKIE_LEGACY_NAME``, ``__Secure-mana.signup``) is still read and cleared, never
-  set, so a sign-up in flight across the upgrade keeps its binding.
+  verification links, for as long as a verification link lives. The name before it,
+  ``__Secure-mana.signup`` (``RETIRED_SIGNUP_COOKIE_NAME``), is never read: ``__Secure-`` only
+  demands the Secure flag, so a sibling subdomain could plant it with ``Domain=``. A browser
+  still carrying it has it cleared where a verification link is opened; a sign-up in flight
+  across the upgrade verifies with its password (the verification page asks).
 
 Django's ``set_cookie`` and ``delete_cookie`` are the same on a DRF ``Response`` and on a page's
 ``HttpResponse``, so both take these.
@@ -23,6 +25,9 @@ from rest_framework.request import Request
 
 from accounts.signin.session import SignIn
 from security.lockout import DEVICE_COOKIE_MAX_AGE
+
+# The sign-up cookie's name before ``__Host-``: cleared when seen, never read or set.
+RETIRED_SIGNUP_COOKIE_NAME = "__Secure-mana.signup"
 
 
 def session_cookie_set(response: HttpResponseBase, value: str) -> None:
@@ -80,12 +85,8 @@ def signup_cookie_set(response: HttpResponseBase, secret: str) -> None:
 
 
 def signup_cookie_read(request: HttpRequest | Request) -> str | None:
-    """The sign-up secret this browser carries, under the current name or the previous
-    release's."""
-    value = request.COOKIES.get(settings.SIGNUP_COOKIE_NAME)
-    if not value and settings.SIGNUP_COOKIE_LEGACY_NAME:
-        value = request.COOKIES.get(settings.SIGNUP_COOKIE_LEGACY_NAME)
-    return value or None
+    """The sign-up secret this browser carries, under the current name only."""
+    return request.COOKIES.get(settings.SIGNUP_COOKIE_NAME) or None
 
 
 SIGNUP_SECRETS_KEPT = 3
@@ -113,5 +114,10 @@ def _looks_like_signup_secret(value: str) -> bool:
 def signup_cookie_clear(response: HttpResponseBase) -> None:
     # No Domain, as it was set; delete_cookie marks __Host-/__Secure- names Secure itself.
     response.delete_cookie(settings.SIGNUP_COOKIE_NAME, path="/", samesite="Lax")
-    if settings.SIGNUP_COOKIE_LEGACY_NAME:
-        response.delete_cookie(settings.SIGNUP_COOKIE_LEGACY_NAME, path="/", samesite="Lax")
+
+
+def retired_signup_cookie_clear(request: HttpRequest | Request, response: HttpResponseBase) -> None:
+    """Clear the retired ``__Secure-mana.signup`` from a browser that still sends it (host-only,
+    as the previous release set it). It is never read."""
+    if RETIRED_SIGNUP_COOKIE_NAME in request.COOKIES:
+        response.delete_cookie(RETIRED_SIGNUP_COOKIE_NAME, path="/", samesite="Lax")

@@ -3,6 +3,8 @@
 A sensitive action needs the current password in the request, or a sign-in (password or
 passkey) on this session within ``REAUTH_WINDOW_SECONDS``; otherwise 401 REAUTH_REQUIRED.
 Wrong passwords count per user (``REAUTH_USER``): a stolen access token is no password oracle.
+Each check is counted before it runs and given back when the password is right, so requests
+sent at once get no more checks than the budget.
 A wrong password's count survives the refusal wherever the check runs: without Redis the counter
 is a row, written (``durable``) on a connection of its own when the check runs inside a
 transaction that the refusal then rolls back (the vault's recovery wrap in zero-knowledge mode,
@@ -27,11 +29,14 @@ from security import ratelimit
 def password_recheck(*, user: User, password: str | None) -> bool:
     """Check a signed-in user's password (re-authentication, password/email change, account
     deletion). Wrong guesses are counted per user: a stolen access token must not become an
-    unlimited password oracle."""
-    ratelimit.check(ratelimit.REAUTH_USER, str(user.pk))
+    unlimited password oracle.
+
+    The check is reserved before it runs (counted, refused over the budget) and given back
+    when the password is right: concurrent requests never get more checks than the budget."""
+    reservation = ratelimit.reserve(ratelimit.REAUTH_USER, str(user.pk), durable=True)
     if isinstance(password, str) and password and user.check_password(password):
+        ratelimit.refund(reservation)
         return True
-    ratelimit.hit(ratelimit.REAUTH_USER, str(user.pk), durable=True)
     return False
 
 

@@ -268,10 +268,9 @@ DEVICE_COOKIE_NAME = "mana.device"
 # Set by `register` in the browser that signs up; its verification link keeps the chosen
 # password only when opened there (or with the password): see accounts.registration.email_verify.
 # `__Host-` when secure: Secure, Path=/ and no Domain are then enforced by the browser, so no
-# sibling subdomain can plant or overwrite it. The name of the previous release is still read
-# (never set) until its last cookie has expired (EMAIL_VERIFICATION_TTL_HOURS); drop it then.
+# sibling subdomain can plant or overwrite it. The previous release's `__Secure-mana.signup`
+# is not read (a sibling subdomain could plant it), only cleared: accounts.cookies.
 SIGNUP_COOKIE_NAME = "__Host-mana.signup" if SSO_COOKIE_SECURE else "mana.signup"
-SIGNUP_COOKIE_LEGACY_NAME = "__Secure-mana.signup" if SSO_COOKIE_SECURE else ""
 REAUTH_WINDOW_SECONDS = env_int(ENV, "REAUTH_WINDOW_SECONDS", 600)
 EMAIL_VERIFICATION_TTL_HOURS = env_int(ENV, "EMAIL_VERIFICATION_TTL_HOURS", 24)
 PASSWORD_RESET_TTL_MINUTES = env_int(ENV, "PASSWORD_RESET_TTL_MINUTES", 60)

@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.console import ServiceSaveAdmin
 from mana_auth.clientip import RequestMeta
+from mana_auth.console_lookups import ConsoleModelAdmin
 from mana_auth.errors import ValidationFailed
 from personas import selectors, services
 from personas.models import Persona, PersonaAction, PersonaFeedback
@@ -218,7 +219,7 @@ class PersonaAdmin(ServiceSaveAdmin):
 
 
 @admin.register(PersonaAction)
-class PersonaActionAdmin(_ReadOnly, admin.ModelAdmin):
+class PersonaActionAdmin(_ReadOnly, ConsoleModelAdmin):
     list_display = ("created_at", "persona", "tick_id", "tool_name", "result", "latency_ms")
     list_filter = ("result", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("persona__user",)
@@ -242,7 +243,7 @@ class PersonaActionAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(PersonaFeedback)
-class PersonaFeedbackAdmin(_ReadOnly, admin.ModelAdmin):
+class PersonaFeedbackAdmin(_ReadOnly, ConsoleModelAdmin):
     list_display = ("created_at", "persona", "tick_id", "module", "rating")
     list_filter = ("module", "rating", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("persona__user",)

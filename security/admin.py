@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from mana_auth.console_lookups import ConsoleModelAdmin
 from security.models import EventType, LoginAttempt, SecurityEvent
 
 # --- The audit trail --------------------------------------------------------------------------
@@ -81,7 +82,7 @@ class _IpFilter(_ExactValueFilter):
         return queryset.filter(ip_address=value) if value else queryset
 
 
-class _ReadOnlyAuditAdmin(admin.ModelAdmin):
+class _ReadOnlyAuditAdmin(ConsoleModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("user",)
     ordering = ("-created_at",)

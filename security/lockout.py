@@ -3,7 +3,9 @@
 Made safe against lockout-as-denial-of-service:
 - the lock covers the password only (passkeys, magic links and reset keep working);
 - a device that signed in before (signed device cookie) has its own counter, so failures from
-  elsewhere do not block it;
+  elsewhere do not block it — only under the credential epoch it signed in with (a password
+  change, reset, claim or "this wasn't me" report makes every earlier cookie unknown) and only
+  for the address's ``KNOWN_DEVICES_PER_ADDRESS`` most recent devices;
 - failures during a lock are not counted and do not extend it;
 - unknown emails are counted exactly like real ones (no enumeration);
 - a failure is counted and the lock decided in one statement (INSERT … ON CONFLICT DO UPDATE
@@ -26,11 +28,17 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
+from security import shared_state
 from security.models import LoginThrottle
 
 _DEVICE_SALT = "mana-auth.device-cookie"
+_EPOCH_SALT = "mana-auth.device-cookie.credential-epoch"
 DEVICE_COOKIE_MAX_AGE = 180 * 24 * 3600
+# How many devices per address have their own budget and lockout counter: the most recent
+# password sign-ins under the current credential epoch.
+KNOWN_DEVICES_PER_ADDRESS = 3
 
 
 @dataclass(frozen=True)
@@ -49,13 +57,20 @@ class FailureOutcome:
         return max(1, int(left)) if left > 0 else 0
 
 
-def device_cookie_make(email_key: str) -> str:
-    """A signed token saying "this browser signed in to this account before"."""
-    return signing.dumps({"e": email_key, "d": secrets.token_urlsafe(16)}, salt=_DEVICE_SALT)
+def credential_epoch(password_hash: str) -> str:
+    """The account's credential epoch, for binding device cookies: it changes whenever the
+    stored password does (a change, a reset, an address claim, a "this wasn't me" report,
+    which all write a new hash or an unusable one). An HMAC: the cookie says nothing about the
+    hash."""
+    return salted_hmac(_EPOCH_SALT, password_hash, algorithm="sha256").hexdigest()[:32]
 
 
-def device_id_from_cookie(raw: str | None, email_key: str) -> str | None:
-    """The device id when the cookie is genuine and belongs to this account, else None."""
+def _known_devices_key(email_key: str, epoch: str) -> str:
+    return f"known-devices:{email_key}:{epoch}"
+
+
+def _cookie_device(raw: str | None, email_key: str, epoch: str) -> str | None:
+    """The device id of a genuine cookie for this address, minted under this epoch."""
     if not raw:
         return None
     try:
@@ -64,8 +79,50 @@ def device_id_from_cookie(raw: str | None, email_key: str) -> str | None:
         return None
     if not isinstance(data, dict) or data.get("e") != email_key:
         return None
-    device = data.get("d")
+    stamp, device = data.get("s"), data.get("d")
+    if not isinstance(stamp, str) or not constant_time_compare(stamp, epoch):
+        return None
     return device if isinstance(device, str) else None
+
+
+def device_cookie_make(email_key: str, epoch: str, device_id: str | None = None) -> str:
+    """A signed token saying "this browser signed in to this account, under this credential
+    epoch" (``credential_epoch``)."""
+    device = device_id or secrets.token_urlsafe(16)
+    return signing.dumps({"e": email_key, "d": device, "s": epoch}, salt=_DEVICE_SALT)
+
+
+def device_id_from_cookie(raw: str | None, email_key: str, epoch: str | None) -> str | None:
+    """The device id when this browser is a known device of the account, else None: the cookie
+    is genuine, belongs to this address, was minted under the current credential epoch (a
+    cookie from before a password change, reset, claim or report is unknown), and the device
+    is one of the address's ``KNOWN_DEVICES_PER_ADDRESS`` most recent sign-ins (beyond that,
+    a browser shares the unknown budget and counter: minting cookies while the password was
+    known buys no extra guesses). ``epoch`` None: no such account."""
+    if epoch is None:
+        return None
+    device = _cookie_device(raw, email_key, epoch)
+    if device is None:
+        return None
+    known = shared_state.get(_known_devices_key(email_key, epoch))
+    if not isinstance(known, list) or device not in known[:KNOWN_DEVICES_PER_ADDRESS]:
+        return None
+    return device
+
+
+def device_remember(raw: str | None, email_key: str, epoch: str) -> str:
+    """After a completed password sign-in: this browser becomes the address's most recent known
+    device (the least recent beyond ``KNOWN_DEVICES_PER_ADDRESS`` drops out). Returns the device
+    cookie to set: its own id again when it carries a genuine one of this epoch, else a new one.
+    One atomic write (``shared_state.recent_push``)."""
+    device = _cookie_device(raw, email_key, epoch) or secrets.token_urlsafe(16)
+    shared_state.recent_push(
+        _known_devices_key(email_key, epoch),
+        device,
+        keep=KNOWN_DEVICES_PER_ADDRESS,
+        ttl=DEVICE_COOKIE_MAX_AGE,
+    )
+    return device_cookie_make(email_key, epoch, device)
 
 
 def email_budget_key(email_key: str, device_cookie: str | None) -> str:
@@ -73,9 +130,19 @@ def email_budget_key(email_key: str, device_cookie: str | None) -> str:
     before (a genuine device cookie of it) has its own budget, so a stranger who spends the
     address's budget (sign-in links, reset or verification mails) does not keep the owner's
     device out. Decided from the signed cookie alone, never from the database: the answer is
-    the same for a known and an unknown address."""
-    device_id = device_id_from_cookie(device_cookie, email_key)
-    return f"{email_key}\ndevice:{device_id}" if device_id else email_key
+    the same for a known and an unknown address. So the credential epoch and the known-device
+    list (which need the account) are not consulted here: the per-IP limits bound what a
+    browser holding several old cookies can ask for."""
+    if not device_cookie:
+        return email_key
+    try:
+        data = signing.loads(device_cookie, salt=_DEVICE_SALT, max_age=DEVICE_COOKIE_MAX_AGE)
+    except signing.BadSignature:
+        return email_key
+    if not isinstance(data, dict) or data.get("e") != email_key:
+        return email_key
+    device_id = data.get("d")
+    return f"{email_key}\ndevice:{device_id}" if isinstance(device_id, str) else email_key
 
 
 def scope_for(email_key: str, device_id: str | None) -> str:

@@ -71,24 +71,50 @@ def _window(limit: Limit, now: float) -> tuple[int, int]:
     return index, retry_after
 
 
-def hit(
+@dataclass(frozen=True)
+class Reservation:
+    """One use counted before it ran (``reserve``), to give back with ``refund``."""
+
+    key: str
+    durable: bool
+
+
+def reserve(
     limit: Limit, ident: str | None, *, now: float | None = None, durable: bool = False
-) -> None:
-    """Count one request; raise RATE_LIMITED once the window's budget is spent.
+) -> Reservation | None:
+    """Count one use *before* it runs; raise RATE_LIMITED (the use must not run) when that
+    count is over the window's budget. Counted first, concurrent requests cannot run more
+    uses than the budget (check-then-count could). Give the use back with ``refund`` when it
+    turned out not to be one that counts (the right password). None: nothing was counted.
 
     ``durable``: the count survives a rollback of the caller's transaction (see
     ``shared_state.counter_incr``): for failures counted inside a transaction that the
     refusal then rolls back."""
     ident = _ident(limit, ident)
     if not settings.RATE_LIMITS_ENABLED or not ident:
-        return
+        return None
     current = time.time() if now is None else now
     index, retry_after = _window(limit, current)
-    count = shared_state.counter_incr(
-        _key(limit, ident, index), ttl=limit.window_seconds + 5, durable=durable
-    )
+    key = _key(limit, ident, index)
+    count = shared_state.counter_incr(key, ttl=limit.window_seconds + 5, durable=durable)
     if count > budget(limit):
         raise RateLimited(retry_after)
+    return Reservation(key=key, durable=durable)
+
+
+def refund(reservation: Reservation | None) -> None:
+    """Give back a use ``reserve`` counted, in the window it was counted in (an expired
+    window is left alone)."""
+    if reservation is not None:
+        shared_state.counter_decr(reservation.key, durable=reservation.durable)
+
+
+def hit(
+    limit: Limit, ident: str | None, *, now: float | None = None, durable: bool = False
+) -> None:
+    """Count one request; raise RATE_LIMITED once the window's budget is spent (``durable``:
+    as for ``reserve``)."""
+    reserve(limit, ident, now=now, durable=durable)
 
 
 def allowed(limit: Limit, ident: str | None) -> bool:

@@ -186,6 +186,36 @@ def counter_incr(key: str, *, ttl: int, durable: bool = False) -> int:
     return _guard(run)
 
 
+_PG_COUNTER_DECR = (
+    f"UPDATE {COUNTER_TABLE} SET value = value - 1 "  # noqa: S608
+    "WHERE key = %(key)s AND expires_at > %(now)s AND value > 0 RETURNING value"
+)
+# Redis: take one off a live counter, never below 0, never creating one (DECR keeps the TTL).
+_REDIS_COUNTER_DECR = (
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v and tonumber(v) > 0 then return redis.call('DECR', KEYS[1]) end "
+    "return 0"
+)
+
+
+def counter_decr(key: str, *, durable: bool = False) -> None:
+    """Take one off the counter at ``key``: give back a use counted before it ran
+    (``ratelimit.reserve``). A counter that expired or does not exist stays as it is.
+    ``durable`` as for ``counter_incr``."""
+
+    def run() -> None:
+        if uses_redis():
+            redis_client().eval(_REDIS_COUNTER_DECR, 1, redis_key(key))
+            return
+        params = {"key": _digest(key), "now": timezone.now()}
+        if durable and connection.in_atomic_block:
+            _pg_fetchone_committed(_PG_COUNTER_DECR, params)
+        else:
+            _pg_fetchone(_PG_COUNTER_DECR, params)
+
+    _guard(run)
+
+
 def counter_get(key: str) -> int:
     """The counter's value, 0 when it does not exist or has expired."""
 
@@ -237,6 +267,56 @@ def put_if_absent(key: str, value: Any, *, ttl: int) -> bool:
         )
 
     return _guard(run)
+
+
+# The list at key with ``item`` first, without its other occurrences, at most ``keep`` long; an
+# expired row (or one that holds no list) counts as empty. One statement: concurrent pushes
+# serialise on the row lock and none is lost.
+_RECENT_INSERT = f"INSERT INTO {ENTRY_TABLE} AS e (key, value, expires_at) "
+_PG_RECENT_PUSH = "".join(
+    [
+        _PURGE.format(table=ENTRY_TABLE),
+        _RECENT_INSERT,
+        "VALUES (%(key)s, jsonb_build_array(%(item)s::text), %(expires)s) "
+        "ON CONFLICT (key) DO UPDATE SET value = ("
+        "SELECT COALESCE(jsonb_agg(x ORDER BY n), '[]'::jsonb) FROM ("
+        "SELECT x, n FROM jsonb_array_elements(jsonb_build_array(%(item)s::text) || "
+        "CASE WHEN e.expires_at > %(now)s AND jsonb_typeof(e.value) = 'array' "
+        "THEN e.value ELSE '[]'::jsonb END) WITH ORDINALITY AS t(x, n) "
+        "WHERE n = 1 OR x <> to_jsonb(%(item)s::text) ORDER BY n LIMIT %(keep)s) AS kept), "
+        "expires_at = EXCLUDED.expires_at",
+    ]
+)
+_REDIS_RECENT_PUSH = (
+    "local raw = redis.call('GET', KEYS[1]) "
+    "local old = {} "
+    "if raw then local ok, v = pcall(cjson.decode, raw) "
+    "if ok and type(v) == 'table' then old = v end end "
+    "local new = {ARGV[1]} "
+    "for _, x in ipairs(old) do "
+    "if #new >= tonumber(ARGV[2]) then break end "
+    "if x ~= ARGV[1] then table.insert(new, x) end end "
+    "redis.call('SET', KEYS[1], cjson.encode(new), 'EX', tonumber(ARGV[3])) "
+    "return #new"
+)
+
+
+def recent_push(key: str, item: str, *, keep: int, ttl: int) -> None:
+    """Put ``item`` first in the list of strings at ``key`` (read with ``get``), drop its other
+    occurrences, keep the first ``keep``, and let the list live ``ttl`` seconds from now. Atomic
+    in both stores (one statement, one script): concurrent pushes lose nothing."""
+
+    def run() -> None:
+        if uses_redis():
+            redis_client().eval(_REDIS_RECENT_PUSH, 1, redis_key(key), item, keep, ttl)
+            return
+        now, expires = _expiry(ttl)
+        _pg_execute(
+            _PG_RECENT_PUSH,
+            {"key": _digest(key), "item": item, "keep": keep, "now": now, "expires": expires},
+        )
+
+    _guard(run)
 
 
 def get(key: str) -> Any | None:

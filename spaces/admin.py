@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from accounts.console import ServiceSaveAdmin
 from mana_auth.clientip import RequestMeta
+from mana_auth.console_lookups import ConsoleModelAdmin
 from spaces.models import Invitation, Membership, ModulePermission, Space, SpaceCredential
 from spaces.services.spaces import space_tier_set
 
@@ -63,7 +64,7 @@ class SpaceAdmin(ServiceSaveAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ConsoleModelAdmin):
     list_display = ("space", "user", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("space__name", "space__slug", "user__email")
@@ -81,7 +82,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ConsoleModelAdmin):
     list_display = ("email", "space", "role", "status", "created_at", "expires_at")
     list_filter = ("role",)
     search_fields = ("email", "space__name", "space__slug")
@@ -110,7 +111,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModulePermission)
-class ModulePermissionAdmin(admin.ModelAdmin):
+class ModulePermissionAdmin(ConsoleModelAdmin):
     list_display = ("space", "role", "module", "level", "updated_at")
     list_filter = ("role", "level")
     search_fields = ("space__name", "module")
@@ -124,7 +125,7 @@ class ModulePermissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SpaceCredential)
-class SpaceCredentialAdmin(admin.ModelAdmin):
+class SpaceCredentialAdmin(ConsoleModelAdmin):
     list_display = ("name", "kind", "space", "kek_id", "created_at")
     list_filter = ("kind",)
     search_fields = ("name", "space__name", "space__slug")

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from mana_auth.console_lookups import ConsoleModelAdmin
 from vault.models import Vault, VaultAudit
 from vault.rls import vault_scope
 
@@ -37,7 +38,7 @@ def _rendered(response: HttpResponse) -> HttpResponse:
     return response
 
 
-class ScopedReadOnlyAdmin(admin.ModelAdmin):
+class ScopedReadOnlyAdmin(ConsoleModelAdmin):
     search_help_text = "Row-level security shows one user at a time: search an email or user id."
     list_select_related = ("user",)
 

@@ -38,6 +38,7 @@ from accounts.authentication import (
     authenticate_bearer_or_cookie,
 )
 from accounts.cookies import (
+    retired_signup_cookie_clear,
     session_cookie_clear,
     signup_cookie_clear,
     signup_cookie_read,
@@ -144,6 +145,7 @@ class VerifyEmailView(PublicView):
         )
         if outcome in ("verified", "password_removed"):
             signup_cookie_clear(response)
+        retired_signup_cookie_clear(request, response)
         return response
 
     @staticmethod
@@ -198,6 +200,7 @@ class VerifyEmailView(PublicView):
         )
         response = Response({"verified": True, "passwordRemoved": verification.password_removed})
         signup_cookie_clear(response)
+        retired_signup_cookie_clear(request, response)
         return response
 
 

@@ -607,6 +607,7 @@ class VerifyEmailView(_Page):
             else self.page(request, "verify_email.html", {"status": outcome, "target": target})
         )
         cookies.signup_cookie_clear(response)
+        cookies.retired_signup_cookie_clear(request, response)
         return response
 
     def _resend(self, request: HttpRequest, target: Target) -> HttpResponse:

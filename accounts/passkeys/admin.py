@@ -15,10 +15,11 @@ from django.http import HttpRequest
 from accounts.models import Passkey
 from accounts.passkeys import services
 from mana_auth.clientip import RequestMeta
+from mana_auth.console_lookups import ConsoleModelAdmin
 
 
 @admin.register(Passkey)
-class PasskeyAdmin(admin.ModelAdmin):
+class PasskeyAdmin(ConsoleModelAdmin):
     list_display = ("name", "user", "device_type", "backed_up", "created_at", "last_used_at")
     list_filter = ("device_type", "backed_up")
     search_fields = ("user__email", "name", "aaguid")

@@ -44,7 +44,7 @@ from accounts.signin.failures import sign_in_failure_record
 from mana_auth.clientip import RequestMeta, client_ip
 from mana_auth.errors import AuthError
 from security import attempts, lockout, ratelimit
-from security.models import AttemptMethod, EventType
+from security.models import AttemptMethod, EventType, LoginThrottle
 from security.otp.crypto import totp_code_normalize
 from security.otp.models import BackupCodeDevice, SealedTotpDevice
 
@@ -57,6 +57,7 @@ _INVALID_LOGIN_NO_OTP = (
     "Both fields may be case-sensitive."
 )
 _LOCKED = "Too many failed sign-ins: this account is locked for {minutes} more minute(s)."
+_KEY_MAX_LENGTH = LoginThrottle._meta.get_field("email_key").max_length
 
 
 class _LockoutAuthenticationMixin:
@@ -78,6 +79,16 @@ class _LockoutAuthenticationMixin:
     user_cache: Any
     invalid_message = _INVALID_LOGIN_NO_OTP
 
+    def clean_username(self) -> str | None:
+        # An address whose comparison key (NFKC, case folding: "ﬃ" → "ffi") outgrows the
+        # lockout's column is no one's: the one answer, nothing looked up or counted (it would
+        # not fit the row). Django's field sets max_length without a validator.
+        email = self.cleaned_data.get("username")
+        if email and len(email_key(email)) > _KEY_MAX_LENGTH:
+            self.add_error(None, ValidationError(self.invalid_message, code="invalid_login"))
+            return None
+        return email
+
     def clean(self) -> dict[str, Any]:
         email = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
@@ -90,7 +101,9 @@ class _LockoutAuthenticationMixin:
         # must not keep the operator out of the console on their own device, and failures
         # from that device still lock it.
         cookie = self.request.COOKIES.get(settings.DEVICE_COOKIE_NAME) if self.request else None
-        device_id = lockout.device_id_from_cookie(cookie, key)
+        account = User.objects.filter_email(email).first()
+        epoch = lockout.credential_epoch(account.password) if account is not None else None
+        device_id = lockout.device_id_from_cookie(cookie, key, epoch)
         scope = lockout.scope_for(key, device_id)
         request_meta = RequestMeta.from_request(self.request) if self.request else RequestMeta()
         reason = ""
@@ -107,7 +120,7 @@ class _LockoutAuthenticationMixin:
             elif not self.second_factor_ok(user):
                 reason = "admin_otp"
         if reason:
-            account = user or User.objects.filter_email(email).first()
+            account = user or account
             sign_in_failure_record(
                 key=key,
                 scope=scope,
@@ -134,7 +147,7 @@ class _LockoutAuthenticationMixin:
         self.user_cache = user
         if self.request is not None:  # the console's ``login`` sets it on the redirect
             self.request.mana_device_cookie = (  # type: ignore[attr-defined]
-                cookie if device_id else lockout.device_cookie_make(key)
+                lockout.device_remember(cookie, key, lockout.credential_epoch(user.password))
             )
         return self.cleaned_data
 

@@ -51,11 +51,14 @@ def password_login(
     key = email_key(email)
     ratelimit.hit(ratelimit.LOGIN_IP, meta.ip)
     ratelimit.check(ratelimit.LOGIN_FAILURES_IP, meta.ip)
-    device_id = lockout.device_id_from_cookie(device_cookie, key)
+    user = User.objects.filter_email(email).first() if key else None
+    epoch = lockout.credential_epoch(user.password) if user is not None else None
+    device_id = lockout.device_id_from_cookie(device_cookie, key, epoch)
     # A browser that signed in to this account before has its own per-address budget, as it
     # has its own lockout counter: a stranger who spends the address's budget from many
     # addresses must not keep the owner out on their own device (and a known device's own
-    # attempts still count toward its budget and its counter).
+    # attempts still count toward its budget and its counter). Only under the current
+    # credential epoch, and only the address's few most recent devices (security.lockout).
     ratelimit.hit(ratelimit.LOGIN_EMAIL, f"{key}\ndevice:{device_id}" if device_id else key)
     scope = lockout.scope_for(key, device_id)
     # The check is counted before it runs, and the lock decided with the count, in one
@@ -65,7 +68,6 @@ def password_login(
     with lockout.check_reserved(scope=scope, email_key=key) as attempt:
         if attempt.refused:
             raise AccountLocked(details={"remainingSeconds": attempt.remaining_seconds()})
-        user = User.objects.filter_email(email).first() if key else None
         if user is None or not isinstance(password, str):
             _burn_password_check(password if isinstance(password, str) else "")
             user, reason = None, "unknown"
@@ -103,5 +105,8 @@ def password_login(
         session=sign_in.session,
         tokens=sign_in.tokens,
         cookie_value=sign_in.cookie_value,
-        device_cookie=device_cookie if device_id else lockout.device_cookie_make(key),
+        # The epoch of the hash now stored (a sign-in may have upgraded it).
+        device_cookie=lockout.device_remember(
+            device_cookie, key, lockout.credential_epoch(sign_in.user.password)
+        ),
     )

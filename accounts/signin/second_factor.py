@@ -198,10 +198,9 @@ def mfa_login_complete(
                 )
                 if first_factor != "password":
                     return sign_in
-                known = lockout.device_id_from_cookie(device_cookie, key) is not None
+                epoch = lockout.credential_epoch(user.password)
                 return dataclasses.replace(
-                    sign_in,
-                    device_cookie=device_cookie if known else lockout.device_cookie_make(key),
+                    sign_in, device_cookie=lockout.device_remember(device_cookie, key, epoch)
                 )
             attempts = _attempt_count(challenge=challenge, now=current)
     # Recorded after the token's own count committed, in the recorder's transaction: the counts

@@ -106,7 +106,7 @@ def test_the_device_budget_is_decided_without_looking_the_address_up(
         else:  # a genuine cookie for an address without an account (e.g. deleted since)
             device = APIClient()
             device.cookies[settings.DEVICE_COOKIE_NAME] = lockout.device_cookie_make(
-                email_key(email)
+                email_key(email), "an-epoch"
             )
         for index in range(limit.limit):
             _ask(APIClient(), path, email, ip=f"203.0.113.{index + 1}")

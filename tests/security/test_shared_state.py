@@ -64,6 +64,45 @@ def test_a_value_is_taken_exactly_once_under_concurrency(shared_store):
 
 
 @pytest.mark.django_db
+def test_a_counter_gives_back_within_its_life_never_below_zero(shared_store):
+    """``counter_decr`` (a reserved use given back) never creates a counter, never goes below
+    0, and keeps the counter's expiry."""
+    shared_state.counter_decr("absent")
+    assert shared_state.counter_get("absent") == 0
+    assert shared_state.counter_incr("absent", ttl=60) == 1  # not started at -1
+    assert shared_state.counter_incr("given", ttl=60) == 1
+    assert shared_state.counter_incr("given", ttl=60) == 2
+    shared_state.counter_decr("given")
+    assert shared_state.counter_get("given") == 1
+    shared_state.counter_decr("given")
+    shared_state.counter_decr("given")
+    assert shared_state.counter_get("given") == 0
+    assert shared_state.counter_incr("given", ttl=60) == 1
+    if shared_store == "redis":
+        assert 0 < shared_state.redis_client().ttl(shared_state.redis_key("given")) <= 60
+
+
+@pytest.mark.django_db
+def test_a_recent_list_keeps_the_latest_first_without_repeats(shared_store):
+    for item in ["a", "b", "c", "b", "d"]:
+        shared_state.recent_push("recent", item, keep=3, ttl=60)
+    assert shared_state.get("recent") == ["d", "b", "c"]
+    shared_state.recent_push("recent", "c", keep=3, ttl=60)
+    assert shared_state.get("recent") == ["c", "d", "b"]
+    shared_state.put("recent", {"not": "a list"}, ttl=60)
+    shared_state.recent_push("recent", "e", keep=3, ttl=60)
+    assert shared_state.get("recent") == ["e"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recent_list_loses_no_push_under_concurrency(shared_store):
+    seen = _race(lambda: [shared_state.recent_push("many", f"x{threading.get_ident()}",
+                                                   keep=100, ttl=60)])  # fmt: skip
+    assert len(seen) == RACERS
+    assert len(set(shared_state.get("many"))) == RACERS
+
+
+@pytest.mark.django_db
 def test_values_and_counters_expire(shared_store):
     start = timezone.now()
     shared_state.put("short", [1, "two"], ttl=60)

@@ -14,6 +14,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.emails import email_key
 from accounts.mfa import totp_enroll_confirmed
 from accounts.models import User
 from mana_auth.clientip import RequestMeta
@@ -64,7 +65,9 @@ def known_browser(secret: str, frozen) -> Client:
     assert response.status_code == 302 and response["Location"] == "/admin/"
     cookie = response.cookies[django_settings.DEVICE_COOKIE_NAME]
     assert cookie["httponly"] and cookie["path"] == "/"
-    assert lockout.device_id_from_cookie(cookie.value, EMAIL) is not None
+    account = User.objects.get(email=EMAIL)
+    epoch = lockout.credential_epoch(account.password)
+    assert lockout.device_id_from_cookie(cookie.value, email_key(EMAIL), epoch) is not None
     # Signed out later (``logout`` empties the test client's jar): the cookie stays.
     browser = Client(REMOTE_ADDR="10.9.0.1")
     browser.cookies[django_settings.DEVICE_COOKIE_NAME] = cookie.value
@@ -78,7 +81,13 @@ def test_a_console_sign_in_sets_the_device_cookie_and_reuses_a_known_one(operato
     first = browser.cookies[django_settings.DEVICE_COOKIE_NAME].value
     again = console_post(browser, PASSWORD, code_at(secret))
     assert again.status_code == 302
-    assert again.cookies[django_settings.DEVICE_COOKIE_NAME].value == first
+    renewed = again.cookies[django_settings.DEVICE_COOKIE_NAME].value
+    account = User.objects.get(email=EMAIL)
+    epoch = lockout.credential_epoch(account.password)
+    # Re-signed (a fresh timestamp), the same device.
+    device = lockout.device_id_from_cookie(first, email_key(EMAIL), epoch)
+    assert device is not None
+    assert lockout.device_id_from_cookie(renewed, email_key(EMAIL), epoch) == device
     success = LoginAttempt.objects.filter(method=AttemptMethod.ADMIN_CONSOLE, success=True)
     assert list(success.values_list("known_device", flat=True).order_by("created_at")) == [
         False,
@@ -140,7 +149,7 @@ def test_a_device_cookie_of_another_account_is_the_accounts_counter(operator, us
     other = user_factory(email="someone@example.com")
     browser = Client(REMOTE_ADDR="10.9.0.5")
     browser.cookies[django_settings.DEVICE_COOKIE_NAME] = lockout.device_cookie_make(
-        other.email_key
+        other.email_key, lockout.credential_epoch(other.password)
     )
     response = console_post(browser, "wrong-password-2", code_at(secret))
     assert response.status_code == 200 and INVALID in response.content
