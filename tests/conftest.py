@@ -38,27 +38,35 @@ def _isolation() -> Any:
     verified_tokens_forget()
 
 
+# Keys of counters a test wrote ``durable`` (committed on a connection of their own), removed
+# when the next test starts: by then the previous test's transaction has been rolled back. At
+# the test's own teardown it may still be open and hold a lock on such a row (a counter write
+# in the test's transaction purges expired rows, durable ones included), and a DELETE from the
+# side connection would wait for it forever.
+_DURABLE_KEYS: list[str] = []
+
+
 @pytest.fixture(autouse=True)
 def _durable_counters_removed(monkeypatch: Any, django_db_blocker: Any) -> Any:
     """Counters written ``durable`` inside a test's transaction are committed on a connection of
-    their own (``shared_state.counter_incr``): the test's rollback leaves them. Remove them after
-    the test, so the next one starts from an empty store."""
-    written: list[str] = []
+    their own (``shared_state.counter_incr``): the test's rollback leaves them. Remove them
+    before the next test, so it starts from an empty store."""
     commit = shared_state._pg_fetchone_committed
+    if _DURABLE_KEYS:
+        with django_db_blocker.unblock():
+            commit(
+                f"WITH gone AS (DELETE FROM {shared_state.COUNTER_TABLE} "
+                "WHERE key = ANY(%(keys)s) RETURNING 1) SELECT count(*) FROM gone",
+                {"keys": list(_DURABLE_KEYS)},
+            )
+        _DURABLE_KEYS.clear()
 
     def recording(sql: str, params: Any) -> Any:
-        written.append(params["key"])
+        _DURABLE_KEYS.append(params["key"])
         return commit(sql, params)
 
     monkeypatch.setattr(shared_state, "_pg_fetchone_committed", recording)
     yield
-    if written:
-        with django_db_blocker.unblock():  # this teardown may run after the test's ``db``
-            commit(
-                f"WITH gone AS (DELETE FROM {shared_state.COUNTER_TABLE} "
-                "WHERE key = ANY(%(keys)s) RETURNING 1) SELECT count(*) FROM gone",
-                {"keys": written},
-            )
 
 
 @pytest.fixture
