@@ -85,7 +85,8 @@ class ServiceSaveAdmin(ConsoleModelAdmin):
             setattr(request, _REFUSAL, exc)
 
     def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        raise NotImplementedError
+        """Each console that saves through a service says which (Users, Spaces, Personas)."""
+        raise NotImplementedError(f"{type(self).__name__} must save through its service")
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         if getattr(request, _REFUSAL, None) is not None:
