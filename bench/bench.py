@@ -74,6 +74,8 @@ WRK_RUNS = {
 }
 RP_ID = "localhost"
 MIB = 1024
+# Rows with an irreducible-work view in bench/bound.py (jwks' bound is /health itself).
+BOUND_KEYS = ("validate", "session", "refresh", "access", "passkey", "login")
 
 
 def log(message: str) -> None:
@@ -291,6 +293,15 @@ def model_env(env: dict[str, str], worker_class: str, threads: int) -> dict[str,
     return {**env, "GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_THREADS": str(threads)}
 
 
+def bound_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The bounds' server: the service itself, with the irreducible-work views added."""
+    return {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "bench.bound_settings",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+    }
+
+
 def bare_env(env: dict[str, str], port: int) -> dict[str, str]:
     """The second ceiling's server: the same gunicorn settings, Django's bare minimum."""
     return {**env, "DJANGO_SETTINGS_MODULE": "bench.bare", "GUNICORN_BIND": f"127.0.0.1:{port}"}
@@ -421,6 +432,8 @@ class Bench:
             raise SystemExit("BENCH_DRIVER=wrk but wrk is not installed")
         self.server: Server | None = None
         self.bare_server: Server | None = None
+        self.bound_server: Server | None = None
+        self.bound_port = 0
         self.port = 0
         self.bare_port = 0
         self.model: tuple[str, int] | None = None
@@ -447,6 +460,7 @@ class Bench:
         )
         self.port = config.port or free_port()
         self.bare_port = config.port + 1 if config.port else free_port()
+        self.bound_port = config.port + 2 if config.port else free_port()
         self.env = server_env(config, self.port, redis_version is not None)
         self.env["DATABASE_URL"] = app_database_url
         log("migrate")
@@ -513,13 +527,20 @@ class Bench:
             "bench.bare:application",
         )
         self.bare_server.start()
+        if self.bounds_wanted():
+            self.bound_server = Server(
+                bound_env(env, self.bound_port),
+                self.bound_port,
+                OUT / "gunicorn-bound.log",
+            )
+            self.bound_server.start()
         self.model = model
 
     def servers_stop(self) -> None:
-        for server in (self.server, self.bare_server):
+        for server in (self.server, self.bare_server, self.bound_server):
             if server is not None:
                 server.stop()
-        self.server = self.bare_server = None
+        self.server = self.bare_server = self.bound_server = None
         self.model = None
 
     def smoke(self) -> None:
@@ -616,6 +637,8 @@ class Bench:
             seconds += 1.5 * config.rounds  # the hash loop's interpreter start
         else:
             seconds += self.bare_seconds() + 1.0  # one slice of the bare-Django ceiling
+        if self.bounds_wanted() and key in BOUND_KEYS:
+            seconds += config.warmup + 1.0 + config.rounds * one  # the row's bound, each round
         return seconds
 
     def bare_seconds(self) -> int:
@@ -703,6 +726,22 @@ class Bench:
             spec = {"mode": "static", "requests": [{"path": "/health"}], "port": self.bare_port}
             result = self.py_once(spec, seconds)
         result.name = "bare Django"
+        return result
+
+    def bounds_wanted(self) -> bool:
+        """The bounds (bench/bound.py) are measured in the plain run and the worker matrix; the
+        scale series compares sizes, not implementations."""
+        return not self.config.scale
+
+    def bound_once(self, key: str, seconds: int) -> Measurement:
+        """The row's irreducible work alone (bench/bound.py), one slice."""
+        path = f"/bench-bound/{key}"
+        if self.wrk:
+            result = self.wrk_once("plain", path, None, seconds, port=self.bound_port)
+        else:
+            spec = {"mode": "static", "requests": [{"path": path}], "port": self.bound_port}
+            result = self.py_once(spec, seconds)
+        result.name = f"bound {key}"
         return result
 
     def endpoint_once(
@@ -803,9 +842,10 @@ class Bench:
 
     def measure(
         self, key: str, pass_index: int
-    ) -> tuple[Measurement, Measurement | None, Measurement]:
-        """(ceiling, bare-Django ceiling, endpoint), each merged over the rounds; the bare
-        ceiling (HTTP rows only) is one slice, after the first round's ceiling."""
+    ) -> tuple[Measurement, Measurement | None, Measurement, Measurement | None]:
+        """(ceiling, bare-Django ceiling, endpoint, bound), each merged over the rounds; the
+        bare ceiling (HTTP rows only) is one slice, after the first round's ceiling; the row's
+        bound (its irreducible work alone) is measured in every round, like the endpoint."""
         config, label = self.config, report.ENDPOINTS_BY_KEY[key].label
         kind = report.ENDPOINTS_BY_KEY[key].target.ceiling
         seconds, note = self.slice_seconds(), ""
@@ -816,6 +856,7 @@ class Bench:
                     Measurement("ceiling", self.driver()),
                     None,
                     Measurement(label, self.driver(), note=f"error: {problem[:160]}"),
+                    None,
                 )
         if config.warmup:
             warm = self.endpoint_once(key, pass_index, None, config.warmup)
@@ -825,15 +866,21 @@ class Bench:
                 if affordable < seconds:
                     seconds = max(1, affordable)
                     note = f"{seconds} s rounds: the prefetched assertions last that long"
-        ceilings, results, bare = [], [], None
+        with_bound = self.bounds_wanted() and key in BOUND_KEYS
+        if with_bound and config.warmup:
+            self.bound_once(key, config.warmup)
+        ceilings, results, bounds, bare = [], [], [], None
         for round_index in range(config.rounds):
             ceilings.append(self.ceiling_once(kind))
             if kind == "http" and round_index == 0:
                 bare = self.bare_once()
+            if with_bound:
+                bounds.append(self.bound_once(key, seconds))
             results.append(self.endpoint_once(key, pass_index, round_index, seconds))
         result = report.merge_runs(label, results)
         result.note = "; ".join(part for part in (result.note, note) if part)
-        return report.merge_runs("ceiling", ceilings), bare, result
+        bound = report.merge_runs(f"bound {key}", bounds) if bounds else None
+        return report.merge_runs("ceiling", ceilings), bare, result, bound
 
     def one_pass(self, pass_index: int, keys: tuple[str, ...] = (), title: str = "") -> list[Row]:
         """Every endpoint (or those in ``keys``) once: ceilings and endpoint alternating."""
@@ -866,7 +913,7 @@ class Bench:
                 f"{self.config.rounds} rounds)"
             )
             try:
-                row.ceiling, row.bare, row.result = self.measure(key, pass_index)
+                row.ceiling, row.bare, row.result, row.bound = self.measure(key, pass_index)
             except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
                 row.result = Measurement(
                     name=endpoint.label, driver=self.driver(), note=f"error: {str(exc)[:160]}"
@@ -1063,6 +1110,18 @@ def section_lines(section: Section, level: str = "###") -> list[str]:
             f"{level} Ratios in every pass (vs /health / vs bare Django)",
             "",
             report.ratios_table(section.passes),
+            "",
+        ]
+    bounds = report.bounds_table(section.passes)
+    if bounds:
+        lines += [
+            f"{level} Bounds: each row's irreducible work alone (bench/bound.py)",
+            "",
+            "The same stack and gunicorn serving only what the row cannot avoid (one shared-state"
+            " round trip, one read, one durable write, the signatures, the hash); its ratio to"
+            " the same ceiling is the most any implementation of the row could reach.",
+            "",
+            bounds,
             "",
         ]
     verdict = report.memory_report(section.memory)

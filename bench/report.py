@@ -77,10 +77,17 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
     # The second ceiling: a constant view on Django's bare minimum (bench/bare.py), HTTP rows.
     bare: Measurement | None = None
+    # The row's irreducible work alone behind the same stack (bench/bound.py): its ratio to the
+    # same ceiling is the most any implementation of the row could reach.
+    bound: Measurement | None = None
 
     @property
     def ratio(self) -> float | None:
         return ratio(self.result, self.ceiling)
+
+    @property
+    def ratio_bound(self) -> float | None:
+        return ratio(self.bound, self.ceiling) if self.bound is not None else None
 
     @property
     def ratio_bare(self) -> float | None:
@@ -336,6 +343,54 @@ def ratios_table(passes: Sequence[Sequence[Row]]) -> str:
     return "\n".join(lines)
 
 
+def bounded(row: Row) -> bool:
+    """The row's floor is above what its irreducible work alone reaches (bench/bound.py)."""
+    floor, bound = row.endpoint.target.min_ratio, row.ratio_bound
+    return floor is not None and bound is not None and bound < floor
+
+
+def bounds_table(passes: Sequence[Sequence[Row]]) -> str:
+    """Per row and pass: its ratio, the ratio of its irreducible work alone (the bound), how
+    much of the bound the row reaches, and whether the floor is above the bound."""
+    rows_with_bounds = [row for row in passes[0] if row.bound is not None] if passes else []
+    if not rows_with_bounds:
+        return ""
+    header = "| endpoint | floor | "
+    header += " | ".join(f"pass {i + 1}: ratio / bound (of bound)" for i in range(len(passes)))
+    header += " | the floor |"
+    lines = [header, "|" + "---|" * (len(passes) + 3)]
+    for index, row in enumerate(passes[0]):
+        if row.bound is None:
+            continue
+        others = [rows[index] if index < len(rows) else None for rows in passes]
+        cells = []
+        for other in others:
+            if other is None or other.ratio_bound is None:
+                cells.append("—")
+                continue
+            reach = (
+                other.ratio / other.ratio_bound
+                if other.ratio is not None and other.ratio_bound
+                else None
+            )
+            cells.append(f"{_pct(other.ratio)} / {_pct(other.ratio_bound)} ({_pct(reach)})")
+        measured = [o for o in others if o is not None and o.ratio_bound is not None]
+        if not measured:
+            state = "—"
+        elif all(bounded(o) for o in measured):
+            state = "above the bound in every pass: unreachable while the row keeps its work"
+        elif any(bounded(o) for o in measured):
+            state = "above the bound in some passes"
+        else:
+            state = "below the bound: reachable"
+        lines.append(
+            f"| `{row.endpoint.label}` | {target_text(row.endpoint.target)} | "
+            + " | ".join(cells)
+            + f" | {state} |"
+        )
+    return "\n".join(lines)
+
+
 # --- Memory -----------------------------------------------------------------------------------
 
 
@@ -421,6 +476,8 @@ def rows_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
                 "ratio": row.ratio,
                 "bare": asdict(row.bare) if row.bare else None,
                 "ratio_bare": row.ratio_bare,
+                "bound": asdict(row.bound) if row.bound else None,
+                "ratio_bound": row.ratio_bound,
                 "queries": row.queries,
                 "misses": verdict(row),
                 **row.extra,
