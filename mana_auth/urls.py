@@ -5,16 +5,35 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mana_auth import health
+from mana_auth.routing import flattened, hot_first, routes_of
+
+# Every app's API routes in one flat list under one prefix, the hot paths first: Django tries
+# routes in order, and access sat behind every accounts, security and vault route
+# (mana_auth/routing.py checks that no moved route overtakes one matching the same path).
+HOT_ROUTES = (
+    "space-access",
+    "auth-validate",
+    "auth-session",
+    "auth-refresh",
+    "passkeys-authenticate-verify",
+    "auth-login",
+)
+# By name, as include() takes them: the core imports no app (pyproject's layer contracts).
+API_URLCONFS = (
+    "accounts.api.urls",
+    "security.api.urls",
+    "vault.api.urls",
+    "spaces.api.urls",
+    "personas.api.urls",
+)
+API_ROUTES = hot_first(flattened(routes_of(API_URLCONFS)), HOT_ROUTES)
+
 
 urlpatterns = [
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health-ready"),
-    path("", include("accounts.wellknown_urls")),
-    path("api/v1/", include("accounts.api.urls")),
-    path("api/v1/", include("security.api.urls")),
-    path("api/v1/", include("vault.api.urls")),
-    path("api/v1/", include("spaces.api.urls")),
-    path("api/v1/", include("personas.api.urls")),
+    *routes_of(["accounts.wellknown_urls"]),
+    path("api/v1/", include(API_ROUTES)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
