@@ -259,3 +259,35 @@ def test_scale_table_judges_the_loss_from_the_smallest_to_the_largest_size():
 def test_scale_facts_show_seed_time_database_size_and_rows():
     table = report.scale_facts_table([scale_step(1000, "1k", {"validate": (1, 1)})])
     assert "| 1k users | 12.5 s | 64 MiB | 1,000 |" in table
+
+
+def with_bound(key: str, rps: float, ceiling: float, bound: float | None) -> Row:
+    result = row(key, rps, ceiling)
+    result.bound = None if bound is None else measured(bound)
+    return result
+
+
+def test_a_floor_above_the_rows_irreducible_work_is_bounded():
+    # validate's floor is 80%: its bound (one shared-state round trip) reaching 64% proves it.
+    bounded = with_bound("validate", 1500, 2500, 1600)
+    assert bounded.ratio_bound == pytest.approx(0.64)
+    assert report.bounded(bounded)
+    # A bound at or above the floor proves nothing: the row could get there.
+    assert not report.bounded(with_bound("access", 1000, 2500, 1500))
+    assert not report.bounded(with_bound("access", 1000, 2500, None))
+
+
+def test_bounds_table_shows_ratio_bound_and_reach_in_every_pass():
+    passes = [
+        [with_bound("validate", 1500, 2500, 1600), with_bound("access", 1000, 2500, 1600)],
+        [with_bound("validate", 1400, 2500, 1500), with_bound("access", 1100, 2500, 1400)],
+    ]
+    table = report.bounds_table(passes).splitlines()
+    assert table[0].count("pass ") == 2
+    validate, access = table[2], table[3]
+    assert "60% / 64% (94%)" in validate and "56% / 60% (93%)" in validate
+    assert "unreachable while the row keeps its work" in validate
+    # access: its bound (64%, then 56%) is above its 60% floor in one pass only.
+    assert "above the bound in some passes" in access
+    # Without any bound the table is empty (the scale series measures none).
+    assert report.bounds_table([[row("jwks", 100, 100)]]) == ""
