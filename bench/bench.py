@@ -735,7 +735,7 @@ class Bench:
 
     def bound_once(self, key: str, seconds: int) -> Measurement:
         """The row's irreducible work alone (bench/bound.py), one slice."""
-        path = f"/bench-bound/{key}"
+        path = f"/api/v1/bench-bound/{key}"
         if self.wrk:
             result = self.wrk_once("plain", path, None, seconds, port=self.bound_port)
         else:

@@ -87,7 +87,16 @@ class Row:
 
     @property
     def ratio_bound(self) -> float | None:
-        return ratio(self.bound, self.ceiling) if self.bound is not None else None
+        """None when there is no bound, or its requests failed (no proof from errors)."""
+        if self.bound is None or self.bound.errors:
+            return None
+        return ratio(self.bound, self.ceiling)
+
+    @property
+    def reach(self) -> float | None:
+        """How much of its bound the row reaches."""
+        value, bound = self.ratio, self.ratio_bound
+        return value / bound if value is not None and bound else None
 
     @property
     def ratio_bare(self) -> float | None:
@@ -343,10 +352,20 @@ def ratios_table(passes: Sequence[Sequence[Row]]) -> str:
     return "\n".join(lines)
 
 
+# A row measured above its own bound by more than this is noise or a wrong bound: no verdict.
+BOUND_TOLERANCE = 1.05
+
+
+def bound_valid(row: Row) -> bool:
+    reach = row.reach
+    return reach is not None and reach <= BOUND_TOLERANCE
+
+
 def bounded(row: Row) -> bool:
-    """The row's floor is above what its irreducible work alone reaches (bench/bound.py)."""
+    """The row's floor is above what its irreducible work alone reaches (bench/bound.py), and
+    the bound held (no errors, the row did not beat it)."""
     floor, bound = row.endpoint.target.min_ratio, row.ratio_bound
-    return floor is not None and bound is not None and bound < floor
+    return floor is not None and bound is not None and bound < floor and bound_valid(row)
 
 
 def bounds_table(passes: Sequence[Sequence[Row]]) -> str:
@@ -366,17 +385,16 @@ def bounds_table(passes: Sequence[Sequence[Row]]) -> str:
         cells = []
         for other in others:
             if other is None or other.ratio_bound is None:
-                cells.append("—")
+                failed = other is not None and other.bound is not None and other.bound.errors
+                cells.append(f"bound failed ({other.bound.errors} errors)" if failed else "—")
                 continue
-            reach = (
-                other.ratio / other.ratio_bound
-                if other.ratio is not None and other.ratio_bound
-                else None
-            )
-            cells.append(f"{_pct(other.ratio)} / {_pct(other.ratio_bound)} ({_pct(reach)})")
+            cell = f"{_pct(other.ratio)} / {_pct(other.ratio_bound)} ({_pct(other.reach)})"
+            cells.append(cell if bound_valid(other) else cell + " beat its bound")
         measured = [o for o in others if o is not None and o.ratio_bound is not None]
         if not measured:
             state = "—"
+        elif not all(bound_valid(o) for o in measured):
+            state = "no verdict: the row beat its bound (noise, or a wrong bound)"
         elif all(bounded(o) for o in measured):
             state = "above the bound in every pass: unreachable while the row keeps its work"
         elif any(bounded(o) for o in measured):

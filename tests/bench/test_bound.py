@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import resolve
 
 from accounts.models import Session
 from bench import bound
+from mana_auth.middleware import is_api_path
 
 
 @pytest.fixture
@@ -30,12 +33,22 @@ def written() -> int:
         return cursor.fetchone()[0]
 
 
-def test_every_bound_view_answers_and_the_writing_ones_write(bound_client: Client) -> None:
+def test_every_bound_view_answers_and_the_writing_ones_write(
+    bound_client: Client, shared_store: str
+) -> None:
     assert bound._state["session_id"] is not None
     for key in bound.BOUND_VIEWS:
         before = written()
-        response = bound_client.get(f"/bench-bound/{key}")
+        url = f"/{bound.PREFIX}{key}"
+        # Where the endpoints are: API paths (the same middleware work), resolved first.
+        assert is_api_path(url)
+        assert resolve(url, urlconf="bench.bound").route == f"{bound.PREFIX}{key}"
+        with CaptureQueriesContext(connection) as queries:
+            response = bound_client.get(url)
         assert response.status_code == 200, (key, response.content)
+        reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+        if key == "session" or (key in ("validate", "access") and shared_store == "postgres"):
+            assert len(reads) == 1, (key, reads)  # the one read is really made
         writes = key in ("refresh", "passkey", "login")
         assert written() == before + (1 if writes else 0), key
         if writes:

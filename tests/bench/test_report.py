@@ -289,5 +289,13 @@ def test_bounds_table_shows_ratio_bound_and_reach_in_every_pass():
     assert "unreachable while the row keeps its work" in validate
     # access: its bound (64%, then 56%) is above its 60% floor in one pass only.
     assert "above the bound in some passes" in access
+    # A bound with errors proves nothing; a row above its bound means noise or a wrong bound.
+    failed = with_bound("validate", 1500, 2500, 1600)
+    failed.bound.errors = 3
+    assert failed.ratio_bound is None and not report.bounded(failed)
+    assert "bound failed (3 errors)" in report.bounds_table([[failed]])
+    beaten = with_bound("validate", 1800, 2500, 1600)
+    assert not report.bounded(beaten)
+    assert "no verdict" in report.bounds_table([[beaten]])
     # Without any bound the table is empty (the scale series measures none).
     assert report.bounds_table([[row("jwks", 100, 100)]]) == ""

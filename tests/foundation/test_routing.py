@@ -49,13 +49,48 @@ def test_the_hot_routes_come_first() -> None:
     )
 
 
-def test_a_route_is_not_moved_ahead_of_one_that_matches_its_path() -> None:
-    routes = flattened([path("a/<str:anything>", view, name="any"), path("a/b", view, name="b")])
+@pytest.mark.parametrize(
+    "earlier, hot",
+    [
+        ("a/<str:anything>", "a/b"),  # a converter that accepts the hot literal
+        ("s/me/access", "s/<str:space>/access"),  # a literal the hot converter accepts
+        ("s/<int:n>/access", "s/<str:space>/access"),  # two converters
+        ("s/<path:rest>", "s/x/access"),  # a converter that spans slashes
+    ],
+)
+def test_a_route_is_not_moved_ahead_of_one_that_overlaps_it(earlier: str, hot: str) -> None:
+    routes = flattened([path(earlier, view, name="earlier"), path(hot, view, name="hot")])
     with pytest.raises(ImproperlyConfigured, match="cannot move ahead"):
-        hot_first(routes, ["b"])
-    # Ahead of routes that cannot match its path it moves.
-    routes = flattened([path("a/<int:number>", view, name="n"), path("a/b", view, name="b")])
-    assert [route.name for route in hot_first(routes, ["b"])] == ["b", "n"]
+        hot_first(routes, ["hot"])
+
+
+def test_hot_routes_are_checked_against_each_other_too() -> None:
+    routes = flattened([path("a", view, name="a"), path("<str:p>", view, name="p")])
+    with pytest.raises(ImproperlyConfigured, match="cannot move ahead"):
+        hot_first(routes, ["p", "a"])
+    assert [route.name for route in hot_first(routes, ["a", "p"])] == ["a", "p"]
+
+
+def test_a_route_moves_ahead_of_routes_that_cannot_match_its_paths() -> None:
+    routes = flattened(
+        [
+            path("a/<int:number>", view, name="n"),
+            path("a/b/c", view, name="deeper"),
+            path("s/<str:space>", view, name="space"),
+            path("a/b", view, name="b"),
+            path("s/<str:space>/access", view, name="access"),
+        ]
+    )
+    moved = hot_first(routes, ["access", "b"])
+    assert [route.name for route in moved] == ["access", "b", "n", "deeper", "space"]
+
+
+def test_an_include_overlaps_the_routes_under_its_prefix() -> None:
+    namespaced = path("p/", include(([path("q", view, name="q")], "ns")))
+    routes = [namespaced, *flattened([path("p/x", view, name="px"), path("r", view, name="r")])]
+    with pytest.raises(ImproperlyConfigured, match="cannot move ahead"):
+        hot_first(routes, ["px"])
+    assert hot_first(routes, ["r"])[0].name == "r"
 
 
 def test_an_unknown_hot_route_refuses_to_start() -> None:
@@ -72,3 +107,5 @@ def test_flattening_joins_prefixes_and_keeps_namespaced_includes() -> None:
     namespaced = [path("ns/", include(([path("x", view, name="x")], "app")))]
     (kept,) = flattened(namespaced)
     assert isinstance(kept, URLResolver)
+    with pytest.raises(ImproperlyConfigured, match="must end with a slash"):
+        flattened([path("x", view)], prefix="p")
