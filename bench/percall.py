@@ -10,6 +10,7 @@ challenge) prepare it outside the timed call.
     DATABASE_URL=… [REDIS_URL=…] python -m bench.percall [--only validate,session]
         [--number 300] [--repeat 5] [--profile passkey --profile-out FILE]
         [--middleware]   # each middleware's cost on /health and on validate
+        [--bounds]       # each row's irreducible work alone too (bench/bound.py): bound-<row>
 
 The database must be migrated; the script creates its own users (and leaves them).
 """
@@ -144,9 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-out", default="")
     parser.add_argument("--middleware", action="store_true")
     parser.add_argument("--sql", action="store_true", help="print each statement")
+    parser.add_argument(
+        "--bounds", action="store_true", help="also each row's irreducible work (bench/bound.py)"
+    )
     args = parser.parse_args(argv)
 
     _production_env()
+    if args.bounds:
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bench.bound_settings"
     import django
 
     django.setup()
@@ -206,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
             None,
         ),
     }
+    if args.bounds:
+        from bench.bound import BOUND_VIEWS, PREFIX
+
+        for key in BOUND_VIEWS:
+            endpoints[f"bound-{key}"] = (lambda key=key: environ("GET", f"/{PREFIX}{key}"), None)
     passkey_env = _passkey_setup(call, user_make, password)
     if passkey_env is not None:
         endpoints["passkey"] = (passkey_env, None)
