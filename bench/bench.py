@@ -17,7 +17,7 @@ BENCH_THREADS (gthread: 2), BENCH_MATRIX (1: every row under sync, gthread x2 an
 side by side), BENCH_SCALE (e.g. 1k,100k,1M: grow the data by COPY to each size and measure
 validate, session, refresh, login and access at each, EXPLAIN at the largest),
 BENCH_MIDDLEWARE (0: do not price the middleware), BENCH_CONNECTIONS (16), BENCH_WRK_THREADS
-(2), BENCH_DRIVER (auto | wrk | python), BENCH_BUDGET_SECONDS (300, per worker model and per
+(2), BENCH_DRIVER (auto | wrk | python), BENCH_BUDGET_SECONDS (600, per worker model and per
 size: later measurements are skipped, not run late), BENCH_DATABASE_URL (…/mana_auth_bench;
 dropped and re-created, so its name must contain "bench"), BENCH_REDIS_URL
 (redis://127.0.0.1:6379/10; empty: no Redis), BENCH_PORT (and the next port, for the bare
@@ -125,7 +125,7 @@ class Config:
             connections=number("BENCH_CONNECTIONS", 16),
             wrk_threads=number("BENCH_WRK_THREADS", 2),
             driver=env.get("BENCH_DRIVER") or "auto",
-            budget=float(env.get("BENCH_BUDGET_SECONDS") or 300),
+            budget=float(env.get("BENCH_BUDGET_SECONDS") or 600),
             database_url=env.get("BENCH_DATABASE_URL")
             or "postgres://postgres@127.0.0.1:5432/mana_auth_bench",
             redis_url=env.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),

@@ -29,6 +29,6 @@ fi
 
 # bench.py stops the servers it starts on exit, interrupt or SIGTERM. The worker-model matrix
 # (BENCH_MATRIX=1) and the scale series (BENCH_SCALE=1k,100k,1M) run much longer.
-limit=600
+limit=900
 if [ -n "${BENCH_SCALE:-}" ] || [ "${BENCH_MATRIX:-0}" != 0 ]; then limit=14400; fi
 exec timeout --foreground -s TERM "${BENCH_TIMEOUT_SECONDS:-$limit}" "$PY" -m bench.bench "$@"
