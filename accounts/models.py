@@ -159,7 +159,10 @@ class Session(models.Model):
     """A server-side sign-in. Its id is the JWT ``sid``; refresh tokens belong to it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    # No index of its own: accounts_session_user_idx (user, revoked_at) serves it (0011).
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="sessions", db_index=False
+    )
     cookie_hash = models.CharField(max_length=64, unique=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True, default="")
