@@ -388,6 +388,27 @@ class Server:
                     sizes[pid] = kib
         return sizes
 
+    def cpu_ticks(self) -> int:
+        """CPU time its workers have used so far, in clock ticks (utime + stime)."""
+        total = 0
+        for pid in self.workers():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total
+
+    def quiesce(self, timeout: float = 3.0) -> None:
+        """Wait until its workers stop using CPU: when wrk stops, requests it already sent
+        are still in the listen queue and get served (16 sign-ins are ~170 ms of argon2 on
+        2 workers), which would otherwise run into the next slice of another server."""
+        deadline, last = time.monotonic() + timeout, self.cpu_ticks()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.cpu_ticks()
+            if now == last:
+                return
+            last = now
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -869,6 +890,8 @@ class Bench:
         with_bound = self.bounds_wanted() and key in BOUND_KEYS
         if with_bound and config.warmup:
             self.bound_once(key, config.warmup)
+            assert self.bound_server is not None
+            self.bound_server.quiesce()
         ceilings, results, bounds, bare = [], [], [], None
         for round_index in range(config.rounds):
             ceilings.append(self.ceiling_once(kind))
@@ -876,7 +899,11 @@ class Bench:
                 bare = self.bare_once()
             if with_bound:
                 bounds.append(self.bound_once(key, seconds))
+                assert self.bound_server is not None
+                self.bound_server.quiesce()  # its queued tail must not run into the endpoint
             results.append(self.endpoint_once(key, pass_index, round_index, seconds))
+            assert self.server is not None
+            self.server.quiesce()  # nor the endpoint's into the next round's ceiling
         result = report.merge_runs(label, results)
         result.note = "; ".join(part for part in (result.note, note) if part)
         bound = report.merge_runs(f"bound {key}", bounds) if bounds else None
