@@ -150,8 +150,8 @@ class SpaceAccessView(LeanAPIView):
         claims = bearer_claims(request)
         # ``request.GET``: Django's request here, DRF's (which proxies it) for other media.
         try:
-            # Without ``module`` the serializer has nothing to check (it ignores other
-            # parameters): skip building it, a fifth of this view's time.
+            # Without a query string the serializer has nothing to check (``module`` is its
+            # only field): skip building it, a fifth of this view's time.
             query = parse(s.SpaceAccessQuerySerializer, request.GET) if request.GET else {}
         except ValidationFailed:
             # Under DRF a dead session was refused (401) before the query was read: so here.
