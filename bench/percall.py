@@ -158,27 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
-    from django.utils import timezone
 
-    from accounts import registration
-    from accounts.models import User
     from accounts.signin import session as signin_session
+    from bench.users import verified_user_maker
     from mana_auth.clientip import RequestMeta
 
     call = Caller(WSGIHandler())
     meta = RequestMeta(ip="127.0.0.1", user_agent="mana-auth-bench/percall")
     password = "bench-" + secrets.token_urlsafe(18)
-    run = secrets.token_hex(4)
-
-    def user_make(label: str) -> Any:
-        user, _ = registration.user_register(
-            email=f"percall-{label}-{run}@example.com",
-            password=password,
-            meta=meta,
-            send_verification=False,
-        )
-        User.objects.filter(pk=user.pk).update(email_verified_at=timezone.now())
-        return user
+    user_make = verified_user_maker("percall", password, meta)
 
     user = user_make("main")
     tokens = signin_session.session_start(user=user, meta=meta, method="password").tokens

@@ -46,28 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
     from django.urls import Resolver404, resolve
-    from django.utils import timezone
 
-    from accounts import registration
-    from accounts.models import User
     from accounts.signin import session as signin_session
+    from bench.users import verified_user_maker
     from mana_auth.clientip import RequestMeta
 
     # A view that raises answers 500 here, as under gunicorn: that row says "error".
     client = Client(SERVER_NAME="localhost", REMOTE_ADDR="127.0.0.1", raise_request_exception=False)
     meta = RequestMeta(ip="127.0.0.1", user_agent="mana-auth-bench/queries")
     password = "bench-" + secrets.token_urlsafe(18)
-    run = secrets.token_hex(4)
-
-    def user_make(label: str) -> Any:
-        user, _ = registration.user_register(
-            email=f"bench-q-{label}-{run}@example.com",
-            password=password,
-            meta=meta,
-            send_verification=False,
-        )
-        User.objects.filter(pk=user.pk).update(email_verified_at=timezone.now())
-        return user
+    user_make = verified_user_maker("bench-q", password, meta)
 
     def call(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
